@@ -1,0 +1,46 @@
+# Two commands: `make run` (the bot) and `make test` (the tests). Everything else is optional.
+PY := .venv/bin/python
+RASA := .venv/bin/rasa
+export RASA_TELEMETRY_ENABLED := false
+export SQLALCHEMY_SILENCE_UBER_WARNING := 1
+export TF_CPP_MIN_LOG_LEVEL := 2
+export PYTHONPATH := $(CURDIR)
+
+.PHONY: setup train run test validate unit stories eval bench lint clean
+
+setup:
+	@bash scripts/setup.sh
+
+train: setup
+	@$(PY) -m bot.stack train
+
+run: setup
+	@$(PY) -m bot.stack run
+
+validate: setup
+	@$(RASA) data validate --quiet
+
+unit: setup
+	@$(PY) -m pytest
+
+stories: train
+	@$(RASA) test core --model "$$($(PY) -m bot.stack model-path | tail -n 1)" --stories tests/test_stories.yml \
+		--fail-on-prediction-errors --out reports/stories --no-plot
+
+test: setup
+	@$(PY) -m bot.stack train
+	@$(RASA) data validate --quiet
+	@$(PY) -m pytest
+	@$(MAKE) --no-print-directory stories
+
+eval: train
+	@$(PY) scripts/eval_nlu.py --model "$$($(PY) -m bot.stack model-path | tail -n 1)"
+
+bench: train
+	@$(PY) scripts/bench.py
+
+lint: setup
+	@$(PY) -m ruff check bot actions tests scripts && $(PY) -m ruff format --check bot actions tests scripts
+
+clean:
+	rm -rf models reports/stories var .pytest_cache

@@ -1,0 +1,1 @@
+"""Domain logic of the complaint bot: plain Python, no Rasa imports outside `bot.nlu.components` and `bot.channels`."""

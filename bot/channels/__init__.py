@@ -1,0 +1,1 @@
+"""Rasa input channels (connectors) for the shop's customer-facing platforms."""

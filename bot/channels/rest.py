@@ -1,0 +1,127 @@
+"""REST channel with payload validation (SPEC.md section 9).
+
+Same URL and reply format as Rasa's ``rest`` channel (``POST /webhooks/rest/webhook`` with
+``{"sender": ..., "message": ...}``), but a malformed payload gets a 400 with a JSON error
+instead of a 500, and no message is dropped silently:
+
+* body not JSON, or JSON that is not an object -> 400
+* ``sender`` missing, empty, not a string/number, or longer than 128 characters -> 400
+* ``message`` missing or not a string -> 400; longer than 20,000 characters -> 413
+* empty or whitespace-only ``message`` -> 200, handled as the ``/empty_message`` intent
+* a message starting with "/" is escaped so customers cannot trigger intents directly
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any, Awaitable, Callable, Dict, Optional, Text, Tuple
+
+from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
+from rasa.core.channels.rest import RestInput
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from bot.masking import install_log_masking, mask_pii
+
+logger = logging.getLogger(__name__)
+
+MAX_MESSAGE_CHARS = 20_000
+MAX_SENDER_CHARS = 128
+EMPTY_MESSAGE_INTENT = "/empty_message"
+
+
+class PayloadError(ValueError):
+    """A request body that cannot be turned into a user message."""
+
+    def __init__(self, reason: str, status: int = 400) -> None:
+        super().__init__(reason)
+        self.status = status
+
+
+def parse_payload(body: bytes) -> Tuple[str, str, Optional[Dict[str, Any]]]:
+    """Validates a REST payload.
+
+    Args:
+        body: the raw request body.
+
+    Returns:
+        ``(sender_id, text, metadata)``; ``text`` is already escaped for Rasa.
+
+    Raises:
+        PayloadError: with the HTTP status to answer.
+    """
+    try:
+        data = json.loads(body or b"")
+    except (ValueError, UnicodeDecodeError):
+        raise PayloadError("body must be a JSON object")
+    if not isinstance(data, dict):
+        raise PayloadError("body must be a JSON object")
+    sender = data.get("sender")
+    if isinstance(sender, bool) or not isinstance(sender, (str, int)):
+        raise PayloadError("'sender' is required (string)")
+    sender = str(sender).strip()
+    if not sender or len(sender) > MAX_SENDER_CHARS:
+        raise PayloadError(f"'sender' must be 1-{MAX_SENDER_CHARS} characters")
+    message = data.get("message")
+    if not isinstance(message, str):
+        raise PayloadError("'message' is required (string)")
+    if len(message) > MAX_MESSAGE_CHARS:
+        raise PayloadError(f"'message' is longer than {MAX_MESSAGE_CHARS} characters", status=413)
+    metadata = data.get("metadata")
+    if metadata is not None and not isinstance(metadata, dict):
+        raise PayloadError("'metadata' must be an object")
+    return sender, escape_user_text(message), metadata
+
+
+def escape_user_text(message: str) -> str:
+    """Maps empty input to the empty-message intent and neutralises a leading "/".
+
+    Rasa treats text starting with "/" as a direct intent trigger; customers must not be able
+    to do that. The full-width slash is turned back into "/" by the NLU normaliser.
+    """
+    stripped = message.strip()
+    if not stripped:
+        return EMPTY_MESSAGE_INTENT
+    if stripped.startswith("/"):
+        return "／" + stripped[1:]
+    return message
+
+
+class ValidatingRestInput(RestInput):
+    """Rasa's REST channel with strict payload validation."""
+
+    @classmethod
+    def name(cls) -> Text:
+        """Mounted at ``/webhooks/rest``."""
+        return "rest"
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        """Health route and validating webhook route."""
+        install_log_masking()
+        webhook = Blueprint("validating_rest_webhook", __name__)
+
+        @webhook.route("/", methods=["GET"])
+        async def health(request: Request) -> HTTPResponse:
+            return response.json({"status": "ok"})
+
+        @webhook.route("/webhook", methods=["POST"])
+        async def receive(request: Request) -> HTTPResponse:
+            try:
+                sender_id, text, metadata = parse_payload(request.body)
+            except PayloadError as error:
+                return response.json({"error": str(error)}, status=error.status)
+            collector = CollectingOutputChannel()
+            try:
+                await on_new_message(
+                    UserMessage(text, collector, sender_id, input_channel=self.name(), metadata=metadata)
+                )
+            except Exception:
+                logger.exception("Failed to handle a REST message from %s: %s", sender_id, mask_pii(text[:200]))
+                return response.json(
+                    {"error": "the message could not be processed, please retry"}, status=503
+                )
+            return response.json(collector.messages)
+
+        return webhook

@@ -1,0 +1,52 @@
+"""Masking of personal data (phone numbers, ID numbers, addresses) before anything is logged."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+_ID_CARD = re.compile(r"(?<![0-9])([1-9][0-9]{5})(?:19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])[0-9]{3}[0-9Xx](?![0-9])")
+_MOBILE = re.compile(r"(?<![0-9])(1[3-9][0-9])[ -]?[0-9]{4}[ -]?([0-9]{4})(?![0-9])")
+_LANDLINE = re.compile(r"(?<![0-9])(0[0-9]{2,3})-[0-9]{4}([0-9]{3,4})(?![0-9])")
+_ADDRESS = re.compile(
+    r"([\u4e00-\u9fa5]{2})[\u4e00-\u9fa5]*(?:省|市|区|县|镇|乡|路|街|巷|弄|道|村|小区|花园|大厦|公寓)"
+    r"[\u4e00-\u9fa5A-Za-z0-9#\-]*(?:号|栋|幢|单元|室|楼|层)[0-9A-Za-z\-]*室?"
+)
+
+
+def mask_pii(text: str) -> str:
+    """Masks ID-card numbers, phone numbers and street addresses in ``text``.
+
+    ``13812345678`` -> ``138****5678``; an 18-digit ID keeps its first 6 characters; an address
+    keeps its first two characters ("上海***").
+    """
+    if not text:
+        return text
+    text = _ID_CARD.sub(lambda m: m.group(1) + "************", text)
+    text = _MOBILE.sub(lambda m: f"{m.group(1)}****{m.group(2)}", text)
+    text = _LANDLINE.sub(lambda m: f"{m.group(1)}-****{m.group(2)}", text)
+    text = _ADDRESS.sub(lambda m: m.group(1) + "***", text)
+    return text
+
+
+class PiiMaskingFilter(logging.Filter):
+    """Logging filter that masks personal data in the final log message."""
+
+    def filter(self, record: logging.LogRecord) -> bool:  # noqa: A003 - logging API name
+        """Rewrites the record's message with personal data masked; never drops a record."""
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken format string must not break logging
+            return True
+        masked = mask_pii(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        return True
+
+
+def install_log_masking() -> None:
+    """Adds the masking filter to every handler of the root logger (idempotent)."""
+    root = logging.getLogger()
+    for handler in root.handlers:
+        if not any(isinstance(f, PiiMaskingFilter) for f in handler.filters):
+            handler.addFilter(PiiMaskingFilter())

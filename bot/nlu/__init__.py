@@ -1,0 +1,1 @@
+"""Chinese NLU helpers: normalisation, rule-based entities, urgency detection."""

@@ -1,0 +1,153 @@
+"""Rasa 3.6 NLU graph components wrapping the plain modules of ``bot.nlu``.
+
+* ``TextNormalizer`` runs before the tokenizer (registered as a featurizer so that it also
+  processes the training data) and rewrites the message text.
+* ``RuleEntityExtractor`` adds spaCy rule-based entities (order ids, phones, amounts, times,
+  couriers, product categories).
+* ``UrgencyDetector`` adds ``urgency`` entities (safety, media_legal, vulnerable).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Text
+
+from rasa.engine.graph import ExecutionContext, GraphComponent
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
+from rasa.shared.nlu.constants import ENTITIES, TEXT
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+
+from bot.nlu.entities import build_nlp, extract_entities
+from bot.nlu.normalize import normalize_text
+from bot.nlu.urgency import detect_urgency
+
+
+class _StatelessComponent(GraphComponent):
+    """Shared constructor for components that keep no trained state."""
+
+    def __init__(self, config: Dict[Text, Any]) -> None:
+        self._config = config
+
+    @classmethod
+    def create(
+        cls,
+        config: Dict[Text, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> GraphComponent:
+        """Creates the component (see parent class)."""
+        return cls(config)
+
+    @staticmethod
+    def supported_languages() -> List[Text]:
+        """Chinese only."""
+        return ["zh"]
+
+
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER, is_trainable=False)
+class TextNormalizer(_StatelessComponent):
+    """Traditional -> Simplified, full-width -> half-width, trimmed, length-capped."""
+
+    @staticmethod
+    def get_default_config() -> Dict[Text, Any]:
+        """Default configuration."""
+        return {
+            # Characters kept for NLU; the tracker keeps the full original message.
+            "max_chars": 1000,
+        }
+
+    def _normalize(self, message: Message) -> None:
+        text = message.get(TEXT)
+        if isinstance(text, str):
+            message.set(TEXT, normalize_text(text, self._config.get("max_chars")))
+
+    def process_training_data(self, training_data: TrainingData) -> TrainingData:
+        """Normalises every training example."""
+        for example in training_data.training_examples:
+            self._normalize(example)
+        return training_data
+
+    def process(self, messages: List[Message]) -> List[Message]:
+        """Normalises incoming messages."""
+        for message in messages:
+            self._normalize(message)
+        return messages
+
+
+def _append_entities(message: Message, entities: List[Dict[Text, Any]]) -> None:
+    if entities:
+        message.set(ENTITIES, message.get(ENTITIES, []) + entities, add_to_output=True)
+
+
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR, is_trainable=False)
+class RuleEntityExtractor(_StatelessComponent):
+    """spaCy (blank zh + jieba) EntityRuler and regex matcher for complaint entities."""
+
+    @staticmethod
+    def get_default_config() -> Dict[Text, Any]:
+        """Default configuration."""
+        return {
+            # Entity types to keep; empty keeps all of them.
+            "entities": [],
+        }
+
+    def __init__(self, config: Dict[Text, Any]) -> None:
+        super().__init__(config)
+        build_nlp()  # load jieba and spaCy at model load time, not on the first message
+
+    @staticmethod
+    def required_packages() -> List[Text]:
+        """spaCy, jieba and cn2an."""
+        return ["spacy", "jieba", "cn2an"]
+
+    def process(self, messages: List[Message]) -> List[Message]:
+        """Adds rule-based entities to each message."""
+        wanted = set(self._config.get("entities") or [])
+        for message in messages:
+            found = extract_entities(message.get(TEXT) or "")
+            _append_entities(
+                message,
+                [
+                    {**e, "confidence": 1.0, "extractor": self.__class__.__name__}
+                    for e in found
+                    if not wanted or e["entity"] in wanted
+                ],
+            )
+        return messages
+
+
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR, is_trainable=False)
+class UrgencyDetector(_StatelessComponent):
+    """Adds one ``urgency`` entity per urgency class found (highest priority first)."""
+
+    @staticmethod
+    def get_default_config() -> Dict[Text, Any]:
+        """Default configuration."""
+        return {}
+
+    def process(self, messages: List[Message]) -> List[Message]:
+        """Adds urgency entities to each message."""
+        for message in messages:
+            text = message.get(TEXT) or ""
+            seen = set()
+            entities = []
+            for hit in detect_urgency(text):
+                if hit.level in seen:
+                    continue
+                seen.add(hit.level)
+                entities.append(
+                    {
+                        "entity": "urgency",
+                        "value": hit.level,
+                        "start": hit.start,
+                        "end": hit.end,
+                        "text": hit.trigger,
+                        "confidence": 1.0,
+                        "extractor": self.__class__.__name__,
+                    }
+                )
+            _append_entities(message, entities)
+        return messages

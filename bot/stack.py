@@ -1,0 +1,292 @@
+"""Starts the whole service: Redis, the action server and the Rasa server (``make run``).
+
+Also used by the tests and the benchmark, so that all three start the stack the same way.
+
+    python -m bot.stack train   # train unless a model for the current config/domain/data exists
+    python -m bot.stack run     # train if needed, start everything, stop it all on Ctrl-C/SIGTERM
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+MODELS = ROOT / "models"
+VAR = ROOT / "var"
+
+# What a trained model depends on: a change in any of these means a new model.
+MODEL_INPUTS = ("config.yml", "domain.yml", "data", "bot/nlu")
+
+QUIET_ENV = {
+    "RASA_TELEMETRY_ENABLED": "false",
+    "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
+    "TF_CPP_MIN_LOG_LEVEL": "2",
+    "PYTHONWARNINGS": "ignore",
+    "PYTHONPATH": str(ROOT),
+}
+
+
+def base_env(**extra: str) -> dict[str, str]:
+    """Environment for child processes: telemetry off, project on the path."""
+    env = dict(os.environ)
+    env.update(QUIET_ENV)
+    env.update(extra)
+    return env
+
+
+def _input_files() -> Iterable[Path]:
+    for name in MODEL_INPUTS:
+        path = ROOT / name
+        if path.is_file():
+            yield path
+        elif path.is_dir():
+            yield from sorted(p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+
+
+def model_fingerprint() -> str:
+    """A hash of everything a trained model depends on."""
+    digest = hashlib.sha256()
+    for path in _input_files():
+        digest.update(str(path.relative_to(ROOT)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def ensure_model(force: bool = False) -> Path:
+    """Returns the model for the current inputs, training it first if there is none."""
+    name = f"complaint-{model_fingerprint()}"
+    model = MODELS / f"{name}.tar.gz"
+    if model.exists() and not force:
+        print(f"==> reusing model {model.relative_to(ROOT)}", flush=True)
+        return model
+    print(f"==> training model {name} (a few minutes)", flush=True)
+    started = time.monotonic()
+    subprocess.run(
+        [str(VENV_BIN / "rasa"), "train", "--fixed-model-name", name, "--out", str(MODELS)],
+        cwd=ROOT,
+        env=base_env(),
+        check=True,
+    )
+    print(f"==> trained in {time.monotonic() - started:.0f} s", flush=True)
+    return model
+
+
+def free_port() -> int:
+    """An unused TCP port on localhost."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until(check, timeout: float, what: str, process: subprocess.Popen | None = None) -> None:  # type: ignore[no-untyped-def]
+    """Polls ``check()`` until it is true; fails early if ``process`` died."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"{what} exited with code {process.returncode}")
+        try:
+            if check():
+                return
+        except Exception:
+            pass
+        time.sleep(0.3)
+    raise TimeoutError(f"{what} did not become ready within {timeout:.0f} s")
+
+
+def http_ok(url: str) -> bool:
+    """True when ``url`` answers 200."""
+    with urllib.request.urlopen(url, timeout=2) as r:
+        return r.status == 200
+
+
+def redis_ping(host: str, port: int, password: str = "") -> bool:
+    """True when a Redis server answers PING."""
+    import redis
+
+    return bool(redis.Redis(host=host, port=port, password=password or None, socket_timeout=1).ping())
+
+
+@dataclass
+class RedisSettings:
+    """Where the Redis server is."""
+
+    host: str = "127.0.0.1"
+    port: int = 6379
+    db: int = 0
+    password: str = ""
+
+    @classmethod
+    def from_url(cls, url: str) -> "RedisSettings":
+        """Parses ``redis://[:password@]host[:port][/db]``."""
+        parsed = urllib.parse.urlparse(url)
+        db = parsed.path.lstrip("/")
+        return cls(
+            host=parsed.hostname or "127.0.0.1",
+            port=parsed.port or 6379,
+            db=int(db) if db else 0,
+            password=urllib.parse.unquote(parsed.password or ""),
+        )
+
+    def env(self) -> dict[str, str]:
+        """Variables read by endpoints.yml."""
+        return {
+            "REDIS_HOST": self.host,
+            "REDIS_PORT": str(self.port),
+            "REDIS_DB": str(self.db),
+            "REDIS_PASSWORD": self.password,
+        }
+
+
+@dataclass
+class Stack:
+    """The running processes, stopped together."""
+
+    processes: list[tuple[str, subprocess.Popen]] = field(default_factory=list)
+
+    def start(self, name: str, args: list[str], env: dict[str, str], log: Path | None = None) -> subprocess.Popen:
+        """Starts a child process in its own process group (so Ctrl-C reaches it only via us)."""
+        out = open(log, "ab") if log else None
+        process = subprocess.Popen(args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT if out else None, start_new_session=True)
+        self.processes.append((name, process))
+        return process
+
+    def stop(self, timeout: float = 15) -> None:
+        """SIGTERM every child (newest first), then SIGKILL what is left."""
+        for name, process in reversed(self.processes):
+            if process.poll() is None:
+                try:
+                    os.killpg(process.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+        deadline = time.monotonic() + timeout
+        for name, process in reversed(self.processes):
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        self.processes.clear()
+
+    def start_redis(self, port: int, data_dir: Path, log: Path | None = None) -> RedisSettings:
+        """Starts a real redis-server with append-only persistence in ``data_dir``."""
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise RuntimeError("redis-server not found: run scripts/setup.sh (or set REDIS_URL)")
+        data_dir.mkdir(parents=True, exist_ok=True)
+        process = self.start(
+            "redis",
+            [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data_dir), "--appendonly", "yes",
+             "--save", "", "--protected-mode", "yes", "--daemonize", "no"],
+            env=base_env(),
+            log=log,
+        )
+        wait_until(lambda: redis_ping("127.0.0.1", port), 20, "redis-server", process)
+        return RedisSettings(port=port)
+
+    def start_actions(self, port: int, env: dict[str, str], log: Path | None = None) -> str:
+        """Starts the Rasa SDK action server; returns its webhook URL."""
+        process = self.start(
+            "actions",
+            [str(VENV_BIN / "rasa"), "run", "actions", "--actions", "actions", "--port", str(port)],
+            env=env,
+            log=log,
+        )
+        wait_until(lambda: http_ok(f"http://127.0.0.1:{port}/health"), 120, "action server", process)
+        return f"http://127.0.0.1:{port}/webhook"
+
+    def start_rasa(self, port: int, model: Path, token: str, env: dict[str, str], log: Path | None = None) -> str:
+        """Starts the Rasa server (REST channel + HTTP API with token); returns its base URL."""
+        process = self.start(
+            "rasa",
+            [str(VENV_BIN / "rasa"), "run", "--model", str(model), "--port", str(port), "--enable-api",
+             "--auth-token", token, "--credentials", "credentials.yml", "--endpoints", "endpoints.yml",
+             "--cors", "*"],
+            env=env,
+            log=log,
+        )
+        base = f"http://127.0.0.1:{port}"
+        wait_until(lambda: http_ok(f"{base}/status?token={token}"), 300, "Rasa server", process)
+        return base
+
+
+def run() -> int:
+    """``make run``: the whole service in the foreground until Ctrl-C or SIGTERM."""
+    model = ensure_model()
+    stack = Stack()
+    stopping = False
+
+    def on_signal(signum, frame):  # type: ignore[no-untyped-def]
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    rasa_port = int(os.environ.get("RASA_PORT", "5005"))
+    action_port = int(os.environ.get("ACTION_PORT", "5055"))
+    token = os.environ.get("BOT_API_TOKEN") or secrets.token_urlsafe(24)
+    try:
+        if os.environ.get("REDIS_URL"):
+            redis_settings = RedisSettings.from_url(os.environ["REDIS_URL"])
+            wait_until(lambda: redis_ping(redis_settings.host, redis_settings.port, redis_settings.password), 10, "Redis at REDIS_URL")
+            redis_where = f"{redis_settings.host}:{redis_settings.port}/{redis_settings.db} (REDIS_URL)"
+        else:
+            port = int(os.environ.get("REDIS_PORT", "6379"))
+            redis_settings = stack.start_redis(port, VAR / "redis")
+            redis_where = f"127.0.0.1:{port} (embedded, data in var/redis, append-only)"
+        env = base_env(**redis_settings.env(), ACTION_ENDPOINT_URL=f"http://127.0.0.1:{action_port}/webhook", BOT_API_TOKEN=token)
+        stack.start_actions(action_port, env)
+        base = stack.start_rasa(rasa_port, model, token, env)
+        print(
+            "\n==> complaint bot is running\n"
+            f"    REST channel   POST {base}/webhooks/rest/webhook  {{\"sender\": \"...\", \"message\": \"...\"}}\n"
+            f"    HTTP API       {base}/status?token={token}\n"
+            f"    API token      {token}{'' if os.environ.get('BOT_API_TOKEN') else '  (generated; set BOT_API_TOKEN to choose one)'}\n"
+            f"    action server  http://127.0.0.1:{action_port}/health\n"
+            f"    Redis          {redis_where}\n"
+            "    Ctrl-C stops everything.\n",
+            flush=True,
+        )
+        while not stopping:
+            for name, process in stack.processes:
+                if process.poll() is not None:
+                    print(f"==> {name} exited with code {process.returncode}; stopping", file=sys.stderr, flush=True)
+                    return 1
+            time.sleep(0.5)
+        return 0
+    finally:
+        print("==> stopping", flush=True)
+        stack.stop()
+
+
+def main(argv: list[str]) -> int:
+    """Command-line entry point."""
+    command = argv[1] if len(argv) > 1 else "run"
+    if command == "train":
+        ensure_model(force="--force" in argv)
+        return 0
+    if command == "model-path":
+        print(ensure_model())
+        return 0
+    if command == "run":
+        return run()
+    print(__doc__, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

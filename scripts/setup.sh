@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# One-time (and idempotent) set-up: virtual environment from the committed lock, Redis server.
+# Re-runs the pip step only when requirements/ changed since the last successful install.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3.11}
+command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
+"$PYTHON" - <<'PY' || { echo "Python 3.11 is required" >&2; exit 1; }
+import sys
+sys.exit(0 if sys.version_info[:2] == (3, 11) else 1)
+PY
+
+VENV=.venv
+STAMP="$VENV/.requirements.sha256"
+want=$(cat requirements/*.txt | sha256sum | cut -d' ' -f1)
+if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; then
+  echo "==> installing Python dependencies from requirements/lock.txt"
+  [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
+  "$VENV/bin/pip" install -q --disable-pip-version-check --upgrade pip==24.3.1
+  # The lock is the complete resolved set: install it as-is, without the resolver.
+  "$VENV/bin/pip" install -q --disable-pip-version-check --no-deps -r requirements/lock.txt
+  # Rasa 3.6 declares Python <3.11 but runs on 3.11 with the pins above.
+  "$VENV/bin/pip" install -q --disable-pip-version-check --no-deps --ignore-requires-python -r requirements/rasa.txt
+  echo "$want" > "$STAMP"
+fi
+
+# Debian packages: a real Redis server (and, for the browser tests, Chromium and CJK fonts).
+missing=()
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "==> installing Debian packages: ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+echo "==> set-up complete"
