@@ -1,7 +1,8 @@
 """Text normalisation applied before tokenisation.
 
-Traditional -> Simplified (OpenCC ``t2s``), full-width -> half-width, invisible characters
-removed, whitespace collapsed and trimmed. The output keeps the customer's words; it only
+Traditional -> Simplified (OpenCC ``t2s``), full-width -> half-width, invisible characters,
+@-mentions, masking asterisks, data placeholders of exported chats and spoken fillers at the start of a long message removed,
+whitespace collapsed and trimmed. The output keeps the customer's words; it only
 removes differences that carry no meaning for the classifier.
 """
 
@@ -12,6 +13,20 @@ import re
 
 _ZERO_WIDTH = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad]")
 _WHITESPACE = re.compile(r"\s+")
+# "@某某客服 " addresses a post to an account; it says nothing about the problem, unless the
+# account is a regulator or the media ("@315在线投诉"): tagging them is an escalation, kept as words.
+_MENTION = re.compile(r"@[^\s@,，.。!！?？:：;；]{1,30}")
+# Masked data in exported chats ("****", "1861****620" keeps its digits).
+_MASK_RUN = re.compile(r"(?<![0-9])\*{3,}(?![0-9])")
+# Exported chats replace private data by placeholders ("[订单x]", "[金额x]") and paste order
+# cards ("[订单编号:[订单x]，订单金额:[金额x]，下单时间:[日期x] [时间x]]"). A card only says
+# "this order"; a placeholder keeps its kind ("订单", "金额") and loses the brackets, which
+# the tokenizer would otherwise cut into noise.
+_ORDER_CARD = re.compile(r"\[订单编号[:：](?:[^\[\]]|\[[^\[\]]*\])*\]")
+_PLACEHOLDER = re.compile(r"\[([\u4e00-\u9fff]{1,6})[xX]\]")
+# Spoken fillers at the start of a long message ("嗯嗯 对 喂 ...").
+_LEADING_FILLERS = re.compile(r"^(?:(?:嗯|啊|哦|喂|哎|呃|额|唉)+[ ,，.。~]*)+")
+_MIN_CONTENT_AFTER_FILLERS = 6
 
 
 @functools.lru_cache(maxsize=1)
@@ -40,6 +55,13 @@ def to_simplified(text: str) -> str:
     return str(_t2s().convert(text))
 
 
+def _mention(match: re.Match[str]) -> str:
+    from bot.nlu.urgency import detect_urgency
+
+    name = match.group(0)[1:]
+    return f" {name} " if any(hit.level == "media_legal" for hit in detect_urgency(name)) else " "
+
+
 def normalize_text(text: str, max_chars: int | None = None) -> str:
     """Normalises a customer message for the NLU.
 
@@ -55,7 +77,12 @@ def normalize_text(text: str, max_chars: int | None = None) -> str:
         return ""
     cleaned = _ZERO_WIDTH.sub("", text)
     cleaned = to_half_width(cleaned)
+    cleaned = _MASK_RUN.sub(" ", _MENTION.sub(_mention, cleaned))
+    cleaned = _PLACEHOLDER.sub(r" \1 ", _ORDER_CARD.sub(" 订单 ", cleaned))
     cleaned = _WHITESPACE.sub(" ", cleaned).strip()
+    without_fillers = _LEADING_FILLERS.sub("", cleaned)
+    if len(without_fillers) >= _MIN_CONTENT_AFTER_FILLERS:
+        cleaned = without_fillers
     if max_chars is not None and len(cleaned) > max_chars:
         cleaned = cleaned[:max_chars].rstrip()
     return to_simplified(cleaned)

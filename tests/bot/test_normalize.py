@@ -25,3 +25,25 @@ def test_length_cap() -> None:
 
 def test_emoji_kept() -> None:
     assert normalize_text("😡😡") == "😡😡"
+
+
+def test_mentions_and_masks_removed() -> None:
+    assert normalize_text("@某某客服 @某某官方 宽带又断了") == "宽带又断了"
+    assert normalize_text("************ 拉肚子") == "拉肚子"
+    assert normalize_text("@某某客服 @315在线投诉 扣费不退") == "315在线投诉 扣费不退"
+    assert normalize_text("号码1861****620") == "号码1861****620"
+
+
+def test_leading_fillers_removed_only_before_real_content() -> None:
+    assert normalize_text("嗯嗯 喂 那个骑手超时一个小时了") == "那个骑手超时一个小时了"
+    assert normalize_text("嗯嗯") == "嗯嗯"
+    assert normalize_text("嗯 好的") == "嗯 好的"
+
+
+def test_exported_chat_placeholders_keep_their_kind() -> None:
+    assert normalize_text("[订单x]这个订单退了[金额x]") == "订单 这个订单退了 金额"
+
+
+def test_a_pasted_order_card_is_just_an_order() -> None:
+    card = "[订单编号:[订单x]，订单金额:[金额x]，下单时间:[日期x] [时间x]] 还没发货"
+    assert normalize_text(card) == "订单 还没发货"
