@@ -5,6 +5,7 @@
 * ``RuleEntityExtractor`` adds spaCy rule-based entities (order ids, phones, amounts, times,
   couriers, product categories).
 * ``UrgencyDetector`` adds ``urgency`` entities (safety, media_legal, vulnerable).
+* ``ComplaintIntentRules`` applies the domain rules of ``bot.nlu.intent_rules`` to the intent.
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
-from rasa.shared.nlu.constants import ENTITIES, TEXT
+from rasa.shared.nlu.constants import ENTITIES, INTENT, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot.nlu.entities import build_nlp, extract_entities
+from bot.nlu.intent_rules import decide_intent
 from bot.nlu.normalize import normalize_text
 from bot.nlu.urgency import detect_urgency
 
@@ -150,4 +152,30 @@ class UrgencyDetector(_StatelessComponent):
                     }
                 )
             _append_entities(message, entities)
+        return messages
+
+
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False)
+class ComplaintIntentRules(_StatelessComponent):
+    """Applies ``bot.nlu.intent_rules`` after the classifier and the fallback classifier."""
+
+    @staticmethod
+    def get_default_config() -> Dict[Text, Any]:
+        """Default configuration."""
+        return {}
+
+    def process(self, messages: List[Message]) -> List[Message]:
+        """Replaces the intent where a domain rule applies (and records which rule did)."""
+        for message in messages:
+            intent = message.get(INTENT) or {}
+            if not intent:
+                continue
+            levels = [e.get("value") for e in message.get(ENTITIES, []) if e.get("entity") == "urgency"]
+            decision = decide_intent(intent, message.get(INTENT_RANKING_KEY) or [], levels, message.get(TEXT) or "")
+            if decision.rule is not None:
+                message.set(
+                    INTENT,
+                    {"name": decision.name, "confidence": decision.confidence, "rule": decision.rule},
+                    add_to_output=True,
+                )
         return messages

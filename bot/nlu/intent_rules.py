@@ -1,0 +1,72 @@
+"""Domain rules applied on top of the statistical intent classifier.
+
+1. A message that reports a safety risk or threatens to go to a regulator, the media or a
+   lawyer is a complaint, whatever else it looks like ("吃完拉肚子了", "已经打了12315"): if the
+   classifier chose a non-complaint intent (or fell back), the best-ranked complaint intent
+   is used instead.
+2. A genuine complaint that mentions a regulator, the media or a lawyer is not malicious
+   (SPEC.md section 2): ``complaint_malicious`` with a media/legal urgency becomes the
+   best-ranked other complaint type, unless the text itself shows bad faith (private
+   transfers, off-platform contact, 白拿, 封口费, ...).
+3. Text shaped like a Rasa intent command ("/complaint_malicious", which the REST channel
+   escapes so it cannot trigger an intent directly) is not understood: ``nlu_fallback``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping, Sequence
+
+COMPLAINT_INTENTS = ("complaint_product", "complaint_logistics", "complaint_service", "complaint_malicious")
+# Intents that stay as they are even when urgency words appear.
+KEEP_INTENTS = frozenset({"request_human", "cancel", "empty_message"})
+URGENCY_MAKES_COMPLAINT = frozenset({"safety", "media_legal"})
+COMMAND_LIKE = re.compile(r"^\s*[/／][A-Za-z_][A-Za-z0-9_]*\s*(\{.*\})?\s*$")
+FALLBACK_INTENT = "nlu_fallback"
+BAD_FAITH = re.compile(r"私下|转账|红包|封口费|白拿|白嫖|加.{0,3}(微信|vx|VX|QQ|qq)|不然.{0,6}(天天|一直|刷).{0,4}差评|几倍|十倍")
+
+
+@dataclass(frozen=True)
+class IntentDecision:
+    """The intent chosen by the rules, and why (None when the classifier's choice stands)."""
+
+    name: str
+    confidence: float
+    rule: str | None = None
+
+
+def _best(ranking: Sequence[Mapping[str, Any]], allowed: Iterable[str]) -> Mapping[str, Any] | None:
+    allowed = set(allowed)
+    candidates = [r for r in ranking if r.get("name") in allowed]
+    return max(candidates, key=lambda r: r.get("confidence") or 0.0) if candidates else None
+
+
+def decide_intent(
+    intent: Mapping[str, Any], ranking: Sequence[Mapping[str, Any]], urgency_levels: Iterable[str], text: str
+) -> IntentDecision:
+    """Applies the rules above.
+
+    Args:
+        intent: the classifier's (or fallback's) intent, ``{"name", "confidence"}``.
+        ranking: the classifier's full intent ranking.
+        urgency_levels: urgency values found in the message.
+        text: the normalised message.
+
+    Returns:
+        The decision; ``rule`` says which rule changed the intent, if any.
+    """
+    name = str(intent.get("name") or "")
+    confidence = float(intent.get("confidence") or 0.0)
+    levels = set(urgency_levels)
+    if COMMAND_LIKE.match(text):
+        return IntentDecision(FALLBACK_INTENT, 1.0, "command_like_text")
+    if name not in COMPLAINT_INTENTS and name not in KEEP_INTENTS and levels & URGENCY_MAKES_COMPLAINT:
+        best = _best(ranking, COMPLAINT_INTENTS if "safety" not in levels else COMPLAINT_INTENTS[:3])
+        if best is not None:
+            return IntentDecision(str(best["name"]), max(confidence, float(best.get("confidence") or 0.0)), "urgency_is_complaint")
+    if name == "complaint_malicious" and "media_legal" in levels and not BAD_FAITH.search(text):
+        best = _best(ranking, COMPLAINT_INTENTS[:3])
+        if best is not None:
+            return IntentDecision(str(best["name"]), confidence, "media_legal_is_not_malicious")
+    return IntentDecision(name, confidence)

@@ -1,0 +1,61 @@
+import pytest
+
+from bot.nlu.intent_rules import decide_intent
+
+RANKING = [
+    {"name": "inform", "confidence": 0.6},
+    {"name": "complaint_service", "confidence": 0.2},
+    {"name": "complaint_product", "confidence": 0.15},
+    {"name": "complaint_malicious", "confidence": 0.05},
+]
+
+
+def test_safety_makes_a_non_complaint_a_complaint() -> None:
+    d = decide_intent({"name": "inform", "confidence": 0.6}, RANKING, ["safety"], "吃完拉肚子了")
+    assert (d.name, d.rule) == ("complaint_service", "urgency_is_complaint")
+    assert d.confidence == 0.6
+
+
+def test_fallback_with_media_legal_becomes_a_complaint() -> None:
+    d = decide_intent({"name": "nlu_fallback", "confidence": 0.4}, RANKING, ["media_legal"], "我去12315")
+    assert d.name == "complaint_service"
+
+
+def test_safety_never_becomes_malicious() -> None:
+    ranking = [{"name": "greet", "confidence": 0.9}, {"name": "complaint_malicious", "confidence": 0.08},
+               {"name": "complaint_product", "confidence": 0.02}]
+    assert decide_intent(ranking[0], ranking, ["safety"], "孩子吃了发烧").name == "complaint_product"
+
+
+def test_vulnerable_alone_does_not_change_the_intent() -> None:
+    assert decide_intent({"name": "consult", "confidence": 0.9}, RANKING, ["vulnerable"], "给老人买什么好").rule is None
+
+
+def test_request_human_is_kept() -> None:
+    d = decide_intent({"name": "request_human", "confidence": 0.9}, RANKING, ["safety"], "孩子受伤了 转人工")
+    assert d.name == "request_human"
+
+
+def test_media_legal_is_not_malicious_without_bad_faith() -> None:
+    d = decide_intent({"name": "complaint_malicious", "confidence": 0.9}, RANKING, ["media_legal"], "不处理我就去消协")
+    assert (d.name, d.rule) == ("complaint_service", "media_legal_is_not_malicious")
+
+
+def test_bad_faith_stays_malicious() -> None:
+    d = decide_intent({"name": "complaint_malicious", "confidence": 0.9}, RANKING, ["media_legal"], "私下转我五百 不然就曝光")
+    assert d.name == "complaint_malicious"
+
+
+def test_no_urgency_no_change() -> None:
+    assert decide_intent({"name": "greet", "confidence": 0.99}, RANKING, [], "你好").rule is None
+
+
+@pytest.mark.parametrize("text", ["/complaint_malicious", "／greet", '/inform{"order_id": "1"}'])
+def test_intent_commands_typed_by_a_customer_are_not_understood(text: str) -> None:
+    decision = decide_intent({"name": "complaint_malicious", "confidence": 1.0}, [], [], text)
+    assert (decision.name, decision.rule) == ("nlu_fallback", "command_like_text")
+
+
+def test_a_slash_inside_a_sentence_is_ordinary_text() -> None:
+    decision = decide_intent({"name": "complaint_product", "confidence": 0.9}, [], [], "/ 屏幕坏了")
+    assert decision.rule is None
