@@ -8,7 +8,10 @@
    (SPEC.md section 2): ``complaint_malicious`` with a media/legal urgency becomes the
    best-ranked other complaint type, unless the text itself shows bad faith (private
    transfers, off-platform contact, 白拿, 封口费, ...).
-3. Text shaped like a Rasa intent command ("/complaint_malicious", which the REST channel
+3. Greetings, thanks, yes and no are short. A long message the classifier took for one of
+   them ("嗯谢谢 对 我一直在拉肚子 吃了药也没用", typical of speech-recognised calls that
+   start with a filler) is about something else: the best-ranked other intent is used.
+4. Text shaped like a Rasa intent command ("/complaint_malicious", which the REST channel
    escapes so it cannot trigger an intent directly) is not understood: ``nlu_fallback``.
 """
 
@@ -24,6 +27,9 @@ KEEP_INTENTS = frozenset({"request_human", "cancel", "empty_message"})
 URGENCY_MAKES_COMPLAINT = frozenset({"safety", "media_legal"})
 COMMAND_LIKE = re.compile(r"^\s*[/／][A-Za-z_][A-Za-z0-9_]*\s*(\{.*\})?\s*$")
 FALLBACK_INTENT = "nlu_fallback"
+SHORT_REPLY_INTENTS = frozenset({"greet", "goodbye", "affirm", "deny", "thanks"})
+SHORT_REPLY_MAX_CHARS = 15
+_CONTENT_CHAR = re.compile(r"[\w\u4e00-\u9fff]")
 BAD_FAITH = re.compile(r"私下|转账|红包|封口费|白拿|白嫖|加.{0,3}(微信|vx|VX|QQ|qq)|不然.{0,6}(天天|一直|刷).{0,4}差评|几倍|十倍")
 
 
@@ -59,8 +65,14 @@ def decide_intent(
     name = str(intent.get("name") or "")
     confidence = float(intent.get("confidence") or 0.0)
     levels = set(urgency_levels)
+    rule: str | None = None
     if COMMAND_LIKE.match(text):
         return IntentDecision(FALLBACK_INTENT, 1.0, "command_like_text")
+    if name in SHORT_REPLY_INTENTS and len(_CONTENT_CHAR.findall(text)) > SHORT_REPLY_MAX_CHARS:
+        other = _best(ranking, {str(r.get("name")) for r in ranking} - SHORT_REPLY_INTENTS - {FALLBACK_INTENT})
+        if other is not None:
+            name, confidence = str(other["name"]), float(other.get("confidence") or 0.0)
+            rule = "long_message_is_not_a_short_reply"
     if name not in COMPLAINT_INTENTS and name not in KEEP_INTENTS and levels & URGENCY_MAKES_COMPLAINT:
         best = _best(ranking, COMPLAINT_INTENTS if "safety" not in levels else COMPLAINT_INTENTS[:3])
         if best is not None:
@@ -69,4 +81,4 @@ def decide_intent(
         best = _best(ranking, COMPLAINT_INTENTS[:3])
         if best is not None:
             return IntentDecision(str(best["name"]), confidence, "media_legal_is_not_malicious")
-    return IntentDecision(name, confidence)
+    return IntentDecision(name, confidence, rule)

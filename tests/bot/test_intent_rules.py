@@ -59,3 +59,20 @@ def test_intent_commands_typed_by_a_customer_are_not_understood(text: str) -> No
 def test_a_slash_inside_a_sentence_is_ordinary_text() -> None:
     decision = decide_intent({"name": "complaint_product", "confidence": 0.9}, [], [], "/ 屏幕坏了")
     assert decision.rule is None
+
+
+def test_a_long_message_is_not_a_short_reply() -> None:
+    ranking = [{"name": "affirm", "confidence": 0.7}, {"name": "complaint_product", "confidence": 0.2}, {"name": "deny", "confidence": 0.1}]
+    decision = decide_intent(ranking[0], ranking, [], "对 然后他拿出来看确实是有个东西在里面 不知道是什么")
+    assert (decision.name, decision.rule) == ("complaint_product", "long_message_is_not_a_short_reply")
+
+
+def test_a_short_yes_stays_a_yes() -> None:
+    ranking = [{"name": "affirm", "confidence": 0.7}, {"name": "complaint_product", "confidence": 0.2}]
+    assert decide_intent(ranking[0], ranking, [], "对对对 就是这个").name == "affirm"
+
+
+def test_a_long_short_reply_with_safety_becomes_a_complaint() -> None:
+    ranking = [{"name": "thanks", "confidence": 0.8}, {"name": "inform", "confidence": 0.15}, {"name": "complaint_service", "confidence": 0.05}]
+    decision = decide_intent(ranking[0], ranking, ["safety"], "嗯谢谢谢谢 对的我一直在不舒服吃了药也没用 然后去医院输液了")
+    assert decision.name == "complaint_service" and decision.rule == "urgency_is_complaint"
