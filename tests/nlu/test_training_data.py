@@ -1,0 +1,65 @@
+"""The training data: enough of it, well-formed, and not copied from the evaluation set."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bot.nlu.normalize import normalize_text
+
+ROOT = Path(__file__).resolve().parents[2]
+EVAL = ROOT.parent / "shared" / "eval" / "dev.tsv"
+COMPLAINT_INTENTS = ["complaint_product", "complaint_logistics", "complaint_service", "complaint_malicious"]
+
+
+def examples() -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for path in sorted((ROOT / "data" / "nlu").glob("*.yml")):
+        for item in yaml.safe_load(path.read_text(encoding="utf-8")).get("nlu", []):
+            if "intent" in item:
+                lines = [l[2:].strip() for l in item["examples"].splitlines() if l.startswith("- ")]
+                found.setdefault(item["intent"], []).extend(lines)
+    return found
+
+
+def test_at_least_100_distinct_examples_per_complaint_type() -> None:
+    data = examples()
+    for intent in COMPLAINT_INTENTS:
+        assert len(set(data[intent])) >= 100, intent
+
+
+def test_no_example_under_two_intents() -> None:
+    owner: dict[str, str] = {}
+    clashes = []
+    for intent, lines in examples().items():
+        for line in lines:
+            key = normalize_text(line)
+            if owner.setdefault(key, intent) != intent:
+                clashes.append((line, owner[key], intent))
+    assert clashes == []
+
+
+def _grams(text: str, n: int = 4) -> set[str]:
+    text = "".join(ch for ch in normalize_text(text) if not ch.isspace())
+    return {text[i : i + n] for i in range(max(0, len(text) - n + 1))}
+
+
+@pytest.mark.skipif(not EVAL.exists(), reason="../shared/eval/dev.tsv is not beside the checkout")
+def test_training_data_does_not_copy_the_evaluation_set() -> None:
+    with EVAL.open(encoding="utf-8") as f:
+        eval_grams = [g for g in (_grams(r["text"]) for r in csv.DictReader(f, delimiter="\t")) if len(g) >= 4]
+    suspicious = []
+    for intent, lines in examples().items():
+        for line in lines:
+            grams = _grams(line)
+            if len(grams) < 4:
+                continue
+            for other in eval_grams:
+                overlap = len(grams & other) / min(len(grams), len(other))
+                if overlap >= 0.6:
+                    suspicious.append(line)
+                    break
+    assert suspicious == []
