@@ -1,0 +1,23 @@
+# One image for the Rasa server and the action server (docker-compose.yml picks the command).
+# Built from the same lock as `make setup`; no container engine runs on the dev machines, so
+# this file is kept deliberately plain and in step with scripts/setup.sh.
+FROM python:3.11-slim-bookworm
+
+ENV RASA_TELEMETRY_ENABLED=false \
+    SQLALCHEMY_SILENCE_UBER_WARNING=1 \
+    TF_CPP_MIN_LOG_LEVEL=2 \
+    PYTHONWARNINGS=ignore \
+    PYTHONPATH=/app \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+WORKDIR /app
+COPY requirements/ requirements/
+RUN pip install --no-cache-dir --no-deps -r requirements/lock.txt \
+ && pip install --no-cache-dir --no-deps --ignore-requires-python -r requirements/rasa.txt
+
+COPY . .
+# Train at build time so the container starts without training (and without the internet).
+RUN python -m bot.stack train
+
+EXPOSE 5005 5055
+CMD ["sh", "-c", "rasa run --model \"$(python -m bot.stack model-path | tail -n 1)\" --port 5005 --enable-api --auth-token \"$BOT_API_TOKEN\" --credentials credentials.yml --endpoints endpoints.yml --cors '*'"]
