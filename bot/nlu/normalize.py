@@ -24,6 +24,8 @@ _MASK_RUN = re.compile(r"(?<![0-9])\*{3,}(?![0-9])")
 # the tokenizer would otherwise cut into noise.
 _ORDER_CARD = re.compile(r"\[订单编号[:：](?:[^\[\]]|\[[^\[\]]*\])*\]")
 _PLACEHOLDER = re.compile(r"\[([\u4e00-\u9fff]{1,6})[xX]\]")
+# Runs of the same punctuation ("。。。。", "！！！", "~~~") carry tone, not content: one is kept.
+_PUNCT_RUN = re.compile(r"([。.!?~,，、…·—\-])\1+")
 # Spoken fillers at the start of a long message ("嗯嗯 对 喂 ...").
 _LEADING_FILLERS = re.compile(r"^(?:(?:嗯|啊|哦|喂|哎|呃|额|唉)+[ ,，.。~]*)+")
 _MIN_CONTENT_AFTER_FILLERS = 6
@@ -79,6 +81,7 @@ def normalize_text(text: str, max_chars: int | None = None) -> str:
     cleaned = to_half_width(cleaned)
     cleaned = _MASK_RUN.sub(" ", _MENTION.sub(_mention, cleaned))
     cleaned = _PLACEHOLDER.sub(r" \1 ", _ORDER_CARD.sub(" 订单 ", cleaned))
+    cleaned = _PUNCT_RUN.sub(r"\1", cleaned)
     cleaned = _WHITESPACE.sub(" ", cleaned).strip()
     without_fillers = _LEADING_FILLERS.sub("", cleaned)
     if len(without_fillers) >= _MIN_CONTENT_AFTER_FILLERS:

@@ -47,3 +47,9 @@ def test_exported_chat_placeholders_keep_their_kind() -> None:
 def test_a_pasted_order_card_is_just_an_order() -> None:
     card = "[订单编号:[订单x]，订单金额:[金额x]，下单时间:[日期x] [时间x]] 还没发货"
     assert normalize_text(card) == "订单 还没发货"
+
+
+def test_repeated_punctuation_collapsed() -> None:
+    assert normalize_text("米饭里有头发。。。。") == "米饭里有头发。"
+    assert normalize_text("太慢了!!!!!~~~") == "太慢了!~"
+    assert normalize_text("😡😡") == "😡😡"
