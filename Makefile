@@ -6,7 +6,7 @@ export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: setup train run test validate unit stories eval bench lint clean
+.PHONY: setup train run test validate unit stories eval bench transcripts lint clean
 
 setup:
 	@bash scripts/setup.sh
@@ -38,6 +38,9 @@ eval: train
 
 bench: train
 	@$(PY) scripts/bench.py
+
+transcripts: train
+	@$(PY) scripts/transcripts.py
 
 lint: setup
 	@$(PY) -m ruff check bot actions tests scripts && $(PY) -m ruff format --check bot actions tests scripts

@@ -21,7 +21,12 @@ def urgency_from_entities(entities: List[Dict[Text, Any]]) -> Optional[str]:
 
 
 class ActionAcknowledgeComplaint(Action):
-    """Apologises once, restates the problem and notes urgency; records type and urgency."""
+    """Apologises once, restates the problem and notes urgency; records type and urgency.
+
+    SPEC.md section 4: the apology belongs to the first reply only. When the complaint was
+    already acknowledged in this conversation (the customer corrects or adds to it), the
+    restatement comes without a second apology.
+    """
 
     def name(self) -> Text:
         """Action name used in the domain."""
@@ -34,12 +39,14 @@ class ActionAcknowledgeComplaint(Action):
         message = tracker.latest_message or {}
         intent = (message.get("intent") or {}).get("name") or ""
         complaint_type = intent[len(COMPLAINT_INTENT_PREFIX) :] if intent.startswith(COMPLAINT_INTENT_PREFIX) else None
+        already_acknowledged = tracker.get_slot("complaint_type") is not None
         complaint_type = complaint_type or tracker.get_slot("complaint_type") or "product"
         problem = restate_problem(message.get("text") or "", complaint_type)
         urgency = urgency_from_entities(message.get("entities") or []) or tracker.get_slot("urgency")
 
-        dispatcher.utter_message(response=f"utter_ack_{complaint_type}", problem=problem)
-        if urgency:
+        kind = "restate" if already_acknowledged else "ack"
+        dispatcher.utter_message(response=f"utter_{kind}_{complaint_type}", problem=problem)
+        if urgency and urgency != tracker.get_slot("urgency"):
             dispatcher.utter_message(response=f"utter_urgency_{urgency}")
         return [
             SlotSet("complaint_type", complaint_type),

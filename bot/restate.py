@@ -14,7 +14,7 @@ MAX_CHARS = 40
 
 _CLAUSE_SPLIT = re.compile(r"[,.!?;，。！？；~…\n]+|\s{1,}")
 _FILLERS = re.compile(
-    r"^(喂|嗯+|啊+|哎+|唉+|呃+|哦+|额+|你好|您好|在吗|在不在|亲|那个|就是|然后|对|是这样的|我想说|请问)+"
+    r"^(喂|嗯+|啊+|哎+|唉+|呃+|哦+|额+|你好|您好|在吗|在不在|亲|那个|就是|然后|对|是这样的|我想说|请问|是(?=.{4}))+"
 )
 _EMOJI = re.compile("[\U0001F000-\U0001FAFF\u2600-\u27BF]+")
 _KEYWORDS = {
@@ -26,7 +26,9 @@ _KEYWORDS = {
 _INNER_FILLERS = re.compile(r"那个|就是说?|然后|嗯+|呃+|这个|怎么说呢")
 _STUTTER = re.compile(r"([^0-9]{2,4}?)\1+")
 _PRONOUN_STUTTER = re.compile(r"([我你他她])\1+")
-_TRAILING_QUESTION = re.compile(r"(怎么回事|怎么办|怎么搞的|什么情况|啥情况|咋回事|咋办)[啊呀呢吧嘛]*$")
+_TRAILING_QUESTION = re.compile(r"(到底|究竟)?(是)?(怎么回事|怎么办|怎么搞的|什么情况|啥情况|咋回事|咋办)[啊呀呢吧嘛]*$|(到底|究竟)$")
+# A clause that only answers the bot's question ("不是", "对的") is not part of the problem.
+_REPLY_ONLY = re.compile(r"^(不是|不对|不是的|对|对的|是的|是|没错|嗯|好的?)+$")
 _PERSONS = (("你们", "\x01"), ("您们", "\x01"), ("你家", "\x01"), ("你", "\x01"), ("我们", "您"), ("我", "您"), ("\x01", "我们"))
 
 
@@ -59,7 +61,11 @@ def restate_problem(text: str, complaint_type: str | None) -> str:
         when nothing usable is left (emoji only, greetings only).
     """
     normalized = normalize_text(text, max_chars=2000)
-    clauses = [c for c in (_clean_clause(c) for c in _CLAUSE_SPLIT.split(normalized)) if len(c) >= 2]
+    clauses = [
+        c
+        for c in (_clean_clause(c) for c in _CLAUSE_SPLIT.split(normalized))
+        if len(c) >= 2 and not _REPLY_ONLY.match(c)
+    ]
     if not clauses:
         return "您遇到的问题"
     whole = "，".join(clauses)

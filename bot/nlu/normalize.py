@@ -26,6 +26,7 @@ _ORDER_CARD = re.compile(r"\[订单编号[:：](?:[^\[\]]|\[[^\[\]]*\])*\]")
 _PLACEHOLDER = re.compile(r"\[([\u4e00-\u9fff]{1,6})[xX]\]")
 # Runs of the same punctuation ("。。。。", "！！！", "~~~") carry tone, not content: one is kept.
 _PUNCT_RUN = re.compile(r"([。.!?~,，、…·—\-])\1+")
+_ESCAPED_SLASH = "／"
 # Spoken fillers at the start of a long message ("嗯嗯 对 喂 ...").
 _LEADING_FILLERS = re.compile(r"^(?:(?:嗯|啊|哦|喂|哎|呃|额|唉)+[ ,，.。~]*)+")
 _MIN_CONTENT_AFTER_FILLERS = 6
@@ -88,4 +89,8 @@ def normalize_text(text: str, max_chars: int | None = None) -> str:
         cleaned = without_fillers
     if max_chars is not None and len(cleaned) > max_chars:
         cleaned = cleaned[:max_chars].rstrip()
+    if cleaned.startswith("/"):
+        # Rasa reads a message starting with "/" as an intent command (RegexMessageHandler runs
+        # after this component). Channels escape a customer's "/" to "／"; keep it escaped.
+        cleaned = _ESCAPED_SLASH + cleaned[1:]
     return to_simplified(cleaned)

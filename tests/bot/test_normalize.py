@@ -1,3 +1,5 @@
+import pytest
+
 from bot.nlu.normalize import normalize_text, to_half_width
 
 
@@ -53,3 +55,8 @@ def test_repeated_punctuation_collapsed() -> None:
     assert normalize_text("米饭里有头发。。。。") == "米饭里有头发。"
     assert normalize_text("太慢了!!!!!~~~") == "太慢了!~"
     assert normalize_text("😡😡") == "😡😡"
+
+
+@pytest.mark.parametrize("text", ["/complaint_malicious", "／complaint_malicious", " /greet"])
+def test_a_leading_slash_stays_escaped_so_rasa_cannot_read_it_as_an_intent_command(text: str) -> None:
+    assert normalize_text(text).startswith("／")

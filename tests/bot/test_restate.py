@@ -21,3 +21,11 @@ def test_long_rant_is_cut_to_the_problem_clause() -> None:
 def test_nothing_usable() -> None:
     assert restate_problem("😡😡😡", "product") == "您遇到的问题"
     assert restate_problem("", None) == "您遇到的问题"
+
+
+def test_a_correction_is_restated_without_its_no() -> None:
+    assert restate_problem("不是 是显示签收了但我根本没收到", "logistics") == "显示签收了但您根本没收到"
+
+
+def test_a_dangling_question_word_is_dropped() -> None:
+    assert restate_problem("快递五天了还没到 物流一直不更新 到底怎么回事", "logistics") == "快递五天了还没到，物流一直不更新"
