@@ -79,6 +79,7 @@ def normalize_text(text: str, max_chars: int | None = None) -> str:
     if not text:
         return ""
     cleaned = _ZERO_WIDTH.sub("", text)
+    escaped = cleaned.lstrip().startswith(_ESCAPED_SLASH)
     cleaned = to_half_width(cleaned)
     cleaned = _MASK_RUN.sub(" ", _MENTION.sub(_mention, cleaned))
     cleaned = _PLACEHOLDER.sub(r" \1 ", _ORDER_CARD.sub(" 订单 ", cleaned))
@@ -89,8 +90,9 @@ def normalize_text(text: str, max_chars: int | None = None) -> str:
         cleaned = without_fillers
     if max_chars is not None and len(cleaned) > max_chars:
         cleaned = cleaned[:max_chars].rstrip()
-    if cleaned.startswith("/"):
+    if escaped and cleaned.startswith("/"):
         # Rasa reads a message starting with "/" as an intent command (RegexMessageHandler runs
-        # after this component). Channels escape a customer's "/" to "／"; keep it escaped.
+        # after this component). Channels escape a customer's "/" to "／" (and only channels
+        # send real commands, such as "/empty_message"): an escaped slash stays escaped.
         cleaned = _ESCAPED_SLASH + cleaned[1:]
     return to_simplified(cleaned)
