@@ -2,6 +2,10 @@
 
 * ``TextNormalizer`` runs before the tokenizer (registered as a featurizer so that it also
   processes the training data) and rewrites the message text.
+* ``DigitMasker`` runs after the tokenizer and replaces each run of digits in the tokens'
+  lemmas (what the count featurizers read) by "#": an order number says that the customer
+  gave a number, not what the message is about; the text itself, which the entity
+  extractors read, keeps the digits.
 * ``RuleEntityExtractor`` adds spaCy rule-based entities (order ids, phones, amounts, times,
   couriers, product categories).
 * ``UrgencyDetector`` adds ``urgency`` entities (safety, media_legal, vulnerable).
@@ -16,13 +20,14 @@ from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
+from rasa.nlu.constants import TOKENS_NAMES
 from rasa.shared.nlu.constants import ENTITIES, INTENT, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot.nlu.entities import build_nlp, extract_entities
 from bot.nlu.intent_rules import decide_intent
-from bot.nlu.normalize import normalize_text
+from bot.nlu.normalize import mask_digits, normalize_text
 from bot.nlu.urgency import detect_urgency
 
 
@@ -76,6 +81,33 @@ class TextNormalizer(_StatelessComponent):
         """Normalises incoming messages."""
         for message in messages:
             self._normalize(message)
+        return messages
+
+
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER, is_trainable=False)
+class DigitMasker(_StatelessComponent):
+    """Masks digit runs in token lemmas ("SF4718293650412" -> "sf#") for the featurizers."""
+
+    @staticmethod
+    def get_default_config() -> Dict[Text, Any]:
+        """Default configuration."""
+        return {}
+
+    @staticmethod
+    def _mask(message: Message) -> None:
+        for token in message.get(TOKENS_NAMES[TEXT]) or []:
+            token.lemma = mask_digits(token.lemma or token.text)
+
+    def process_training_data(self, training_data: TrainingData) -> TrainingData:
+        """Masks the training examples' tokens."""
+        for example in training_data.training_examples:
+            self._mask(example)
+        return training_data
+
+    def process(self, messages: List[Message]) -> List[Message]:
+        """Masks incoming messages' tokens."""
+        for message in messages:
+            self._mask(message)
         return messages
 
 

@@ -58,6 +58,14 @@ def to_simplified(text: str) -> str:
     return str(_t2s().convert(text))
 
 
+_DIGITS = re.compile(r"[0-9]+")
+
+
+def mask_digits(text: str) -> str:
+    """Replaces every run of ASCII digits by "#" (for features, never for the text itself)."""
+    return _DIGITS.sub("#", text)
+
+
 def _mention(match: re.Match[str]) -> str:
     from bot.nlu.urgency import detect_urgency
 

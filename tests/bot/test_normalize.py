@@ -64,3 +64,11 @@ def test_an_escaped_slash_stays_escaped_so_rasa_cannot_read_it_as_an_intent_comm
 
 def test_a_channel_command_is_left_alone() -> None:
     assert normalize_text("/empty_message") == "/empty_message"
+
+
+def test_digit_runs_masked_for_features() -> None:
+    from bot.nlu.normalize import mask_digits
+
+    assert mask_digits("SF4718293650412") == "SF#"
+    assert mask_digits("等了2个小时") == "等了#个小时"
+    assert mask_digits("两个小时") == "两个小时"
