@@ -1242,6 +1242,7 @@ def render_markdown(report: dict[str, Any]) -> str:
     ours, starter = report["bots"]["ours"], report["bots"].get("starter")
     breakdown = ours["breakdown"]
     share = breakdown.get("nlu_share_of_turn")
+    cpu = breakdown.get("cpu_ms_per_turn", {})
     quick = " — **quick smoke run, figures are rough**" if config["quick"] else ""
     setup = (
         f"Machine: {machine['cpus']} CPUs ({machine['cpu_model']}), {machine['memory_gb']} GB RAM, "
@@ -1256,10 +1257,13 @@ def render_markdown(report: dict[str, Any]) -> str:
         "One request at a time on a warm server: `POST /model/parse` (the NLU pipeline alone, plus "
         f"HTTP) takes {fmt(breakdown['parse']['p50_ms'])} ms at the median, a full REST turn "
         f"{fmt(breakdown['turn']['p50_ms'])} ms, so the NLU is about "
-        f"{fmt(share * 100 if share is not None else None, digits=0)} % of a turn; the rest is the "
-        "tracker (Redis read and write of the whole conversation), the lock, the policies and the "
-        "action server call. CPU time per process (from /proc) during those sequential turns, and "
-        "how many cores each process kept busy during the saturation run:"
+        f"{fmt(share * 100 if share is not None else None, digits=0)} % of a turn. The rest is "
+        "spent in the Rasa server too (loading, replaying and saving the conversation, the lock, "
+        "the policies, calling the action server): per turn Redis used "
+        f"{fmt(cpu.get('redis'))} ms and the action server {fmt(cpu.get('actions'))} ms of CPU, "
+        f"the Rasa server {fmt(cpu.get('rasa'))} ms. CPU time per process (from /proc) during "
+        "those sequential turns, and how many cores each process kept busy during the saturation "
+        "run:"
     )
     spread = (
         "Cores busy per Rasa server process (main process, then each worker) at saturation: "

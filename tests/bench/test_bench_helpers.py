@@ -166,3 +166,12 @@ def test_targets_compare_with_the_starter_bot() -> None:
     met = [t["met"] for t in bench.targets(ours, starter)]
     assert met == [True, True, False]
     assert bench.targets(ours, None)[0]["met"] is None
+
+
+def test_verdicts_resting_on_a_busy_machine_are_marked() -> None:
+    quiet = {"saturation": {"cores_busy": {bench.OTHER: 0.05}}}
+    busy = {"saturation": {"cores_busy": {bench.OTHER: 0.8}}}
+    assert not bench.noisy(quiet, None, phase="saturation")
+    assert bench.noisy(quiet, busy, phase="saturation")
+    assert bench.verdict(True, noisy=True) == "yes (noisy)"
+    assert bench.verdict(False, noisy=True) == "**no** (noisy)"
