@@ -61,6 +61,19 @@ def play(base: str, token: str, name: str, turns: list[str]) -> str:
             for button in message.get("buttons", []) or []:
                 lines.append(f"> - [{button.get('title')}]")
         lines.append("")
+    tickets = _request(f"{base}/api/tickets?sender_id={sender}&token={token}")
+    for ticket in tickets:
+        chosen = (ticket.get("chosen_option") or {}).get("label") or "—"
+        compensation = ticket.get("compensation") or {}
+        lines.append(
+            f"<sub>工单 {ticket['id']}: {ticket['type']}, 紧急程度 {ticket.get('urgency') or '—'}, {ticket['priority']}, "
+            f"状态 {ticket['status']}, 方案 {chosen}"
+            + (f", 补偿 ¥{compensation.get('amount')} ({compensation.get('status')})" if compensation else "")
+            + (", 风险标记" if ticket.get("risk_flag") else "")
+            + "</sub>  "
+        )
+    if not tickets:
+        lines.append("<sub>没有工单</sub>")
     return "\n".join(lines)
 
 

@@ -9,6 +9,10 @@ instead of a 500, and no message is dropped silently:
 * ``message`` missing or not a string -> 400; longer than 20,000 characters -> 413
 * empty or whitespace-only ``message`` -> 200, handled as the ``/empty_message`` intent
 * a message starting with "/" is escaped so customers cannot trigger intents directly
+* while a human has the conversation the customer hears that the message was passed on
+* if a custom action failed, the customer gets an error reply and the case goes to a human
+* ``GET /webhooks/rest/outbox?sender=<id>`` returns messages sent outside a request (agents,
+  follow-ups), see ``bot/channels/outbox.py``
 """
 
 from __future__ import annotations
@@ -17,12 +21,14 @@ import json
 import logging
 from typing import Any, Awaitable, Callable, Dict, Optional, Text, Tuple
 
-from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
+from rasa.core.channels.channel import CollectingOutputChannel, OutputChannel, UserMessage
 from rasa.core.channels.rest import RestInput
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot.channels import delivery, guard, outbox
+from bot.channels.outbox import OutboxOutput
 from bot.masking import install_log_masking, mask_pii
 
 logger = logging.getLogger(__name__)
@@ -97,14 +103,37 @@ class ValidatingRestInput(RestInput):
         """Mounted at ``/webhooks/rest``."""
         return "rest"
 
+    def get_output_channel(self) -> Optional[OutputChannel]:
+        """Messages outside a request (agents, timers) go to the conversation's outbox."""
+        return OutboxOutput(self._outbox_client())
+
+    def _outbox_client(self) -> Any:
+        client = getattr(self, "_client", None)
+        if client is None:
+            client = self._client = outbox.redis_client()
+        return client
+
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
-        """Health route and validating webhook route."""
+        """Health route, validating webhook route and the outbox."""
         install_log_masking()
+        guard.install()
         webhook = Blueprint("validating_rest_webhook", __name__)
 
         @webhook.route("/", methods=["GET"])
         async def health(request: Request) -> HTTPResponse:
             return response.json({"status": "ok"})
+
+        @webhook.route("/outbox", methods=["GET"])
+        async def take_outbox(request: Request) -> HTTPResponse:
+            sender_id = (request.args.get("sender") or "").strip()
+            if not sender_id or len(sender_id) > MAX_SENDER_CHARS:
+                return response.json({"error": "'sender' query parameter is required"}, status=400)
+            try:
+                messages = await outbox.take(self._outbox_client(), sender_id)
+            except Exception:
+                logger.exception("outbox of %s could not be read", mask_pii(sender_id))
+                return response.json({"error": "temporarily unavailable, please retry"}, status=503)
+            return response.json(messages)
 
         @webhook.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:
@@ -114,14 +143,23 @@ class ValidatingRestInput(RestInput):
                 return response.json({"error": str(error)}, status=error.status)
             collector = CollectingOutputChannel()
             try:
-                await on_new_message(
-                    UserMessage(text, collector, sender_id, input_channel=self.name(), metadata=metadata)
-                )
+                with guard.watch_turn() as problems:
+                    await on_new_message(
+                        UserMessage(text, collector, sender_id, input_channel=self.name(), metadata=metadata)
+                    )
             except Exception:
-                logger.exception("Failed to handle a REST message from %s: %s", sender_id, mask_pii(text[:200]))
+                logger.exception("Failed to handle a REST message from %s: %s", mask_pii(sender_id), mask_pii(text[:200]))
                 return response.json(
                     {"error": "the message could not be processed, please retry"}, status=503
                 )
+            agent = request.app.ctx.agent
+            if problems:
+                logger.error("action failed for %s, customer told and case queued: %s", mask_pii(sender_id), problems[0])
+                collector.messages.append(await delivery.system_error(agent, sender_id, self.name()))
+            elif not collector.messages:
+                notice = await delivery.paused_notice(agent, sender_id, self.name())
+                if notice:
+                    collector.messages.append(notice)
             return response.json(collector.messages)
 
         return webhook

@@ -1,0 +1,92 @@
+"""What the actions share: Redis-backed stores, the option catalogue, the SLA tiers.
+
+Clients are created lazily on first use (never at import time) and per event loop, from
+the same ``REDIS_*`` variables ``endpoints.yml`` reads, so the action server and the Rasa
+server always talk to the same Redis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+from typing import Any, Dict, List, Optional, Text, Tuple
+
+from rasa_sdk import Tracker
+
+from bot import sla as sla_module
+from bot.handoff import HandoffQueue
+from bot.options import Catalogue, load_catalogue
+from bot.tickets import TicketStore
+
+TICKET_PREFIX = "tk"
+HANDOFF_PREFIX = "handoff"
+
+_clients: dict[int, Any] = {}
+
+
+def redis_client() -> Any:
+    """A ``redis.asyncio`` client for the running event loop."""
+    import redis.asyncio as aioredis
+
+    loop = id(asyncio.get_running_loop())
+    client = _clients.get(loop)
+    if client is None:
+        client = aioredis.Redis(
+            host=os.environ.get("REDIS_HOST", "127.0.0.1"),
+            port=int(os.environ.get("REDIS_PORT", "6379")),
+            db=int(os.environ.get("REDIS_DB", "0") or 0),
+            password=os.environ.get("REDIS_PASSWORD") or None,
+            decode_responses=True,
+            socket_timeout=3,
+            socket_connect_timeout=2,
+        )
+        _clients[loop] = client
+    return client
+
+
+def tickets() -> TicketStore:
+    """The ticket store."""
+    return TicketStore(redis_client(), prefix=TICKET_PREFIX)
+
+
+def handoffs() -> HandoffQueue:
+    """The agents' queue."""
+    return HandoffQueue(redis_client(), prefix=HANDOFF_PREFIX)
+
+
+@functools.lru_cache(maxsize=1)
+def catalogue() -> Catalogue:
+    """The option catalogue (``bot/config/options.yml``)."""
+    return load_catalogue()
+
+
+@functools.lru_cache(maxsize=1)
+def sla() -> sla_module.SlaConfig:
+    """The SLA tiers (``bot/config/sla.yml``)."""
+    return sla_module.load_sla()
+
+
+def customer_of(tracker: Tracker) -> Tuple[str, str]:
+    """(channel, customer id): channels put their own customer id into the message metadata."""
+    metadata = (tracker.latest_message or {}).get("metadata") or {}
+    channel = tracker.get_latest_input_channel() or metadata.get("channel") or "rest"
+    customer = metadata.get("customer_id") or tracker.sender_id
+    return str(channel), f"{channel}:{customer}"
+
+
+def user_texts(tracker: Tracker, last: int = 5) -> List[Text]:
+    """The customer's latest messages (for summaries)."""
+    texts = [e.get("text") or "" for e in tracker.events if e.get("event") == "user"]
+    return [t for t in texts if t and not t.startswith("/")][-last:]
+
+
+def latest_entities(tracker: Tracker, name: Text) -> List[Dict[Text, Any]]:
+    """Entities called ``name`` in the latest message."""
+    return [e for e in (tracker.latest_message or {}).get("entities") or [] if e.get("entity") == name]
+
+
+def first_entity_value(tracker: Tracker, name: Text) -> Optional[Any]:
+    """The first value of an entity in the latest message."""
+    found = latest_entities(tracker, name)
+    return found[0].get("value") if found else None

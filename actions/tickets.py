@@ -1,0 +1,128 @@
+"""Phase 3 end: the ticket, announced only after the store accepted it; timing questions."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Dict, List, Text
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions import services
+from actions.handoff import ticket_fields, trigger_key
+from bot import sla as sla_module
+from bot.masking import mask_pii
+from bot.options import Option
+from bot.tickets import Ticket, TicketStoreUnavailable
+
+logger = logging.getLogger(__name__)
+
+STATUS_LABELS = {
+    "open": "处理中",
+    "pending_approval": "等待审批",
+    "with_agent": "人工客服处理中",
+    "resolved": "已解决",
+    "closed": "已关闭",
+}
+TYPE_LABELS = {"product": "商品问题", "logistics": "物流问题", "service": "服务问题", "malicious": "这类诉求"}
+APPROVERS = {"manager": "客服经理", "headquarters": "总部"}
+
+
+def next_steps(option: Option, now: float) -> Text:
+    """"<what happens>（<deadline>完成）"."""
+    if option.by_when_hours is None:
+        return option.description
+    done_by = sla_module.format_deadline(now + float(option.by_when_hours) * 3600, now=now)
+    return f"{option.description.rstrip('。')}（{done_by}完成）。"
+
+
+class ActionOpenTicket(Action):
+    """Opens the ticket after the customer confirmed, then gives its number and next steps.
+
+    The idempotency key is the conversation plus the confirming message, so a retried call
+    returns the same ticket. If the store does not accept it, no number is announced: the
+    customer hears so and the case goes to a human (``handoff_reason: failure``).
+    """
+
+    def name(self) -> Text:
+        """Action name used in the domain."""
+        return "action_open_ticket"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
+        """Creates the ticket and announces it."""
+        chosen = Option(**tracker.get_slot("chosen_option"))
+        now = time.time()
+        fields = ticket_fields(tracker, status="pending_approval" if chosen.approval else "open")
+        if chosen.compensation:
+            fields["compensation"] = {
+                "amount": chosen.compensation,
+                "status": "pending_approval" if chosen.approval else "granted",
+                "approved_by": None if chosen.approval else "bot",
+                "approval_level": chosen.approval,
+            }
+        try:
+            ticket, _ = await services.tickets().create(trigger_key(tracker, "ticket"), **fields)
+        except TicketStoreUnavailable as error:
+            logger.error("TICKET NOT CREATED for %s: %s", mask_pii(tracker.sender_id), error)
+            dispatcher.utter_message(response="utter_ticket_failed")
+            return [SlotSet("handoff_reason", "failure"), SlotSet("phase", "settle")]
+        events: List[EventType] = [SlotSet("ticket_id", ticket.id), SlotSet("phase", "done"), SlotSet("ask_failures", 0)]
+        if chosen.approval:
+            dispatcher.utter_message(
+                response="utter_ticket_pending_approval",
+                ticket_id=ticket.id,
+                approver=APPROVERS.get(chosen.approval, "主管"),
+                deadline=sla_module.format_deadline(ticket.first_response_due or now + 7200, now=now),
+            )
+            return events + [SlotSet("handoff_reason", "approval")]
+        dispatcher.utter_message(
+            response="utter_ticket_opened",
+            ticket_id=ticket.id,
+            next_steps=next_steps(chosen, now),
+            followup=sla_module.format_deadline(ticket.next_progress_due or now + 86400, now=now),
+        )
+        return events
+
+
+def ticket_status(ticket: Ticket) -> Dict[Text, Any]:
+    """Template values describing where a ticket stands."""
+    option = ticket.chosen_option or {}
+    steps = ""
+    if option.get("description"):
+        steps = f"方案：{option.get('label')}，{option['description']}"
+    return {"ticket_id": ticket.id, "status": STATUS_LABELS.get(ticket.status, ticket.status), "next_steps": steps}
+
+
+class ActionAnswerTiming(Action):
+    """"多久能处理好": the ticket's state, the human's deadline, or the usual time for the type."""
+
+    def name(self) -> Text:
+        """Action name used in the domain."""
+        return "action_answer_timing"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
+        """One short answer with a time."""
+        ticket_id = tracker.get_slot("ticket_id")
+        if ticket_id:
+            try:
+                ticket = await services.tickets().get(ticket_id)
+            except TicketStoreUnavailable as error:
+                logger.error("ticket lookup failed for %s: %s", mask_pii(tracker.sender_id), error)
+                ticket = None
+            if ticket is not None:
+                dispatcher.utter_message(response="utter_answer_timing_ticket", **ticket_status(ticket))
+                return []
+        complaint_type = tracker.get_slot("complaint_type")
+        if not complaint_type:
+            dispatcher.utter_message(response="utter_no_open_case")
+            return []
+        tier = services.sla().priority_for(tracker.get_slot("urgency"))
+        dispatcher.utter_message(
+            response="utter_answer_timing_before",
+            type_label=TYPE_LABELS.get(complaint_type, "这类问题"),
+            hours=round(tier.resolution_seconds / 3600),
+        )
+        return []

@@ -1,0 +1,112 @@
+"""Messages to a customer outside the normal request/reply turn, on the channel they came from.
+
+Used by the agents' API (an agent's reply), the follow-up timer (progress, escalation) and the
+channels themselves (the paused notice, the error reply). Every message is rendered from a
+``domain.yml`` response (or is an agent's own text), recorded in the conversation as a bot
+message (so transcripts are complete) and sent through the output channel of the channel the
+customer last wrote on (``InputChannel.get_output_channel()``: the REST outbox, WeChat's
+customer-service API, ...).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Dict, List, Optional, Text
+
+from rasa.shared.core.events import BotUttered
+
+from bot.masking import mask_pii
+
+logger = logging.getLogger(__name__)
+
+
+async def render(agent: Any, response: Text, sender_id: Text, channel: Optional[Text] = None, **values: Any) -> Dict[Text, Any]:
+    """A domain response filled with the conversation's slots and ``values``."""
+    tracker = await agent.tracker_store.retrieve(sender_id) or agent.tracker_store.init_tracker(sender_id)
+    message = await agent.nlg.generate(response, tracker, channel or tracker.get_latest_input_channel() or "rest", **values)
+    return dict(message or {"text": ""})
+
+
+def output_channel_for(app: Any, channel_name: Optional[Text]) -> Any:
+    """The output channel of the input channel called ``channel_name`` (None if it has none)."""
+    for input_channel in getattr(app.ctx, "input_channels", None) or []:
+        if input_channel.name() == channel_name:
+            return input_channel.get_output_channel()
+    return None
+
+
+async def send(app: Any, sender_id: Text, message: Dict[Text, Any], *, author: Text = "bot") -> Text:
+    """Records ``message`` in the conversation and sends it; returns the channel used.
+
+    Raises:
+        LookupError: the conversation does not exist.
+        RuntimeError: its channel cannot send outside a request.
+    """
+    agent = app.ctx.agent
+    async with agent.lock_store.lock(sender_id):
+        tracker = await agent.tracker_store.retrieve(sender_id)
+        if tracker is None:
+            raise LookupError(sender_id)
+        channel = tracker.get_latest_input_channel() or "rest"
+        data = {k: v for k, v in message.items() if k not in ("text", "recipient_id")}
+        tracker.update(BotUttered(message.get("text"), data=data, metadata={"author": author}, timestamp=time.time()))
+        await agent.tracker_store.save(tracker)
+    output = output_channel_for(app, channel)
+    if output is None:
+        raise RuntimeError(f"channel {channel!r} cannot send messages outside a request")
+    await output.send_response(sender_id, dict(message))
+    logger.info("message from %s delivered to %s on %s", author, mask_pii(sender_id), channel)
+    return channel
+
+
+async def paused_notice(agent: Any, sender_id: Text, channel: Text) -> Optional[Dict[Text, Any]]:
+    """While a human has the conversation: "your message was passed on" (else None)."""
+    tracker = await agent.tracker_store.retrieve(sender_id)
+    if tracker is None or not tracker.is_paused():
+        return None
+    return await render(agent, "utter_paused_notice", sender_id, channel)
+
+
+async def system_error(agent: Any, sender_id: Text, channel: Text) -> Dict[Text, Any]:
+    """The reply when an action failed; the conversation is queued for a human (best effort)."""
+    from bot.channels.outbox import redis_client
+    from bot.handoff import HandoffCase, HandoffQueue
+    from bot.sla import load_sla
+
+    try:
+        tier = load_sla().priority_for(None)
+        case = HandoffCase(
+            sender_id=sender_id,
+            channel=channel,
+            customer_id=f"{channel}:{sender_id}",
+            reason="failure",
+            queue=tier.queue,
+            priority=tier.priority,
+            deadline=time.time() + tier.first_response_seconds,
+            summary={"phase": "error", "facts": {}, "note": "a custom action failed; see the transcript"},
+        )
+        await HandoffQueue(redis_client()).enqueue(case, f"{sender_id}:failure:{int(time.time() // 60)}")
+    except Exception:  # noqa: BLE001 - the customer still gets the error reply
+        logger.exception("could not queue %s for a human after an action failure", mask_pii(sender_id))
+    try:
+        return await render(agent, "utter_system_error", sender_id, channel)
+    except Exception:  # noqa: BLE001
+        logger.exception("could not render the error reply for %s", mask_pii(sender_id))
+        return {"text": "系统出了点问题，您的消息已保存，我们会尽快处理。"}
+
+
+def transcript(tracker: Any) -> List[Dict[Text, Any]]:
+    """The conversation as the agent reads it: who said what, when."""
+    lines: List[Dict[Text, Any]] = []
+    for event in tracker.events:
+        if event.type_name == "user":
+            text = event.text or ""
+            if text.startswith("/"):
+                continue
+            lines.append({"from": "customer", "text": text, "at": event.timestamp,
+                          "intent": (event.intent or {}).get("name")})
+        elif event.type_name == "bot":
+            author = (event.metadata or {}).get("author") or "bot"
+            lines.append({"from": author, "text": event.text, "at": event.timestamp})
+    return lines
