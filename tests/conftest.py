@@ -85,7 +85,12 @@ def bot(model_path: Path, redis_server: RedisSettings, tmp_path_factory: pytest.
     stack = Stack()
     token = secrets.token_urlsafe(16)
     action_port, rasa_port = free_port(), free_port()
-    env = base_env(**redis_server.env(), ACTION_ENDPOINT_URL=f"http://127.0.0.1:{action_port}/webhook", BOT_API_TOKEN=token)
+    env = base_env(
+        **redis_server.env(),
+        ACTION_ENDPOINT_URL=f"http://127.0.0.1:{action_port}/webhook",
+        BOT_API_TOKEN=token,
+        FOLLOWUP_INTERVAL_SECONDS="1",  # the follow-up timer runs every second in tests
+    )
     try:
         stack.start_actions(action_port, env, log=logs / "actions.log")
         base = stack.start_rasa(rasa_port, model_path, token, env, log=logs / "rasa.log")
