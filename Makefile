@@ -43,7 +43,7 @@ transcripts: train
 	@$(PY) scripts/transcripts.py
 
 lint: setup
-	@$(PY) -m ruff check bot actions tests scripts && $(PY) -m ruff format --check bot actions tests scripts
+	@$(PY) -m ruff check bot actions tests scripts
 
 clean:
 	rm -rf models reports/stories var .pytest_cache

@@ -47,7 +47,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.stack import (
+from bot.stack import (  # noqa: E402 - after the sys.path line above
     VENV_BIN,
     RedisSettings,
     Stack,

@@ -14,7 +14,6 @@ import asyncio
 import csv
 import json
 import sys
-from collections import Counter
 from pathlib import Path
 from typing import Any
 

@@ -20,7 +20,7 @@ def examples() -> dict[str, list[str]]:
     for path in sorted((ROOT / "data" / "nlu").glob("*.yml")):
         for item in yaml.safe_load(path.read_text(encoding="utf-8")).get("nlu", []):
             if "intent" in item:
-                lines = [l[2:].strip() for l in item["examples"].splitlines() if l.startswith("- ")]
+                lines = [line[2:].strip() for line in item["examples"].splitlines() if line.startswith("- ")]
                 found.setdefault(item["intent"], []).extend(lines)
     return found
 
