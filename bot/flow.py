@@ -125,7 +125,9 @@ _SCORE_WORDS = (
     (re.compile(r"非常满意|很满意|特别满意|超满意|太好了|满分"), 5),
     (re.compile(r"满意|不错|挺好|还好|好评"), 4),
 )
-_SCORE_DIGIT = re.compile(r"(?<!\d)([1-5１-５一二三四五])\s*(分|星)?(?!\d)")
+_SCORE_DIGIT = re.compile(r"(?<!\d)([1-5１-５])\s*(分|星)?(?!\d)")
+# A Chinese numeral counts only as a score ("四分", "五星") or alone ("五"): "一般" is not 1.
+_SCORE_HANZI = re.compile(r"([一二三四五])\s*(分|星)|^([一二三四五])[!！。.~]*$")
 _CN_DIGITS = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5}
 
 
@@ -135,9 +137,10 @@ def read_satisfaction(text: str) -> Optional[int]:
     match = _SCORE_DIGIT.search(text)
     if match:
         digit = match.group(1)
-        if digit in _CN_DIGITS:
-            return _CN_DIGITS[digit]
         return int(digit) if digit.isascii() else ord(digit) - ord("０")
+    match = _SCORE_HANZI.search(text)
+    if match:
+        return _CN_DIGITS[match.group(1) or match.group(3)]
     for pattern, score in _SCORE_WORDS:
         if pattern.search(text):
             return score
