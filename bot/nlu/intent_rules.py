@@ -11,7 +11,10 @@
 3. Greetings, thanks, yes and no are short. A long message the classifier took for one of
    them ("嗯谢谢 对 我一直在拉肚子 吃了药也没用", typical of speech-recognised calls that
    start with a filler) is about something else: the best-ranked other intent is used.
-4. Text shaped like a Rasa intent command ("/complaint_malicious", which the REST channel
+4. A message the classifier took for ``inform`` because of an order or tracking number, but
+   which says more than the number ("耳机左边没声音 订单号3920184756210384"), is the complaint
+   it also is, when a complaint intent is ranked at all.
+5. Text shaped like a Rasa intent command ("/complaint_malicious", which the REST channel
    escapes so it cannot trigger an intent directly) is not understood: ``nlu_fallback``.
 """
 
@@ -30,6 +33,11 @@ FALLBACK_INTENT = "nlu_fallback"
 SHORT_REPLY_INTENTS = frozenset({"greet", "goodbye", "affirm", "deny", "thanks"})
 SHORT_REPLY_MAX_CHARS = 15
 _CONTENT_CHAR = re.compile(r"[\w\u4e00-\u9fff]")
+# "耳机左边没声音 订单号3920184756210384" reads as inform to the classifier (the order number
+# dominates); with the data taken out, what is left is a complaint.
+DATA = re.compile(r"[A-Za-z]*\d[\dA-Za-z\-]*|快递单号|运单号|物流单号|订单编号|订单号|单号|订单|手机号|电话号码|电话|号码|编号|我的|是|为")
+COMPLAINT_LEFT_MIN_CHARS = 4
+COMPLAINT_MIN_CONFIDENCE = 0.05
 BAD_FAITH = re.compile(r"私下|转账|红包|封口费|白拿|白嫖|加.{0,3}(微信|vx|VX|QQ|qq)|不然.{0,6}(天天|一直|刷).{0,4}差评|几倍|十倍")
 
 
@@ -77,6 +85,11 @@ def decide_intent(
         best = _best(ranking, COMPLAINT_INTENTS if "safety" not in levels else COMPLAINT_INTENTS[:3])
         if best is not None:
             return IntentDecision(str(best["name"]), max(confidence, float(best.get("confidence") or 0.0)), "urgency_is_complaint")
+    if name == "inform" and len(_CONTENT_CHAR.findall(DATA.sub("", text))) >= COMPLAINT_LEFT_MIN_CHARS:
+        best = _best(ranking, COMPLAINT_INTENTS)
+        if best is not None and float(best.get("confidence") or 0.0) >= COMPLAINT_MIN_CONFIDENCE:
+            name, confidence = str(best["name"]), float(best.get("confidence") or 0.0)
+            rule = "data_with_a_complaint"
     if name == "complaint_malicious" and "media_legal" in levels and not BAD_FAITH.search(text):
         best = _best(ranking, COMPLAINT_INTENTS[:3])
         if best is not None:

@@ -76,3 +76,28 @@ def test_a_long_short_reply_with_safety_becomes_a_complaint() -> None:
     ranking = [{"name": "thanks", "confidence": 0.8}, {"name": "inform", "confidence": 0.15}, {"name": "complaint_service", "confidence": 0.05}]
     decision = decide_intent(ranking[0], ranking, ["safety"], "嗯谢谢谢谢 对的我一直在不舒服吃了药也没用 然后去医院输液了")
     assert decision.name == "complaint_service" and decision.rule == "urgency_is_complaint"
+
+
+def _inform_ranking(complaint: float) -> list[dict]:
+    return [
+        {"name": "inform", "confidence": 1 - complaint},
+        {"name": "complaint_product", "confidence": complaint},
+    ]
+
+
+@pytest.mark.parametrize(
+    "text", ["耳机左边没声音 订单号3920184756210384", "订单号3920184756210384 耳机坏了", "单号SF1234567890123 箱子压扁了"]
+)
+def test_a_complaint_with_an_order_number_is_a_complaint(text: str) -> None:
+    decision = decide_intent({"name": "inform", "confidence": 0.84}, _inform_ranking(0.15), [], text)
+    assert decision.name == "complaint_product" and decision.rule == "data_with_a_complaint"
+
+
+@pytest.mark.parametrize("text", ["订单号3920184756210384", "我的订单号是 3920184756210384", "手机号13812345678", "单号是SF1234567890123"])
+def test_data_alone_stays_inform(text: str) -> None:
+    assert decide_intent({"name": "inform", "confidence": 0.9}, _inform_ranking(0.3), [], text).name == "inform"
+
+
+def test_inform_without_a_ranked_complaint_stays_inform() -> None:
+    decision = decide_intent({"name": "inform", "confidence": 0.99}, _inform_ranking(0.01), [], "订单号3920184756210384 麻烦看看")
+    assert decision.name == "inform"
