@@ -20,6 +20,8 @@ from bot.tickets import TicketStoreUnavailable
 
 logger = logging.getLogger(__name__)
 
+APPROVAL_QUEUE = "senior"
+
 
 def trigger_key(tracker: Tracker, what: Text) -> Text:
     """Idempotency key of a side effect: the conversation and the message that triggered it.
@@ -74,7 +76,8 @@ class ActionHandoff(Action):
         reason = tracker.get_slot("handoff_reason") or "asked"
         config = services.sla()
         tier = config.priority_for(tracker.get_slot("urgency"), repeat=reason == "repeat")
-        queue = tier.queue
+        # a compensation above the bot's authority goes to someone who may approve it
+        queue = APPROVAL_QUEUE if reason == "approval" else tier.queue
         now = time.time()
         deadline = now + tier.first_response_seconds
         try:
@@ -119,7 +122,7 @@ class ActionHandoff(Action):
             ticket = await store.update(existing, actor="bot", note=note, status="with_agent")
             return ticket.id
         fields = ticket_fields(tracker, status="with_agent")
-        fields.update(priority=tier.priority, queue=tier.queue)
+        fields.update(priority=tier.priority, queue=APPROVAL_QUEUE if reason == "approval" else tier.queue)
         ticket, _ = await store.create(trigger_key(tracker, "ticket"), repeat=reason == "repeat", note=note, **fields)
         return ticket.id
 

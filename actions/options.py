@@ -31,8 +31,7 @@ def case_from_slots(tracker: Tracker) -> Case:
         problem=problem,
         desired_outcome=None if not outcome or str(outcome).startswith("other:") else outcome,
         demanded_amount=tracker.get_slot("demanded_amount"),
-        # the amount entity may be the sum the customer demands rather than the price paid
-        order_amount=None if tracker.get_slot("amount") == tracker.get_slot("demanded_amount") else tracker.get_slot("amount"),
+        order_amount=tracker.get_slot("order_amount"),
     )
 
 
@@ -153,9 +152,16 @@ class ActionAskChosenOption(Action):
             dispatcher.utter_message(response="utter_option_not_clear", buttons=buttons(options))
             return events
         if not options:
-            options = services.catalogue().options_for(case_from_slots(tracker))
+            case = case_from_slots(tracker)
+            options = services.catalogue().options_for(case)
             events.append(SlotSet("options_offered", as_slot(options)))
             response = "utter_offer_options"
+            demanded = case.demanded_amount
+            if demanded and not any(o.compensation == demanded for o in options):
+                if case.complaint_type == "malicious":
+                    dispatcher.utter_message(response="utter_policy_only")
+                else:
+                    dispatcher.utter_message(response="utter_demand_needs_review", amount=f"{demanded:g}")
         else:
             response = "utter_offer_options_again"
         dispatcher.utter_message(response=response, options=option_lines(options), buttons=buttons(options))

@@ -75,7 +75,7 @@ class ActionOpenTicket(Action):
                 response="utter_ticket_pending_approval",
                 ticket_id=ticket.id,
                 approver=APPROVERS.get(chosen.approval, "主管"),
-                deadline=sla_module.format_deadline(ticket.first_response_due or now + 7200, now=now),
+                deadline=sla_module.format_deadline(now + float(chosen.by_when_hours or 24) * 3600, now=now),
             )
             return events + [SlotSet("handoff_reason", "approval")]
         dispatcher.utter_message(

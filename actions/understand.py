@@ -53,15 +53,30 @@ def new_urgency(tracker: Tracker) -> Optional[str]:
     return None
 
 
-def outcome_events(text: Text) -> List[EventType]:
-    """``desired_outcome``/``demanded_amount`` when the text says what the customer wants."""
+def outcome_events(text: Text, entities: Optional[List[Dict[Text, Any]]] = None) -> List[EventType]:
+    """What the customer wants (``desired_outcome``, ``demanded_amount``) and what the order cost.
+
+    An amount next to a demand ("赔我3000") is the demand; an amount without one ("花了3500买的")
+    is taken as the price of the order.
+    """
     outcome, amount = services.catalogue().outcome_from_text(text)
     events: List[EventType] = []
     if outcome:
         events.append(SlotSet("desired_outcome", outcome))
     if amount is not None:
         events.append(SlotSet("demanded_amount", amount))
+    else:
+        prices = [float(e["value"]) for e in entities or [] if e.get("entity") == "amount" and _is_number(e.get("value"))]
+        if prices:
+            events.append(SlotSet("order_amount", max(prices)))
     return events
+
+
+def _is_number(value: Any) -> bool:
+    try:
+        return float(value) >= 0
+    except (TypeError, ValueError):
+        return False
 
 
 class ActionAcknowledgeComplaint(Action):
@@ -108,7 +123,7 @@ class ActionAcknowledgeComplaint(Action):
         detail = flow.detail_from_first_message(text)
         if detail and not tracker.get_slot("problem_detail"):
             events.append(SlotSet("problem_detail", detail))
-        events += outcome_events(text)
+        events += outcome_events(text, message.get("entities"))
         if urgency and urgency != previous_urgency:
             events.append(SlotSet("handoff_reason", "urgency"))
         elif not known_type and await self._is_repeat(tracker):
@@ -193,13 +208,13 @@ class ValidateUnderstandForm(CaseFormValidation):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Dict[Text, Any]:
         """What the customer wants, from any message ("两个问题一起答"); free text when asked."""
-        text = (tracker.latest_message or {}).get("text") or ""
-        found = {e["name"]: e["value"] for e in outcome_events(text)}
-        if found:
-            return found
-        if tracker.get_slot("requested_slot") == "desired_outcome" and flow.content_length(text) >= 2:
-            return {"desired_outcome": f"other:{text[:100]}"}
-        return {}
+        message = tracker.latest_message or {}
+        text = message.get("text") or ""
+        found = {e["name"]: e["value"] for e in outcome_events(text, message.get("entities"))}
+        asked = tracker.get_slot("requested_slot") == "desired_outcome"
+        if asked and "desired_outcome" not in found and flow.content_length(text) >= 2:
+            found["desired_outcome"] = f"other:{text[:100]}"
+        return found
 
     def validate_order_id(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict

@@ -106,7 +106,7 @@ def summary(slots: Mapping[str, Any], last_messages: Iterable[str] = ()) -> dict
     """The handoff summary an agent reads first: type, urgency, phase, facts, options."""
     facts = {k: slots.get(k) for k in ("order_id", "tracking_number", "courier", "product_category",
                                        "problem_summary", "problem_detail", "evidence", "desired_outcome",
-                                       "demanded_amount", "phone") if slots.get(k) not in (None, "")}
+                                       "demanded_amount", "order_amount", "phone") if slots.get(k) not in (None, "")}
     return {
         "type": slots.get("complaint_type"),
         "urgency": slots.get("urgency"),
