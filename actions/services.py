@@ -9,50 +9,35 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import os
 from typing import Any, Dict, List, Optional, Text, Tuple
 
 from rasa_sdk import Tracker
 
 from bot import sla as sla_module
+from bot import stores
 from bot.handoff import HandoffQueue
 from bot.options import Catalogue, load_catalogue
 from bot.tickets import TicketStore
-
-TICKET_PREFIX = "tk"
-HANDOFF_PREFIX = "handoff"
 
 _clients: dict[int, Any] = {}
 
 
 def redis_client() -> Any:
     """A ``redis.asyncio`` client for the running event loop."""
-    import redis.asyncio as aioredis
-
     loop = id(asyncio.get_running_loop())
-    client = _clients.get(loop)
-    if client is None:
-        client = aioredis.Redis(
-            host=os.environ.get("REDIS_HOST", "127.0.0.1"),
-            port=int(os.environ.get("REDIS_PORT", "6379")),
-            db=int(os.environ.get("REDIS_DB", "0") or 0),
-            password=os.environ.get("REDIS_PASSWORD") or None,
-            decode_responses=True,
-            socket_timeout=3,
-            socket_connect_timeout=2,
-        )
-        _clients[loop] = client
-    return client
+    if loop not in _clients:
+        _clients[loop] = stores.redis_from_env()
+    return _clients[loop]
 
 
 def tickets() -> TicketStore:
     """The ticket store."""
-    return TicketStore(redis_client(), prefix=TICKET_PREFIX)
+    return stores.ticket_store(redis_client())
 
 
 def handoffs() -> HandoffQueue:
     """The agents' queue."""
-    return HandoffQueue(redis_client(), prefix=HANDOFF_PREFIX)
+    return stores.handoff_queue(redis_client())
 
 
 @functools.lru_cache(maxsize=1)

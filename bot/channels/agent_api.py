@@ -27,16 +27,14 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot import sla as sla_module
+from bot import stores
 from bot.channels import delivery, guard
-from bot.channels.outbox import redis_client
 from bot.handoff import CaseNotClaimed, CaseNotFound, HandoffQueue, HandoffQueueUnavailable
 from bot.masking import mask_pii
 from bot.tickets import TicketNotFound, TicketStore, TicketStoreUnavailable
 
 logger = logging.getLogger(__name__)
 
-TICKET_PREFIX = "tk"  # same prefixes as actions/services.py
-HANDOFF_PREFIX = "handoff"
 FOLLOWUP_PREFIX = "followup"
 MAX_TEXT = 2000
 
@@ -111,14 +109,14 @@ class AgentApi(InputChannel):
     # stores -----------------------------------------------------------------------------
     def client(self) -> Any:
         if self._client is None:
-            self._client = redis_client()
+            self._client = stores.redis_from_env()
         return self._client
 
     def tickets(self) -> TicketStore:
-        return TicketStore(self.client(), prefix=TICKET_PREFIX)
+        return stores.ticket_store(self.client())
 
     def handoffs(self) -> HandoffQueue:
-        return HandoffQueue(self.client(), prefix=HANDOFF_PREFIX)
+        return stores.handoff_queue(self.client())
 
     # routes -----------------------------------------------------------------------------
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:

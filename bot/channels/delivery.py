@@ -70,8 +70,8 @@ async def paused_notice(agent: Any, sender_id: Text, channel: Text) -> Optional[
 
 async def system_error(agent: Any, sender_id: Text, channel: Text) -> Dict[Text, Any]:
     """The reply when an action failed; the conversation is queued for a human (best effort)."""
-    from bot.channels.outbox import redis_client
-    from bot.handoff import HandoffCase, HandoffQueue
+    from bot import stores
+    from bot.handoff import HandoffCase
     from bot.sla import load_sla
 
     try:
@@ -86,7 +86,7 @@ async def system_error(agent: Any, sender_id: Text, channel: Text) -> Dict[Text,
             deadline=time.time() + tier.first_response_seconds,
             summary={"phase": "error", "facts": {}, "note": "a custom action failed; see the transcript"},
         )
-        await HandoffQueue(redis_client()).enqueue(case, f"{sender_id}:failure:{int(time.time() // 60)}")
+        await stores.handoff_queue(stores.redis_from_env()).enqueue(case, f"{sender_id}:failure:{int(time.time() // 60)}")
     except Exception:  # noqa: BLE001 - the customer still gets the error reply
         logger.exception("could not queue %s for a human after an action failure", mask_pii(sender_id))
     try:

@@ -10,7 +10,6 @@ and every Sanic worker sees the same one.
 from __future__ import annotations
 
 import json
-import os
 import time
 from typing import Any, Dict, List, Text
 
@@ -18,21 +17,6 @@ from rasa.core.channels.channel import OutputChannel
 
 OUTBOX_PREFIX = "outbox"
 OUTBOX_TTL = 7 * 86400
-
-
-def redis_client() -> Any:
-    """A ``redis.asyncio`` client on the bot's Redis (``REDIS_*`` as in endpoints.yml)."""
-    import redis.asyncio as aioredis
-
-    return aioredis.Redis(
-        host=os.environ.get("REDIS_HOST", "127.0.0.1"),
-        port=int(os.environ.get("REDIS_PORT", "6379")),
-        db=int(os.environ.get("REDIS_DB", "0") or 0),
-        password=os.environ.get("REDIS_PASSWORD") or None,
-        decode_responses=True,
-        socket_timeout=3,
-        socket_connect_timeout=2,
-    )
 
 
 def outbox_key(sender_id: Text) -> str:

@@ -27,6 +27,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot import stores
 from bot.channels import delivery, guard, outbox
 from bot.channels.outbox import OutboxOutput
 from bot.masking import install_log_masking, mask_pii
@@ -110,7 +111,7 @@ class ValidatingRestInput(RestInput):
     def _outbox_client(self) -> Any:
         client = getattr(self, "_client", None)
         if client is None:
-            client = self._client = outbox.redis_client()
+            client = self._client = stores.redis_from_env()
         return client
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:

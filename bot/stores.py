@@ -1,0 +1,42 @@
+"""Where the bot's Redis data lives: one client factory and one set of key prefixes.
+
+The Rasa server (channels, agents' API, follow-up timer) and the action server both build
+their stores here, from the same ``REDIS_*`` variables ``endpoints.yml`` reads, so they
+always look at the same tickets and the same queue.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from bot.handoff import HandoffQueue
+from bot.tickets import TicketStore
+
+TICKET_PREFIX = "tk"
+HANDOFF_PREFIX = "handoff"
+
+
+def redis_from_env() -> Any:
+    """A new ``redis.asyncio`` client (use one per event loop)."""
+    import redis.asyncio as aioredis
+
+    return aioredis.Redis(
+        host=os.environ.get("REDIS_HOST", "127.0.0.1"),
+        port=int(os.environ.get("REDIS_PORT", "6379")),
+        db=int(os.environ.get("REDIS_DB", "0") or 0),
+        password=os.environ.get("REDIS_PASSWORD") or None,
+        decode_responses=True,
+        socket_timeout=3,
+        socket_connect_timeout=2,
+    )
+
+
+def ticket_store(client: Any) -> TicketStore:
+    """The ticket store on ``client``."""
+    return TicketStore(client, prefix=TICKET_PREFIX)
+
+
+def handoff_queue(client: Any) -> HandoffQueue:
+    """The agents' queue on ``client``."""
+    return HandoffQueue(client, prefix=HANDOFF_PREFIX)
