@@ -177,7 +177,12 @@ class AgentApi(InputChannel):
             data = body_of(request)
             agent = text_field(data, "agent", limit=64)
             sender_id = text_field(data, "sender_id", required=False, limit=128)
-            case = await self.handoffs().claim(agent, sender_id)
+            queue = self.handoffs()
+            if sender_id:
+                current = await queue.get(sender_id)
+                if current is None or current.status == "resolved":
+                    raise ApiError(404, "no open case for this conversation")
+            case = await queue.claim(agent, sender_id)
             if case is None:
                 raise ApiError(409 if sender_id else 404, "case taken by another agent" if sender_id else "queue empty")
             if case.ticket_id:

@@ -22,6 +22,8 @@ from typing import Any, Iterator
 
 import yaml
 
+from bot.masking import is_id_card_number
+
 logger = logging.getLogger(__name__)
 
 _RESOURCE = Path(__file__).parent / "resources" / "entities.yml"
@@ -92,6 +94,14 @@ def _entity(name: str, value: Any, start: int, end: int, text: str) -> dict[str,
     return {"entity": name, "value": value, "start": start, "end": end, "text": text[start:end]}
 
 
+_ID_LABEL = re.compile(r"(身份证|证件)号?码?[是为:： ]*$")
+
+
+def _is_id_number(text: str, start: int, value: str) -> bool:
+    """An ID-card number is never an order number: a valid one, or one labelled as such."""
+    return is_id_card_number(value) or bool(_ID_LABEL.search(text[max(0, start - 8) : start]))
+
+
 def _regex_entities(text: str) -> Iterator[dict[str, Any]]:
     taken: list[tuple[int, int]] = []
 
@@ -110,11 +120,11 @@ def _regex_entities(text: str) -> Iterator[dict[str, Any]]:
             taken.append(m.span(1))
             yield _entity("tracking_number", m.group(1).upper(), *m.span(1), text)
     for m in _ORDER_LABELLED.finditer(text):
-        if free(*m.span(1)):
+        if free(*m.span(1)) and not _is_id_number(text, m.start(1), m.group(1)):
             taken.append(m.span(1))
             yield _entity("order_id", m.group(1), *m.span(1), text)
     for m in _ORDER_DIGITS.finditer(text):
-        if free(*m.span(1)):
+        if free(*m.span(1)) and not _is_id_number(text, m.start(1), m.group(1).replace(" ", "")):
             taken.append(m.span(1))
             yield _entity("order_id", m.group(1).replace(" ", ""), *m.span(1), text)
     for m in _AMOUNT_ARABIC.finditer(text):

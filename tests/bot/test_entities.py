@@ -79,3 +79,10 @@ def test_every_lexicon_word_is_in_the_jieba_dictionary() -> None:
 def test_empty() -> None:
     assert extract_entities("") == []
     assert extract_entities("   ") == []
+
+
+@pytest.mark.parametrize(
+    "text", ["身份证110101199003071234", "我的身份证号是 110101199003071234", "证件号码：110101199003071234", "110101199003071233"]
+)
+def test_an_id_card_number_is_not_an_order_number(text: str) -> None:
+    assert "order_id" not in {e["entity"] for e in extract_entities(text)}

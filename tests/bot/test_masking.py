@@ -1,6 +1,7 @@
+import json
 import logging
 
-from bot.masking import PiiMaskingFilter, mask_pii
+from bot.masking import PiiMaskingFilter, is_id_card_number, mask_pii
 
 
 def test_mobile_id_and_address_masked() -> None:
@@ -19,3 +20,22 @@ def test_log_filter_masks_formatted_message() -> None:
     record = logging.LogRecord("x", logging.INFO, __file__, 1, "customer said %s", ("call 13912345678",), None)
     assert PiiMaskingFilter().filter(record)
     assert record.getMessage() == "customer said call 139****5678"
+
+
+def test_json_escaped_chinese_in_debug_logs_is_masked_too() -> None:
+    escaped = json.dumps({"text": "身份证110101199003071234 地址北京市朝阳区建国路88号 电话13812345678"})
+    masked = mask_pii(escaped)
+    assert "110101199003071234" not in masked and "建国路88号" not in masked and "13812345678" not in masked
+    assert "138****5678" in masked
+
+
+def test_api_tokens_are_masked() -> None:
+    line = "Exception occurred while handling uri: 'http://x/conversations/a/tracker?token=s3cr3t&x=1'"
+    assert "s3cr3t" not in mask_pii(line) and "token=***" in mask_pii(line)
+    assert "s3cr3t" not in mask_pii("Authorization: Bearer s3cr3t")
+
+
+def test_id_card_check_digit() -> None:
+    assert is_id_card_number("110101199003071233")
+    assert not is_id_card_number("110101199003071234")
+    assert not is_id_card_number("3920184756210384")
