@@ -35,6 +35,11 @@ def trigger_key(tracker: Tracker, what: Text) -> Text:
     return f"{tracker.sender_id}:{what}:{marker}"
 
 
+def queue_for(reason: Text, tier: sla_module.Tier) -> Text:
+    """The agents' queue: a compensation above the bot's authority goes to someone who may approve it."""
+    return APPROVAL_QUEUE if reason == "approval" else tier.queue
+
+
 def ticket_fields(tracker: Tracker, *, status: Text) -> Dict[Text, Any]:
     """Ticket fields from the conversation's slots."""
     channel, customer = services.customer_of(tracker)
@@ -76,8 +81,7 @@ class ActionHandoff(Action):
         reason = tracker.get_slot("handoff_reason") or "asked"
         config = services.sla()
         tier = config.priority_for(tracker.get_slot("urgency"), repeat=reason == "repeat")
-        # a compensation above the bot's authority goes to someone who may approve it
-        queue = APPROVAL_QUEUE if reason == "approval" else tier.queue
+        queue = queue_for(reason, tier)
         now = time.time()
         deadline = now + tier.first_response_seconds
         try:
@@ -118,11 +122,12 @@ class ActionHandoff(Action):
         store = services.tickets()
         existing: Optional[Text] = tracker.get_slot("ticket_id")
         note = f"转人工：{reason}"
-        if existing and tracker.get_slot("phase") != "done":
-            ticket = await store.update(existing, actor="bot", note=note, status="with_agent")
+        if existing:  # the case already has its ticket: it follows the case to the human
+            status = None if reason == "approval" else "with_agent"  # approval keeps pending_approval
+            ticket = await store.update(existing, actor="bot", note=note, status=status, queue=queue_for(reason, tier))
             return ticket.id
         fields = ticket_fields(tracker, status="with_agent")
-        fields.update(priority=tier.priority, queue=APPROVAL_QUEUE if reason == "approval" else tier.queue)
+        fields.update(priority=tier.priority, queue=queue_for(reason, tier))
         ticket, _ = await store.create(trigger_key(tracker, "ticket"), repeat=reason == "repeat", note=note, **fields)
         return ticket.id
 
@@ -153,5 +158,5 @@ class ActionCancel(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
         """Closes the current flow."""
         dispatcher.utter_message(response="utter_cancel")
-        return [ActiveLoop(None), SlotSet("requested_slot", None), SlotSet("phase", "done")]
+        return [ActiveLoop(None), SlotSet("requested_slot", None), SlotSet("phase", "cancelled")]
 

@@ -100,7 +100,7 @@ class ActionAcknowledgeComplaint(Action):
         text = message.get("text") or ""
         intent = latest_intent(tracker)
         complaint_type = intent[len(COMPLAINT_INTENT_PREFIX) :] if intent.startswith(COMPLAINT_INTENT_PREFIX) else None
-        settled = tracker.get_slot("phase") in ("done",)
+        settled = tracker.get_slot("phase") == "done"  # after 算了 ("cancelled") the facts are kept
         events: List[EventType] = []
         if settled:  # a new case after a settled one
             events += [SlotSet(name, None) for name in CASE_SLOTS]

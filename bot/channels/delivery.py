@@ -102,6 +102,10 @@ def transcript(tracker: Any) -> List[Dict[Text, Any]]:
     for event in tracker.events:
         if event.type_name == "user":
             text = event.text or ""
+            intent = (event.intent or {}).get("name") or ""
+            if intent.startswith("EXTERNAL_"):  # an agent or timer event, not the customer
+                lines.append({"from": "system", "text": intent, "at": event.timestamp})
+                continue
             if text.startswith("/"):
                 continue
             lines.append({"from": "customer", "text": text, "at": event.timestamp,

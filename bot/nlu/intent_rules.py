@@ -14,7 +14,10 @@
 4. A message the classifier took for ``inform`` because of an order or tracking number, but
    which says more than the number ("耳机左边没声音 订单号3920184756210384"), is the complaint
    it also is, when a complaint intent is ranked at all.
-5. Text shaped like a Rasa intent command ("/complaint_malicious", which the REST channel
+5. Keyboard mashing and a single repeated sound ("asdfghjkl", "啊啊啊啊", "？？？") are not
+   understood, whatever the classifier guessed (it liked out_of_scope): ``nlu_fallback``, so
+   two of them in a row reach a human.
+6. Text shaped like a Rasa intent command ("/complaint_malicious", which the REST channel
    escapes so it cannot trigger an intent directly) is not understood: ``nlu_fallback``.
 """
 
@@ -38,6 +41,12 @@ _CONTENT_CHAR = re.compile(r"[\w\u4e00-\u9fff]")
 DATA = re.compile(r"[A-Za-z]*\d[\dA-Za-z\-]*|快递单号|运单号|物流单号|订单编号|订单号|单号|订单|手机号|电话号码|电话|号码|编号|我的|是|为")
 COMPLAINT_LEFT_MIN_CHARS = 4
 COMPLAINT_MIN_CONFIDENCE = 0.05
+GIBBERISH = re.compile(
+    r"^(\w)\1{3,}$|^[^\w]+$"  # one sound repeated (啊啊啊啊), or nothing but punctuation (？？？)
+    r"|^[A-Za-z;',./]*(qwer|wert|erty|rtyu|tyui|yuio|uiop|asdf|sdfg|dfgh|fghj|ghjk|hjkl|zxcv|xcvb|cvbn|vbnm"
+    r"|[bcdfghjklmnpqrstvwxz]{5})[A-Za-z;',./]*$",
+    re.IGNORECASE,
+)
 BAD_FAITH = re.compile(r"私下|转账|红包|封口费|白拿|白嫖|加.{0,3}(微信|vx|VX|QQ|qq)|不然.{0,6}(天天|一直|刷).{0,4}差评|几倍|十倍")
 
 
@@ -76,6 +85,8 @@ def decide_intent(
     rule: str | None = None
     if COMMAND_LIKE.match(text):
         return IntentDecision(FALLBACK_INTENT, 1.0, "command_like_text")
+    if GIBBERISH.match(re.sub(r"\s+", "", text)) and not levels:
+        return IntentDecision(FALLBACK_INTENT, 1.0, "gibberish")
     if name in SHORT_REPLY_INTENTS and len(_CONTENT_CHAR.findall(text)) > SHORT_REPLY_MAX_CHARS:
         other = _best(ranking, {str(r.get("name")) for r in ranking} - SHORT_REPLY_INTENTS - {FALLBACK_INTENT})
         if other is not None:

@@ -101,3 +101,13 @@ def test_data_alone_stays_inform(text: str) -> None:
 def test_inform_without_a_ranked_complaint_stays_inform() -> None:
     decision = decide_intent({"name": "inform", "confidence": 0.99}, _inform_ranking(0.01), [], "订单号3920184756210384 麻烦看看")
     assert decision.name == "inform"
+
+
+@pytest.mark.parametrize("text", ["asdfghjkl", "qwertyuiop", "啊啊啊啊", "哦哦哦哦哦", "？？？", "。。。", "jfkdsla;fj", "zxcvbnm"])
+def test_gibberish_is_not_understood(text: str) -> None:
+    assert decide_intent({"name": "out_of_scope", "confidence": 0.7}, RANKING, [], text).name == "nlu_fallback"
+
+
+@pytest.mark.parametrize("text", ["refund", "ok", "好好好", "哈哈", "iphone坏了", "谢谢谢谢你"])
+def test_ordinary_short_text_is_not_gibberish(text: str) -> None:
+    assert decide_intent({"name": "inform", "confidence": 0.7}, RANKING, [], text).rule != "gibberish"
