@@ -38,6 +38,10 @@ from rasa.shared.core.events import (
 )
 from rasa.shared.core.trackers import DialogueStateTracker
 
+from bot import rasa_patches
+
+rasa_patches.apply()  # the Rasa server imports this module at start (endpoints.yml)
+
 logger = logging.getLogger(__name__)
 
 # Attributes set on a retrieved tracker, so that ``save`` knows which events are new.
