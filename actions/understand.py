@@ -191,6 +191,9 @@ class ValidateUnderstandForm(CaseFormValidation):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Dict[Text, Any]:
         """"找不到" counts as an answer; anything else that is not an order number is a miss."""
+        known = ((tracker.latest_message or {}).get("metadata") or {}).get("order_id")
+        if known and not tracker.get_slot("order_id"):  # a platform that knows the order passes it along
+            return {"order_id": str(known), "ask_failures": 0}
         if tracker.get_slot("requested_slot") != "order_id" or tracker.get_slot("order_id"):
             return {}
         if services.first_entity_value(tracker, "order_id"):

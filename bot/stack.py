@@ -121,6 +121,30 @@ def redis_ping(host: str, port: int, password: str = "") -> bool:
     return bool(redis.Redis(host=host, port=port, password=password or None, socket_timeout=1).ping())
 
 
+# Platform channels switched on by their variables (bot/channels/*.py read the values themselves;
+# a channel whose variables are only partly set refuses to start, naming what is missing).
+OPTIONAL_CHANNELS = {
+    "WECHAT_TOKEN": "bot.channels.wechat.WeChatInput",
+    "TAOBAO_APP_KEY": "bot.channels.taobao.TaobaoInput",
+}
+
+
+def credentials_file(env: dict[str, str]) -> Path:
+    """credentials.yml plus the platform channels whose switch variable is set in ``env``.
+
+    Returns credentials.yml itself when no platform channel is configured.
+    """
+    extra = [channel for variable, channel in OPTIONAL_CHANNELS.items() if env.get(variable)]
+    base = ROOT / "credentials.yml"
+    if not extra:
+        return base
+    VAR.mkdir(exist_ok=True)
+    path = VAR / f"credentials-{os.getpid()}-{hashlib.sha256(','.join(extra).encode()).hexdigest()[:8]}.yml"
+    text = base.read_text(encoding="utf-8").rstrip("\n") + "\n" + "".join(f"{channel}: {{}}\n" for channel in extra)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
 @dataclass
 class RedisSettings:
     """Where the Redis server is."""
@@ -214,7 +238,7 @@ class Stack:
         process = self.start(
             "rasa",
             [str(VENV_BIN / "rasa"), "run", "--model", str(model), "--port", str(port), "--enable-api",
-             "--auth-token", token, "--credentials", "credentials.yml", "--endpoints", "endpoints.yml",
+             "--auth-token", token, "--credentials", str(credentials_file(env)), "--endpoints", "endpoints.yml",
              "--cors", "*"],
             env=env,
             log=log,

@@ -1,0 +1,18 @@
+"""bot/stack.py: which credentials file the Rasa server gets."""
+
+from __future__ import annotations
+
+from bot.stack import ROOT, credentials_file
+
+
+def test_without_platform_variables_the_committed_credentials_are_used() -> None:
+    assert credentials_file({}) == ROOT / "credentials.yml"
+
+
+def test_a_platform_channel_is_added_when_its_variable_is_set() -> None:
+    path = credentials_file({"TAOBAO_APP_KEY": "k"})
+    text = path.read_text(encoding="utf-8")
+    assert "bot.channels.taobao.TaobaoInput: {}" in text and "WeChatInput" not in text
+    assert "bot.channels.rest.ValidatingRestInput" in text and "bot.channels.agent_api.AgentApi" in text
+    both = credentials_file({"TAOBAO_APP_KEY": "k", "WECHAT_TOKEN": "t"}).read_text(encoding="utf-8")
+    assert "TaobaoInput" in both and "WeChatInput" in both
