@@ -297,9 +297,14 @@ class AgentApi(InputChannel):
                 # the paused bot never went back to listening; rules expect a listen before an intent
                 tracker.update(ActionExecuted(ACTION_LISTEN_NAME))
                 output = delivery.output_channel_for(app, tracker.get_latest_input_channel())
+                asked = False
                 if output is not None:  # the bot asks for the 1-5 score on the customer's channel
-                    await agent.trigger_intent("EXTERNAL_resolved", {}, output, tracker)
-                else:
+                    try:
+                        await agent.trigger_intent("EXTERNAL_resolved", {}, output, tracker)
+                        asked = True
+                    except Exception as error:  # noqa: BLE001 - the case is resolved; the bot must resume anyway
+                        logger.error("satisfaction question to %s not sent: %s", mask_pii(sender_id), error)
+                if not asked:
                     await agent.tracker_store.save(tracker)
         return response.json({"resolved": True, "ticket_id": case.ticket_id, "bot_resumed": True})
 

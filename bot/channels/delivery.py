@@ -79,7 +79,8 @@ async def system_error(agent: Any, sender_id: Text, channel: Text) -> Dict[Text,
         case = HandoffCase(
             sender_id=sender_id,
             channel=channel,
-            customer_id=f"{channel}:{sender_id}",
+            # platform channels already put their name in the sender id ("wechat:<openid>")
+            customer_id=sender_id if sender_id.startswith(f"{channel}:") else f"{channel}:{sender_id}",
             reason="failure",
             queue=tier.queue,
             priority=tier.priority,
