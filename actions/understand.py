@@ -120,6 +120,9 @@ class ActionAcknowledgeComplaint(Action):
             SlotSet("problem_summary", problem),
             SlotSet("phase", "understand"),
         ]
+        known_order = (message.get("metadata") or {}).get("order_id")  # from a platform that knows it
+        if known_order and (settled or not tracker.get_slot("order_id")):
+            events.append(SlotSet("order_id", str(known_order)))
         detail = flow.detail_from_first_message(text)
         if detail and not tracker.get_slot("problem_detail"):
             events.append(SlotSet("problem_detail", detail))

@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import time
+import urllib.parse
 from typing import Any, Awaitable, Callable, Dict, Optional, Text
 
 from rasa.core.channels.channel import InputChannel, UserMessage
@@ -129,6 +130,8 @@ class AgentApi(InputChannel):
                 async def guarded(request: Request, **kwargs: Any) -> HTTPResponse:
                     if not public and not check_token(request):
                         return response.json({"error": "missing or wrong token"}, status=401)
+                    # Sanic 21.12 hands path parameters over still percent-encoded ("taobao:%E5%B0%8F")
+                    kwargs = {k: urllib.parse.unquote(v) if isinstance(v, str) else v for k, v in kwargs.items()}
                     try:
                         return await handler(request, **kwargs)
                     except ApiError as error:
