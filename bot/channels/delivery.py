@@ -97,6 +97,28 @@ async def system_error(agent: Any, sender_id: Text, channel: Text) -> Dict[Text,
         return {"text": "系统出了点问题，您的消息已保存，我们会尽快处理。"}
 
 
+async def complete_turn(agent: Any, sender_id: Text, channel: Text, problems: List[str],
+                        replies: List[Dict[Text, Any]]) -> List[Dict[Text, Any]]:
+    """The replies of a turn as the customer should get them, for every channel.
+
+    A failed custom action (``problems`` from ``guard.watch_turn``) adds the error reply and
+    queues the case; a turn the paused bot did not answer gets the "passed on" notice.
+    """
+    replies = list(replies)
+    if problems:
+        logger.error("action failed for %s, customer told and case queued: %s", mask_pii(sender_id), problems[0])
+        replies.append(await system_error(agent, sender_id, channel))
+    elif not replies and agent is not None:
+        try:
+            notice = await paused_notice(agent, sender_id, channel)
+        except Exception:  # noqa: BLE001 - the turn itself went through
+            logger.exception("could not check whether %s is paused", mask_pii(sender_id))
+            notice = None
+        if notice:
+            replies.append(notice)
+    return replies
+
+
 def transcript(tracker: Any) -> List[Dict[Text, Any]]:
     """The conversation as the agent reads it: who said what, when."""
     lines: List[Dict[Text, Any]] = []

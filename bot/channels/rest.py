@@ -153,14 +153,9 @@ class ValidatingRestInput(RestInput):
                 return response.json(
                     {"error": "the message could not be processed, please retry"}, status=503
                 )
-            agent = request.app.ctx.agent
-            if problems:
-                logger.error("action failed for %s, customer told and case queued: %s", mask_pii(sender_id), problems[0])
-                collector.messages.append(await delivery.system_error(agent, sender_id, self.name()))
-            elif not collector.messages:
-                notice = await delivery.paused_notice(agent, sender_id, self.name())
-                if notice:
-                    collector.messages.append(notice)
-            return response.json(collector.messages)
+            replies = await delivery.complete_turn(
+                request.app.ctx.agent, sender_id, self.name(), problems, collector.messages
+            )
+            return response.json(replies)
 
         return webhook

@@ -669,19 +669,7 @@ class TaobaoInput(InputChannel):
             await self._keep_failed(message)
             replies = collector.messages + [await delivery.system_error(agent, sender_id, CHANNEL)]
         else:
-            replies = list(collector.messages)
-            if problems:
-                logger.error("taobao: action failed for %s, buyer told and case queued: %s",
-                             mask_pii(message.buyer_nick), problems[0])
-                replies.append(await delivery.system_error(agent, sender_id, CHANNEL))
-            elif not replies and agent is not None:
-                try:
-                    notice = await delivery.paused_notice(agent, sender_id, CHANNEL)
-                except Exception:  # noqa: BLE001
-                    logger.exception("taobao: could not check whether %s is paused", mask_pii(sender_id))
-                    notice = None
-                if notice:
-                    replies.append(notice)
+            replies = await delivery.complete_turn(agent, sender_id, CHANNEL, problems, collector.messages)
         await self.deliver(sender_id, replies, message.message_id)
 
     async def deliver(self, sender_id: str, replies: List[Dict[str, Any]], in_reply_to: str) -> None:

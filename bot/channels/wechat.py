@@ -877,13 +877,7 @@ class WeChatInput(InputChannel):
                              mask_pii(inbound.text[:200]))
             collector.messages.append(await delivery.system_error(agent, sender_id, self.name()))
         else:
-            if problems:
-                logger.error("action failed for %s, customer told and case queued: %s", mask_pii(sender_id), problems[0])
-                collector.messages.append(await delivery.system_error(agent, sender_id, self.name()))
-            elif not collector.messages:
-                notice = await delivery.paused_notice(agent, sender_id, self.name())
-                if notice:
-                    collector.messages.append(notice)
+            collector.messages = await delivery.complete_turn(agent, sender_id, self.name(), problems, collector.messages)
         await self._send_all(sender_id, collector.messages)
 
     async def _send_all(self, sender_id: str, messages: List[Dict[str, Any]]) -> None:
