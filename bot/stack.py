@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import random
 import secrets
 import shutil
 import signal
@@ -86,9 +87,23 @@ def ensure_model(force: bool = False) -> Path:
     return model
 
 
+# Below Linux's ephemeral range (32768-60999): a port the kernel hands out for bind(0) can be
+# taken by an outgoing connection before the server binds it, which made a test stack fail to
+# start once while many HTTP clients were running.
+_PORTS = range(20000, 32000)
+
+
 def free_port() -> int:
-    """An unused TCP port on localhost."""
-    with socket.socket() as s:
+    """An unused TCP port on localhost, outside the ephemeral range."""
+    for _ in range(200):
+        port = random.choice(_PORTS)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    with socket.socket() as s:  # everything busy: let the kernel choose
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 

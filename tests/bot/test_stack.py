@@ -16,3 +16,10 @@ def test_a_platform_channel_is_added_when_its_variable_is_set() -> None:
     assert "bot.channels.rest.ValidatingRestInput" in text and "bot.channels.agent_api.AgentApi" in text
     both = credentials_file({"TAOBAO_APP_KEY": "k", "WECHAT_TOKEN": "t"}).read_text(encoding="utf-8")
     assert "TaobaoInput" in both and "WeChatInput" in both
+
+
+def test_free_ports_are_outside_the_ephemeral_range() -> None:
+    from bot.stack import free_port
+
+    ports = {free_port() for _ in range(20)}
+    assert all(20000 <= p < 32000 for p in ports)
