@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Dict, List, Text
+from typing import List, Text
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
@@ -16,17 +16,10 @@ from actions.handoff import ticket_fields, trigger_key
 from bot import sla as sla_module
 from bot.masking import mask_pii
 from bot.options import Option
-from bot.tickets import Ticket, TicketStoreUnavailable
+from bot.tickets import TicketStoreUnavailable, describe
 
 logger = logging.getLogger(__name__)
 
-STATUS_LABELS = {
-    "open": "处理中",
-    "pending_approval": "等待审批",
-    "with_agent": "人工客服处理中",
-    "resolved": "已解决",
-    "closed": "已关闭",
-}
 TYPE_LABELS = {"product": "商品问题", "logistics": "物流问题", "service": "服务问题", "malicious": "这类诉求"}
 APPROVERS = {"manager": "客服经理", "headquarters": "总部"}
 
@@ -87,15 +80,6 @@ class ActionOpenTicket(Action):
         return events
 
 
-def ticket_status(ticket: Ticket) -> Dict[Text, Any]:
-    """Template values describing where a ticket stands."""
-    option = ticket.chosen_option or {}
-    steps = ""
-    if option.get("description"):
-        steps = f"方案：{option.get('label')}，{option['description']}"
-    return {"ticket_id": ticket.id, "status": STATUS_LABELS.get(ticket.status, ticket.status), "next_steps": steps}
-
-
 class ActionAnswerTiming(Action):
     """"多久能处理好": the ticket's state, the human's deadline, or the usual time for the type."""
 
@@ -113,7 +97,7 @@ class ActionAnswerTiming(Action):
                 logger.error("ticket lookup failed for %s: %s", mask_pii(tracker.sender_id), error)
                 ticket = None
             if ticket is not None:
-                dispatcher.utter_message(response="utter_answer_timing_ticket", **ticket_status(ticket))
+                dispatcher.utter_message(response="utter_answer_timing_ticket", **describe(ticket))
                 return []
         complaint_type = tracker.get_slot("complaint_type")
         if not complaint_type:

@@ -55,6 +55,14 @@ STATUSES = ("open", "pending_approval", "with_agent", "resolved", "closed")
 """Every ticket status (SPEC.md section 6)."""
 
 DONE_STATUSES = frozenset({"resolved", "closed"})
+STATUS_LABELS = {
+    "open": "处理中",
+    "pending_approval": "等待审批",
+    "with_agent": "人工客服处理中",
+    "resolved": "已解决",
+    "closed": "已关闭",
+}
+"""How a status reads to the customer."""
 """Statuses of a ticket that is no longer open."""
 
 COMPLAINT_TYPES = ("product", "logistics", "service", "malicious")
@@ -750,3 +758,10 @@ class TicketStore:
             return bool(await self.redis.ping())
         except (redis_errors.RedisError, OSError):
             return False
+
+
+def describe(ticket: Ticket) -> dict[str, Any]:
+    """Template values for telling the customer where a ticket stands (status, agreed option)."""
+    option = ticket.chosen_option if isinstance(ticket.chosen_option, dict) else {}
+    steps = f"方案：{option.get('label')}，{option['description']}" if option.get("description") else ""
+    return {"ticket_id": ticket.id, "status": STATUS_LABELS.get(ticket.status, ticket.status), "next_steps": steps}

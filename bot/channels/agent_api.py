@@ -32,7 +32,7 @@ from bot import stores
 from bot.channels import delivery, guard
 from bot.handoff import CaseNotClaimed, CaseNotFound, HandoffQueue, HandoffQueueUnavailable
 from bot.masking import mask_pii
-from bot.tickets import TicketNotFound, TicketStore, TicketStoreUnavailable
+from bot.tickets import TicketNotFound, TicketStore, TicketStoreUnavailable, describe
 
 logger = logging.getLogger(__name__)
 
@@ -341,11 +341,8 @@ class AgentApi(InputChannel):
             marker = f"{FOLLOWUP_PREFIX}:progress:{ticket.id}:{int(ticket.next_progress_due or 0)}"
             if not await self.client().set(marker, "1", nx=True, ex=7 * 86400):
                 continue  # another worker sent it
-            status = {"open": "处理中", "pending_approval": "等待审批", "with_agent": "人工客服处理中"}.get(ticket.status, ticket.status)
-            option = ticket.chosen_option or {}
-            steps = f"方案：{option.get('label')}，{option.get('description')}" if option.get("description") else ""
             message = await delivery.render(app.ctx.agent, "utter_progress_update", ticket.sender_id, ticket.channel,
-                                            ticket_id=ticket.id, status=status, next_steps=steps)
+                                            **describe(ticket))
             await self._send_quietly(app, ticket.sender_id, message)
             interval = sla_module.load_sla().tier("normal").progress_seconds
             await store.update(ticket.id, actor="timer", note="进展已通知客户",

@@ -87,7 +87,11 @@ async def system_error(agent: Any, sender_id: Text, channel: Text) -> Dict[Text,
             deadline=time.time() + tier.first_response_seconds,
             summary={"phase": "error", "facts": {}, "note": "a custom action failed; see the transcript"},
         )
-        await stores.handoff_queue(stores.redis_from_env()).enqueue(case, f"{sender_id}:failure:{int(time.time() // 60)}")
+        client = stores.redis_from_env()
+        try:
+            await stores.handoff_queue(client).enqueue(case, f"{sender_id}:failure:{int(time.time() // 60)}")
+        finally:
+            await client.close()
     except Exception:  # noqa: BLE001 - the customer still gets the error reply
         logger.exception("could not queue %s for a human after an action failure", mask_pii(sender_id))
     try:

@@ -619,3 +619,12 @@ async def test_a_store_whose_redis_is_down_says_so_plainly() -> None:
             await store.due_for_progress()
     finally:
         await redis.close()
+
+
+def test_describe_tells_the_customer_where_a_ticket_stands() -> None:
+    from bot.tickets import Ticket, describe
+
+    ticket = Ticket(id="TS202611230001", channel="rest", sender_id="c1", status="with_agent", created_at=0.0, updated_at=0.0,
+                    chosen_option={"label": "换货", "description": "48小时内给您发出新的。"})
+    assert describe(ticket) == {"ticket_id": "TS202611230001", "status": "人工客服处理中", "next_steps": "方案：换货，48小时内给您发出新的。"}
+    assert describe(Ticket(id="T", channel="rest", sender_id="c", created_at=0.0, updated_at=0.0))["next_steps"] == ""
