@@ -6,7 +6,7 @@ export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: setup train run test validate unit stories eval bench transcripts lint clean
+.PHONY: setup setup-test train run test validate unit stories eval bench transcripts lint clean
 
 setup:
 	@bash scripts/setup.sh
@@ -20,14 +20,17 @@ run: setup
 validate: setup
 	@$(RASA) data validate --quiet
 
-unit: setup
+setup-test:
+	@bash scripts/setup.sh --browser
+
+unit: setup-test
 	@$(PY) -m pytest
 
 stories: train
 	@$(RASA) test core --model "$$($(PY) -m bot.stack model-path | tail -n 1)" --stories tests/test_stories.yml \
 		--fail-on-prediction-errors --out reports/stories --no-plot
 
-test: setup
+test: setup-test
 	@$(PY) -m bot.stack train
 	@$(RASA) data validate --quiet
 	@$(PY) -m pytest

@@ -55,7 +55,7 @@ def ticket_fields(tracker: Tracker, *, status: Text) -> Dict[Text, Any]:
         "urgency": tracker.get_slot("urgency"),
         "customer_words": " / ".join(services.user_texts(tracker, last=5)),
         "facts": flow.summary(tracker.current_slot_values())["facts"],
-        "evidence": [evidence] if evidence and str(evidence).startswith("photo:") else [],
+        "evidence": flow.evidence_list(evidence, services.images_sent(tracker)),
         "options_offered": tracker.get_slot("options_offered") or [],
         "chosen_option": tracker.get_slot("chosen_option"),
         "risk_flag": complaint_type == "malicious",

@@ -13,8 +13,8 @@ from typing import Any, Dict, List, Optional, Text, Tuple
 
 from rasa_sdk import Tracker
 
+from bot import flow, stores
 from bot import sla as sla_module
-from bot import stores
 from bot.handoff import HandoffQueue
 from bot.options import Catalogue, load_catalogue
 from bot.tickets import TicketStore
@@ -64,6 +64,15 @@ def user_texts(tracker: Tracker, last: int = 5) -> List[Text]:
     """The customer's latest messages (for summaries)."""
     texts = [e.get("text") or "" for e in tracker.events if e.get("event") == "user"]
     return [t for t in texts if t and not t.startswith("/")][-last:]
+
+
+def images_sent(tracker: Tracker) -> List[Text]:
+    """Every evidence photo the customer sent in the conversation (in the events Rasa passed)."""
+    refs: List[Text] = []
+    for event in tracker.events:
+        if event.get("event") == "user":
+            refs.extend(r for r in flow.image_refs(event.get("text") or "", event.get("metadata")) if r not in refs)
+    return refs
 
 
 def latest_entities(tracker: Tracker, name: Text) -> List[Dict[Text, Any]]:

@@ -232,8 +232,10 @@ class ValidateUnderstandForm(CaseFormValidation):
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Dict[Text, Any]:
         """A photo reference, ``none``, ``later`` or the customer's description of the damage."""
-        metadata = (tracker.latest_message or {}).get("metadata") or {}
-        read = flow.read_evidence(str(value or ""), has_attachment=bool(metadata.get("image")))
+        latest = tracker.latest_message or {}
+        metadata = latest.get("metadata") or {}
+        refs = flow.image_refs(latest.get("text") or "", metadata)
+        read = flow.read_evidence(str(value or ""), has_attachment=bool(metadata.get("image")), refs=refs)
         if read == flow.EVIDENCE_LATER:
             dispatcher.utter_message(response="utter_evidence_later")
         return {"evidence": read or flow.NO_EVIDENCE}

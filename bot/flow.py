@@ -32,6 +32,7 @@ _DONT_KNOW = re.compile(
 _NO_PHOTO = re.compile(r"^(没有|没|无|不用|不需要|没拍|没照片|没有照片|拍不了|已经扔了|扔了|丢了)")
 _LATER = re.compile(r"等下|等会|稍后|一会|晚点|回头|明天|待会|马上发|现在不方便")
 _PHOTO_SENT = re.compile(r"^(图片|照片|截图|视频)|(发|传|上传)(了|过)(图|照片|截图|视频)|拍了|见图|看图")
+_IMAGE_URL = re.compile(r"https?://[^\s\]\[<>\"']+?\.(?:jpe?g|png|gif|webp)(?![\w.])(?:\?[A-Za-z0-9_=&%.~+\-]*)?", re.I)
 _IMAGE_REF = re.compile(r"(https?://\S+\.(?:jpe?g|png|gif|webp)|\[图片\]|\[image\]|image:\S+)", re.I)
 _DISPUTE = re.compile(
     r"不合理|不接受|不同意|都不行|都不要|都不好|不满意|不够|太少|凭什么|什么破|这算什么|开玩笑|不公平|不可能|没诚意|糊弄|敷衍"
@@ -70,12 +71,44 @@ def says_unknown(text: str) -> bool:
     return bool(_DONT_KNOW.search(text or ""))
 
 
-def read_evidence(text: str, *, has_attachment: bool = False) -> Optional[str]:
-    """Reads an answer to "do you have a photo?": a reference, ``none``, ``later`` or None."""
+def image_refs(text: str, metadata: Optional[Mapping[str, Any]] = None) -> list[str]:
+    """The evidence photos of one customer message, as references an agent can open.
+
+    A channel's attachment first (``metadata["image"]``/``["images"]``: a URL, or WeChat's
+    ``{"pic_url", "media_id"}``), else an image link written in the text.
+    """
+    metadata = metadata or {}
+    items = [metadata.get("image")] + list(metadata.get("images") or [])
+    refs: list[str] = []
+    for item in items:
+        if isinstance(item, Mapping):
+            item = item.get("pic_url") or (f"wechat-media:{item['media_id']}" if item.get("media_id") else None)
+        if isinstance(item, str) and item.strip() and item.strip() not in refs:
+            refs.append(item.strip())
+    if not refs:
+        refs = list(dict.fromkeys(_IMAGE_URL.findall(text or "")))
+    return refs
+
+
+def evidence_list(slot_value: Any, photos: Sequence[str]) -> list[str]:
+    """The ticket's evidence: the photos sent, else the evidence answer when it names a photo."""
+    if photos:
+        return [f"photo:{p}" for p in photos]
+    return [str(slot_value)] if slot_value and str(slot_value).startswith("photo:") else []
+
+
+def read_evidence(text: str, *, has_attachment: bool = False, refs: Sequence[str] = ()) -> Optional[str]:
+    """Reads an answer to "do you have a photo?": a reference, ``none``, ``later`` or None.
+
+    ``refs``: the message's photos (:func:`image_refs`); the first becomes the reference.
+    """
     text = (text or "").strip()
+    if refs:
+        return f"photo:{refs[0]}"
+    url = _IMAGE_URL.search(text)
     ref = _IMAGE_REF.search(text)
     if has_attachment or ref:
-        return f"photo:{ref.group(1)}" if ref else "photo:attachment"
+        return f"photo:{url.group(0) if url else ref.group(1) if ref else 'attachment'}"
     if _LATER.search(text):
         return EVIDENCE_LATER
     if _NO_PHOTO.search(text):

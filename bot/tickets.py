@@ -16,6 +16,8 @@ Keys, for prefix ``P`` (default ``tickets``):
 ``P:created``                 zset    every ticket id, scored by ``created_at``
 ``P:sender:{sender_id}``      zset    the tickets of a Rasa conversation, by ``created_at``
 ``P:customer:{customer_id}``  zset    the tickets of a customer, by ``created_at``
+``P:order:{order_id}``        zset    the tickets naming an order, by ``created_at`` (links the
+                                      same buyer's conversations on different channels)
 ``P:progress``                zset    tickets not resolved/closed, by ``next_progress_due``
 ============================  ======  ==================================================
 
@@ -198,8 +200,9 @@ _CREATE_FIELDS = frozenset(TICKET_FIELDS) - _MANAGED
 _UPDATE_FIELDS = _CREATE_FIELDS - _IMMUTABLE - {"status"}
 
 # Creation, atomically. KEYS: idempotency, sequence, created zset, sender zset, customer zset,
-# progress zset. ARGV: ticket key prefix, id prefix (TS + date), ticket JSON without its id,
-# idempotency TTL, created_at, has customer (1/0), progress score or "", sequence TTL.
+# progress zset, order zset. ARGV: ticket key prefix, id prefix (TS + date), ticket JSON without
+# its id, idempotency TTL, created_at, has customer (1/0), progress score or "", sequence TTL,
+# has order (1/0).
 _CREATE_LUA = """
 local existing = redis.call('GET', KEYS[1])
 if existing then
@@ -219,6 +222,9 @@ if ARGV[6] == '1' then
 end
 if ARGV[7] ~= '' then
   redis.call('ZADD', KEYS[6], ARGV[7], id)
+end
+if ARGV[9] == '1' then
+  redis.call('ZADD', KEYS[7], ARGV[5], id)
 end
 return {1, id, body}
 """
@@ -401,6 +407,10 @@ class TicketStore:
         """Index of a customer's tickets."""
         return f"{self.prefix}:customer:{customer_id}"
 
+    def order_key(self, order_id: str) -> str:
+        """Key of the zset of tickets naming an order."""
+        return f"{self.prefix}:order:{order_id}"
+
     @property
     def created_key(self) -> str:
         """Every ticket, by creation time."""
@@ -504,6 +514,7 @@ class TicketStore:
                 if customer_id
                 else self.customer_key(""),
                 self.progress_key,
+                self.order_key(body.get("order_id") or ""),
             ],
             args=[
                 self.ticket_key(""),
@@ -514,6 +525,7 @@ class TicketStore:
                 "1" if customer_id else "0",
                 repr(float(body["next_progress_due"])) if open_now else "",
                 SEQUENCE_TTL,
+                "1" if body.get("order_id") else "0",
             ],
         )
         created = int(flag) == 1
@@ -591,6 +603,7 @@ class TicketStore:
                         raise TicketNotFound(ticket_id)
                     current = json.loads(_text(raw))
                     old_customer = current.get("customer_id")
+                    old_order = current.get("order_id")
                     now = float(self.clock())
                     current.update(values)
                     current["updated_at"] = now
@@ -616,6 +629,11 @@ class TicketStore:
                                 self.customer_key(ticket.customer_id),
                                 {ticket_id: ticket.created_at},
                             )
+                    if ticket.order_id != old_order:
+                        if old_order:
+                            pipe.zrem(self.order_key(old_order), ticket_id)
+                        if ticket.order_id:
+                            pipe.zadd(self.order_key(ticket.order_id), {ticket_id: ticket.created_at})
                     if ticket.is_open and ticket.next_progress_due is not None:
                         pipe.zadd(
                             self.progress_key, {ticket_id: ticket.next_progress_due}
@@ -687,6 +705,18 @@ class TicketStore:
         return await self._many(
             await self.redis.zrevrange(self.sender_key(sender_id), 0, -1)
         )
+
+    @_guard
+    async def linked(self, ticket: Ticket) -> list[Ticket]:
+        """Tickets of OTHER customers naming the same order (newest first).
+
+        A buyer who writes on two channels is two customers; the order number is what links
+        them, so the agent sees the other conversation too. Empty without an order number.
+        """
+        if not ticket.order_id:
+            return []
+        ids = await self.redis.zrevrange(self.order_key(ticket.order_id), 0, 49)
+        return [t for t in await self._many(ids) if t.id != ticket.id and t.customer_id != ticket.customer_id]
 
     @_guard
     async def open_or_recent(

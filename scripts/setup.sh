@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# One-time (and idempotent) set-up: virtual environment from the committed lock, Redis server.
+# One-time (and idempotent) set-up: virtual environment from the committed lock, Redis server
+# (and with --browser: Chromium + CJK fonts for the widget's browser tests).
 # Re-runs the pip step only when requirements/ changed since the last successful install.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,9 +26,14 @@ if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; 
   echo "$want" > "$STAMP"
 fi
 
-# Debian packages: a real Redis server (and, for the browser tests, Chromium and CJK fonts).
+# Debian packages: a real Redis server; with --browser (the tests) also Chromium and CJK fonts,
+# which the web widget's browser tests drive through Playwright (nothing is downloaded by it).
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+if [ "${1:-}" = "--browser" ]; then
+  [ -x /usr/bin/chromium ] || missing+=(chromium)
+  [ -d /usr/share/fonts/opentype/noto ] && ls /usr/share/fonts/opentype/noto/NotoSansCJK* >/dev/null 2>&1 || missing+=(fonts-noto-cjk)
+fi
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "==> installing Debian packages: ${missing[*]}"
   SUDO=""

@@ -90,12 +90,14 @@ def bot(model_path: Path, redis_server: RedisSettings, tmp_path_factory: pytest.
         ACTION_ENDPOINT_URL=f"http://127.0.0.1:{action_port}/webhook",
         BOT_API_TOKEN=token,
         FOLLOWUP_INTERVAL_SECONDS="1",  # the follow-up timer runs every second in tests
+        WEBCHAT_UPLOAD_DIR=str(logs / "uploads"),
     )
     try:
         stack.start_actions(action_port, env, log=logs / "actions.log")
         base = stack.start_rasa(rasa_port, model_path, token, env, log=logs / "rasa.log")
         client = BotClient(base, token)
         client.logs = logs  # type: ignore[attr-defined]
+        client.uploads = logs / "uploads"  # type: ignore[attr-defined]
         yield client
     finally:
         stack.stop()

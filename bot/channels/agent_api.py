@@ -18,7 +18,7 @@ import logging
 import os
 import time
 import urllib.parse
-from typing import Any, Awaitable, Callable, Dict, Optional, Text
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Text
 
 from rasa.core.channels.channel import InputChannel, UserMessage
 from rasa.shared.core.constants import ACTION_LISTEN_NAME
@@ -84,6 +84,11 @@ def case_view(case: Any) -> Dict[str, Any]:
     data = case.to_dict()
     data["deadline_text"] = sla_module.format_deadline(case.deadline)
     return data
+
+
+def linked_view(ticket: Any) -> Dict[str, Any]:
+    """Another customer's ticket on the same order: where to find that conversation."""
+    return {k: getattr(ticket, k) for k in ("id", "channel", "customer_id", "sender_id", "status", "type", "created_at")}
 
 
 class AgentApi(InputChannel):
@@ -162,7 +167,7 @@ class AgentApi(InputChannel):
             ticket = await self.tickets().get(ticket_id)
             if ticket is None:
                 raise ApiError(404, "no such ticket")
-            return response.json(ticket.to_dict())
+            return response.json({**ticket.to_dict(), "linked": [linked_view(t) for t in await self.tickets().linked(ticket)]})
 
         @route("/tickets/<ticket_id>/compensation", methods=("POST",))
         async def decide_compensation(request: Request, ticket_id: str) -> HTTPResponse:
@@ -188,9 +193,11 @@ class AgentApi(InputChannel):
             case = await queue.claim(agent, sender_id)
             if case is None:
                 raise ApiError(409 if sender_id else 404, "case taken by another agent" if sender_id else "queue empty")
+            linked: List[Dict[str, Any]] = []
             if case.ticket_id:
-                await self.tickets().update(case.ticket_id, actor=agent, note="客服接手", status="with_agent", owner=agent)
-            return response.json(case_view(case))
+                ticket = await self.tickets().update(case.ticket_id, actor=agent, note="客服接手", status="with_agent", owner=agent)
+                linked = [linked_view(t) for t in await self.tickets().linked(ticket)]
+            return response.json({**case_view(case), "linked": linked})
 
         @route("/conversations/<sender_id>/transcript")
         async def transcript(request: Request, sender_id: str) -> HTTPResponse:
@@ -199,13 +206,20 @@ class AgentApi(InputChannel):
             if tracker is None:
                 raise ApiError(404, "no such conversation")
             case = await self.handoffs().get(sender_id)
+            tickets = await self.tickets().for_sender(sender_id)
+            linked: Dict[str, Dict[str, Any]] = {}
+            for ticket in tickets:
+                for other in await self.tickets().linked(ticket):
+                    if other.sender_id != sender_id:
+                        linked.setdefault(other.id, linked_view(other))
             return response.json({
                 "sender_id": sender_id,
                 "channel": tracker.get_latest_input_channel(),
                 "paused": tracker.is_paused(),
                 "case": case_view(case) if case else None,
                 "summary": case.summary if case else None,
-                "tickets": [t.to_dict() for t in await self.tickets().for_sender(sender_id)],
+                "tickets": [t.to_dict() for t in tickets],
+                "linked": list(linked.values()),
                 "messages": delivery.transcript(tracker),
             })
 

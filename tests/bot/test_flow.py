@@ -67,6 +67,33 @@ def test_evidence_answers(text: str, attachment: bool, expected) -> None:  # typ
     assert flow.read_evidence(text, has_attachment=attachment) == expected
 
 
+@pytest.mark.parametrize(
+    ("text", "metadata", "expected"),
+    [
+        ("[图片] http://shop.cn:5005/webhooks/webchat/uploads/ab12.png", {}, ["http://shop.cn:5005/webhooks/webchat/uploads/ab12.png"]),
+        ("看这两张 https://x.cn/a.JPG 和 https://x.cn/b.webp?x=1，还有https://x.cn/a.JPG", {},
+         ["https://x.cn/a.JPG", "https://x.cn/b.webp?x=1"]),
+        ("[图片]", {"image": {"media_id": "m1", "pic_url": ""}}, ["wechat-media:m1"]),
+        ("[图片]", {"image": {"media_id": "m1", "pic_url": "http://mmbiz.qpic.cn/x"}}, ["http://mmbiz.qpic.cn/x"]),
+        ("[图片]", {"image": "https://img.alicdn.com/1.jpg", "images": ["https://img.alicdn.com/2.jpg", "https://img.alicdn.com/1.jpg"]},
+         ["https://img.alicdn.com/1.jpg", "https://img.alicdn.com/2.jpg"]),
+        ("网页 https://shop.cn/a.html 不是图片", {}, []),
+        ("[图片]", {}, []),
+        ("", None, []),
+    ],
+)
+def test_image_refs(text: str, metadata, expected) -> None:  # type: ignore[no-untyped-def]
+    assert flow.image_refs(text, metadata) == expected
+
+
+def test_evidence_prefers_the_photo_itself() -> None:
+    assert flow.read_evidence("[图片] http://h/u/ab.png") == "photo:http://h/u/ab.png"
+    assert flow.read_evidence("[图片]", refs=["wechat-media:m1"]) == "photo:wechat-media:m1"
+    assert flow.evidence_list("photo:[图片]", ["http://h/a.png", "http://h/b.png"]) == ["photo:http://h/a.png", "photo:http://h/b.png"]
+    assert flow.evidence_list("photo:described", []) == ["photo:described"]
+    assert flow.evidence_list("none", []) == [] and flow.evidence_list(None, []) == []
+
+
 @pytest.mark.parametrize("text", ["这不合理", "都不行", "太少了吧", "凭什么", "这算什么处理"])
 def test_disputes(text: str) -> None:
     assert flow.is_dispute(text)

@@ -434,6 +434,25 @@ async def test_a_new_customer_id_moves_the_ticket_in_the_index(
     assert [t.id for t in await store.open_or_recent("cust-9")] == [ticket.id]
 
 
+async def test_the_same_order_links_customers_of_different_channels(
+    store: TicketStore, clock: Clock
+) -> None:
+    web, _ = await store.create("w", channel="webchat", sender_id="webchat:ab", customer_id="webchat:ab", order_id="3920184756210384")
+    clock.advance(60)
+    wechat, _ = await store.create("x", channel="wechat", sender_id="wechat:o1", customer_id="wechat:o1", order_id="3920184756210384")
+    again, _ = await store.create("y", channel="wechat", sender_id="wechat:o1", customer_id="wechat:o1", order_id="3920184756210384")
+    other_order, _ = await store.create("z", channel="taobao", sender_id="taobao:t", customer_id="taobao:t", order_id="111122223333")
+    no_order, _ = await store.create("n", channel="rest", sender_id="r", customer_id="rest:r")
+    assert [t.id for t in await store.linked(wechat)] == [web.id], "the same customer's own tickets are not 'linked'"
+    assert [t.id for t in await store.linked(web)] == [again.id, wechat.id]
+    assert await store.linked(other_order) == [] and await store.linked(no_order) == []
+    # an order number learnt later (or corrected) moves the ticket in the index
+    await store.update(no_order.id, actor="agent", note="客户补充订单号", order_id="111122223333")
+    assert [t.id for t in await store.linked(other_order)] == [no_order.id]
+    await store.update(no_order.id, actor="agent", note="订单号更正", order_id="999900001111")
+    assert await store.linked(other_order) == []
+
+
 # reading ----------------------------------------------------------------------------------
 async def test_tickets_of_a_conversation_newest_first(
     store: TicketStore, clock: Clock
@@ -617,6 +636,8 @@ async def test_a_store_whose_redis_is_down_says_so_plainly() -> None:
             await store.open_or_recent("cust-1")
         with pytest.raises(TicketStoreUnavailable):
             await store.due_for_progress()
+        with pytest.raises(TicketStoreUnavailable):
+            await store.linked(Ticket(id="TS202611240001", created_at=0, updated_at=0, channel="rest", sender_id="s", order_id="1234"))
     finally:
         await redis.close()
 

@@ -1,0 +1,334 @@
+"""Web chat widget channel: Rasa's socket.io channel plus the widget's files and image upload.
+
+Registered in ``credentials.yml`` as ``bot.channels.webchat.WebChatInput`` (it keeps the channel
+name ``socketio``, so Rasa's socket.io protocol is unchanged: ``session_request`` /
+``session_confirm``, ``user_uttered`` / ``bot_uttered``, one room per session id). On top of it:
+
+* ``GET /webhooks/webchat/`` the demo shop page, ``/webhooks/webchat/widget.js`` the widget (one
+  ``<script>`` tag embeds it), ``/webhooks/webchat/socket.io.min.js`` the socket.io client (served
+  from here, no CDN);
+* ``POST /webhooks/webchat/upload`` (multipart: ``file``, ``session_id``): an evidence photo,
+  at most 5 MB, JPEG/PNG/WebP by its magic bytes (413/415/400 otherwise), stored under
+  ``var/uploads/``; answers ``{"url": ...}``, served at ``/webhooks/webchat/uploads/<name>``;
+* every message runs under :func:`bot.channels.guard.watch_turn`: a failed action gets the error
+  reply (and the case is queued for a human), a message while a human has the conversation gets
+  the "passed on" notice, a leading "/" is escaped like on the REST channel;
+* agent and follow-up messages reach the browser live (``get_output_channel()`` emits to the
+  session's room), since the widget always joins its room (``session_persistence``).
+
+The socket.io server lives in the Sanic process: with several Sanic workers or several Rasa
+instances, messages outside a request only reach browsers connected to the same process.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Text
+
+from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
+from rasa.core.channels.socketio import SocketBlueprint, SocketIOInput, SocketIOOutput
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from bot.channels import delivery, guard
+from bot.channels.rest import MAX_MESSAGE_CHARS, MAX_SENDER_CHARS, escape_user_text
+from bot.masking import install_log_masking, mask_pii
+
+logger = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+STATIC_DIR = Path(__file__).resolve().parent / "webchat_static"
+DEFAULT_UPLOAD_DIR = ROOT / "var" / "uploads"
+MAX_UPLOAD_BYTES = 5 * 1024 * 1024
+
+STATIC_FILES = {
+    "index.html": "text/html; charset=utf-8",
+    "widget.js": "application/javascript; charset=utf-8",
+    "socket.io.min.js": "application/javascript; charset=utf-8",
+}
+SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+CHANNEL = "webchat"
+SENDER_PREFIX = "webchat:"
+UPLOADED_IMAGE = re.compile(r"^\[图片\]\s*(https?://\S+/webhooks/webchat/uploads/[0-9a-f]{32}\.(?:jpg|png|webp))$")
+UPLOAD_NAME = re.compile(r"^[0-9a-f]{32}\.(jpg|png|webp)$")
+UPLOAD_TYPES = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
+NO_SESSION_TEXT = "连接还没有准备好，请刷新页面后重新发送。"
+SYSTEM_ERROR_TEXT = "系统出了点问题，您的消息已保存，我们会尽快处理。"
+TOO_LONG_TEXT = "消息太长了，请分几条发送。"
+
+
+class UploadError(ValueError):
+    """An upload that is refused, with the HTTP status to answer."""
+
+    def __init__(self, reason: str, status: int) -> None:
+        super().__init__(reason)
+        self.status = status
+
+
+def image_kind(data: bytes) -> Optional[str]:
+    """``jpg``, ``png`` or ``webp`` from the file's magic bytes; None for anything else."""
+    if data[:3] == b"\xff\xd8\xff":
+        return "jpg"
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        return "png"
+    if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "webp"
+    return None
+
+
+def check_upload(data: Optional[bytes], session_id: Optional[str]) -> str:
+    """Validates an evidence upload; returns the file extension.
+
+    Raises:
+        UploadError: 400 (no file / no session), 413 (over 5 MB), 415 (not JPEG/PNG/WebP).
+    """
+    session_id = (session_id or "").strip()
+    if not session_id or len(session_id) > MAX_SENDER_CHARS:
+        raise UploadError("'session_id' is required", 400)
+    if not data:
+        raise UploadError("'file' is required (multipart/form-data)", 400)
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise UploadError("the image is larger than 5 MB", 413)
+    kind = image_kind(data)
+    if kind is None:
+        raise UploadError("only JPEG, PNG or WebP images are accepted", 415)
+    return kind
+
+
+def sender_id_for(session_id: str) -> str:
+    """The conversation id of a browser session: ``webchat:<session id>`` (also its socket.io room)."""
+    return SENDER_PREFIX + session_id
+
+
+class WebChatOutput(SocketIOOutput):
+    """Rasa's socket.io output, each message stamped with ``at`` (server time, seconds).
+
+    The widget remembers the latest ``at`` it received and sends it as ``since`` when it
+    reconnects, so messages sent while it was away (an agent's, a follow-up) are replayed.
+    """
+
+    @classmethod
+    def name(cls) -> Text:
+        return CHANNEL
+
+    async def _send_message(self, socket_id: Text, response: Any) -> None:
+        response = dict(response)
+        response.setdefault("at", round(time.time(), 3))
+        await super()._send_message(socket_id, response)
+
+
+def missed_messages(events: Any, since: Any, limit: int = 50) -> List[Dict[str, Any]]:
+    """The bot's and agents' messages logged after ``since`` (seconds), as the widget shows them."""
+    if isinstance(since, bool) or not isinstance(since, (int, float)):
+        return []
+    missed = []
+    for event in events:
+        if event.type_name != "bot" or (event.timestamp or 0) <= since:
+            continue
+        message = {k: v for k, v in (event.data or {}).items() if v}
+        if event.text:
+            message["text"] = event.text
+        if message:
+            message["at"] = round(event.timestamp, 3)
+            missed.append(message)
+    return missed[-limit:]
+
+
+def message_metadata(session_id: str, text: str) -> Dict[str, Any]:
+    """The customer id and, for ``[图片] <url>`` of one of our uploads, the image (evidence)."""
+    metadata: Dict[str, Any] = {"channel": CHANNEL, "customer_id": session_id}
+    image = UPLOADED_IMAGE.match(text.strip())
+    if image:
+        metadata["image"] = image.group(1)
+    return metadata
+
+
+class WebChatInput(SocketIOInput):
+    """Rasa's socket.io channel with the widget's files, image upload and loud failures."""
+
+    @classmethod
+    def name(cls) -> Text:
+        """``webchat``: the tracker's channel name (the socket.io protocol is Rasa's)."""
+        return CHANNEL
+
+    @classmethod
+    def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> "WebChatInput":
+        """Rasa's socket.io settings; ``session_persistence`` defaults to true, plus ``upload_dir``."""
+        credentials = dict(credentials or {})
+        channel = cls(
+            user_message_evt=credentials.get("user_message_evt", "user_uttered"),
+            bot_message_evt=credentials.get("bot_message_evt", "bot_uttered"),
+            namespace=credentials.get("namespace"),
+            session_persistence=bool(credentials.get("session_persistence", True)),
+            socketio_path=credentials.get("socketio_path", "/socket.io"),
+            jwt_key=credentials.get("jwt_key"),
+            jwt_method=credentials.get("jwt_method", "HS256"),
+            metadata_key=credentials.get("metadata_key", "metadata"),
+        )
+        channel.upload_dir = Path(credentials.get("upload_dir") or os.environ.get("WEBCHAT_UPLOAD_DIR") or DEFAULT_UPLOAD_DIR)
+        return channel
+
+    def __init__(self, *args: Any, session_persistence: bool = True, **kwargs: Any) -> None:
+        super().__init__(*args, session_persistence=session_persistence, **kwargs)
+        self.upload_dir: Path = Path(os.environ.get("WEBCHAT_UPLOAD_DIR") or DEFAULT_UPLOAD_DIR)
+        self._app: Any = None
+
+    def get_output_channel(self) -> Optional[WebChatOutput]:
+        """Messages outside a turn (agents, follow-ups) go to the session's room, stamped."""
+        return WebChatOutput(self.sio, self.bot_message_evt) if self.sio is not None else None
+
+    def url_prefix(self) -> Text:
+        """The widget's files are at ``/webhooks/webchat/`` (socket.io itself at ``/socket.io``)."""
+        return "webchat"
+
+    # message handling --------------------------------------------------------------------
+    async def _run_turn(self, sid: Text, data: Any, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> None:
+        """One customer message from a browser: checked, run, answered in the session's room.
+
+        The session id comes from the socket's own ``session_request`` (kept in its socket.io
+        session), never from the message, so a browser cannot write into another conversation
+        (``wechat:``/``taobao:`` ones included). Replies go to the room, i.e. to every tab of
+        that customer.
+        """
+        sio = self.sio
+        output = WebChatOutput(sio, self.bot_message_evt)
+        session = await sio.get_session(sid, namespace=self.namespace)
+        sender_id = session.get("sender_id")
+        if not sender_id:
+            await output._send_message(sid, {"text": NO_SESSION_TEXT})
+            return
+        text = data.get("message") if isinstance(data, dict) else None
+        if not isinstance(text, str):
+            text = ""  # a malformed payload is answered like an empty message (REST does the same)
+        if len(text) > MAX_MESSAGE_CHARS:
+            await output.send_text_message(sender_id, TOO_LONG_TEXT)
+            return
+        collector = CollectingOutputChannel()
+        agent = getattr(getattr(self._app, "ctx", None), "agent", None)
+        try:
+            with guard.watch_turn() as problems:
+                await on_new_message(UserMessage(escape_user_text(text), collector, sender_id, input_channel=self.name(),
+                                                 metadata=message_metadata(session["session_id"], text)))
+        except Exception:  # noqa: BLE001 - the customer hears about it, a human gets the case
+            logger.exception("Failed to handle a web chat message from %s: %s", mask_pii(sender_id), mask_pii(text[:200]))
+            try:
+                collector.messages.append(await delivery.system_error(agent, sender_id, self.name()))
+            except Exception:  # noqa: BLE001 - not even the case queue answers
+                logger.exception("could not queue the failed web chat turn of %s", mask_pii(sender_id))
+                collector.messages.append({"text": SYSTEM_ERROR_TEXT})
+        else:
+            collector.messages = await delivery.complete_turn(agent, sender_id, self.name(), problems, collector.messages)
+        for message in collector.messages:
+            await output.send_response(sender_id, {k: v for k, v in message.items() if k != "recipient_id"})
+
+    async def _replay(self, sid: Text, sender_id: Text, since: Any) -> None:
+        """Sends a reconnecting browser what it missed (only to that socket)."""
+        agent = getattr(getattr(self._app, "ctx", None), "agent", None)
+        if agent is None:
+            return
+        try:
+            tracker = await agent.tracker_store.retrieve(sender_id)
+        except Exception:  # noqa: BLE001 - the live conversation still works
+            logger.exception("could not read %s to replay missed messages", mask_pii(sender_id))
+            return
+        for message in missed_messages(tracker.events if tracker else [], since):
+            await self.sio.emit(self.bot_message_evt, message, room=sid, namespace=self.namespace)
+
+    # routes ------------------------------------------------------------------------------
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        """Rasa's socket.io server with our session and message handlers, plus the widget routes."""
+        install_log_masking()
+        guard.install()
+        # The parent creates the AsyncServer (self.sio) and its connect/disconnect handlers; its
+        # blueprint only adds a health route at "/", which would hide the demo page, so a
+        # blueprint of our own attaches the same server.
+        super().blueprint(on_new_message)
+        sio = self.sio
+
+        # Replaces Rasa's handler, which calls ``sio.enter_room()`` without ``await`` (a
+        # coroutine since python-socketio 5.9: the browser never joined its room and no reply
+        # reached it) and takes any session id a client names.
+        @sio.on("session_request", namespace=self.namespace)
+        async def session_request(sid: Text, data: Any = None) -> None:
+            requested = data.get("session_id") if isinstance(data, dict) else None
+            session_id = requested if isinstance(requested, str) and SESSION_ID.match(requested) else uuid.uuid4().hex
+            sender_id = sender_id_for(session_id)
+            await sio.save_session(sid, {"session_id": session_id, "sender_id": sender_id}, namespace=self.namespace)
+            await sio.enter_room(sid, sender_id, namespace=self.namespace)
+            await sio.emit("session_confirm", session_id, room=sid, namespace=self.namespace)
+            if session_id == requested and isinstance(data, dict) and data.get("since") is not None:
+                await self._replay(sid, sender_id, data.get("since"))
+
+        @sio.on(self.user_message_evt, namespace=self.namespace)
+        async def user_uttered(sid: Text, data: Any = None) -> None:
+            try:
+                await self._run_turn(sid, data, on_new_message)
+            except Exception:  # noqa: BLE001 - a socket.io handler must not die silently
+                logger.exception("web chat message on socket %s failed", sid)
+
+        webchat = SocketBlueprint(self.sio, self.socketio_path, "webchat", __name__)
+
+        @webchat.listener("before_server_start")
+        async def remember_app(app: Any, loop: Any) -> None:
+            self._app = app
+
+        @webchat.route("/", methods=["GET"])
+        async def index(request: Request) -> HTTPResponse:
+            return await self._static("index.html")
+
+        @webchat.route("/health", methods=["GET"])
+        async def health(request: Request) -> HTTPResponse:
+            return response.json({"status": "ok"})
+
+        @webchat.route("/<name:[A-Za-z0-9._-]+>", methods=["GET"])
+        async def static(request: Request, name: str) -> HTTPResponse:
+            return await self._static(name)
+
+        @webchat.route("/uploads/<name:[A-Za-z0-9._-]+>", methods=["GET"])
+        async def uploaded(request: Request, name: str) -> HTTPResponse:
+            if not UPLOAD_NAME.match(name) or not (self.upload_dir / name).is_file():
+                return response.json({"error": "not found"}, status=404)
+            return await response.file(
+                self.upload_dir / name,
+                mime_type=UPLOAD_TYPES[name.rsplit(".", 1)[1]],
+                headers={"Cache-Control": "private, max-age=86400", "X-Content-Type-Options": "nosniff"},
+            )
+
+        @webchat.route("/upload", methods=["POST"])
+        async def upload(request: Request) -> HTTPResponse:
+            length = request.headers.get("content-length")
+            if length and length.isdigit() and int(length) > MAX_UPLOAD_BYTES + 64 * 1024:
+                return response.json({"error": "the image is larger than 5 MB"}, status=413)
+            try:
+                form_file = request.files.get("file") if request.files else None
+                session_id = request.form.get("session_id") if request.form else None
+            except Exception:  # noqa: BLE001 - a broken multipart body
+                return response.json({"error": "multipart/form-data with 'file' expected"}, status=400)
+            try:
+                kind = check_upload(form_file.body if form_file else None, session_id)
+            except UploadError as error:
+                return response.json({"error": str(error)}, status=error.status)
+            name = f"{uuid.uuid4().hex}.{kind}"
+            try:
+                self.upload_dir.mkdir(parents=True, exist_ok=True)
+                (self.upload_dir / name).write_bytes(form_file.body)
+            except OSError:
+                logger.exception("could not store an upload")
+                return response.json({"error": "temporarily unavailable, please retry"}, status=503)
+            logger.info("evidence image %s uploaded for %s (%d bytes)", name, mask_pii(session_id or ""), len(form_file.body))
+            url = f"{request.scheme}://{request.host}/webhooks/webchat/uploads/{name}"
+            return response.json({"url": url})
+
+        return webchat
+
+    async def _static(self, name: str) -> HTTPResponse:
+        mime = STATIC_FILES.get(name)
+        if mime is None:
+            return response.json({"error": "not found"}, status=404)
+        return await response.file(STATIC_DIR / name, mime_type=mime, headers={"Cache-Control": "no-cache"})
