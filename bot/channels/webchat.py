@@ -1,23 +1,35 @@
 """Web chat widget channel: Rasa's socket.io channel plus the widget's files and image upload.
 
-Registered in ``credentials.yml`` as ``bot.channels.webchat.WebChatInput`` (it keeps the channel
-name ``socketio``, so Rasa's socket.io protocol is unchanged: ``session_request`` /
-``session_confirm``, ``user_uttered`` / ``bot_uttered``, one room per session id). On top of it:
+Registered in ``credentials.yml`` as ``bot.channels.webchat.WebChatInput`` (always on). The
+browser speaks Rasa's socket.io protocol (``session_request`` / ``session_confirm``,
+``user_uttered`` / ``bot_uttered``) at ``/socket.io``; the channel is called ``webchat`` and
+every browser session is the conversation ``webchat:<session id>`` (metadata ``customer_id``
+= the session id). On top of Rasa's channel:
 
+* our own ``session_request`` handler: Rasa 3.6 calls ``enter_room()`` without ``await`` (a
+  coroutine since python-socketio 5.9), so the browser never joined its room and no reply
+  reached it; a requested session id is only reused when it looks like one of ours (never
+  ``wechat:...``), and it is bound to the socket, so a message cannot name another conversation;
+* each message runs like on the other channels: leading "/" escaped, over-long text refused with
+  a reply, malformed payloads answered like an empty message, a failed action gets the error
+  reply and a human, a paused conversation gets the "passed on" notice
+  (:func:`bot.channels.delivery.complete_turn`);
 * ``GET /webhooks/webchat/`` the demo shop page, ``/webhooks/webchat/widget.js`` the widget (one
-  ``<script>`` tag embeds it), ``/webhooks/webchat/socket.io.min.js`` the socket.io client (served
-  from here, no CDN);
+  ``<script>`` tag embeds it), ``/webhooks/webchat/socket.io.min.js`` the socket.io client
+  (served from here, no CDN);
 * ``POST /webhooks/webchat/upload`` (multipart: ``file``, ``session_id``): an evidence photo,
   at most 5 MB, JPEG/PNG/WebP by its magic bytes (413/415/400 otherwise), stored under
-  ``var/uploads/``; answers ``{"url": ...}``, served at ``/webhooks/webchat/uploads/<name>``;
-* every message runs under :func:`bot.channels.guard.watch_turn`: a failed action gets the error
-  reply (and the case is queued for a human), a message while a human has the conversation gets
-  the "passed on" notice, a leading "/" is escaped like on the REST channel;
-* agent and follow-up messages reach the browser live (``get_output_channel()`` emits to the
-  session's room), since the widget always joins its room (``session_persistence``).
+  ``var/uploads/`` (``WEBCHAT_UPLOAD_DIR``); answers ``{"url": ...}``, served at
+  ``/webhooks/webchat/uploads/<name>``. The widget then sends ``[图片] <url>``, which becomes
+  ``metadata["image"]`` and so the ticket's evidence;
+* agents' and follow-up messages reach the browser live (``get_output_channel()`` emits to the
+  session's room), stamped with ``at``; a browser that reconnects sends the latest ``at`` it saw
+  and gets what it missed replayed.
 
 The socket.io server lives in the Sanic process: with several Sanic workers or several Rasa
-instances, messages outside a request only reach browsers connected to the same process.
+instances, messages outside a request only reach browsers connected to the same process (the
+replay on reconnect still delivers them). The widget uses HTTP long-polling only: the websocket
+upgrade fails between python-engineio 4.15 and Sanic 21.12 ("Invalid frame header").
 """
 
 from __future__ import annotations

@@ -391,7 +391,8 @@ class SocketCustomer:
         return self.received[count:]
 
     def close(self) -> None:
-        self.client.disconnect()
+        # abort: do not wait up to 25 s for the pending long-poll to return (the server closes it)
+        self.client.eio.disconnect(abort=True)
 
 
 @pytest.fixture()
@@ -458,3 +459,25 @@ def test_the_same_order_on_two_channels_is_linked_for_the_agent(customer: Socket
     status, transcript = bot.get(f"/api/conversations/webchat:{own}/transcript")
     assert status == 200 and [t["id"] for t in transcript["linked"]] == [rest_ticket.group(0)]
     assert transcript["channel"] == "webchat" and transcript["tickets"][0]["customer_id"] == f"webchat:{own}"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "😡😡😡",
+        "https://item.taobao.com/item.htm?id=6123456789",
+        "my order 还没到, where is it?",
+        "收到的電飯煲壞了，內膽掉漆",
+        "订单号３９２０１８４７５６２１０３８４ 一直没发货",
+        "快递太慢了" + "，真的太慢了" * 420,  # over 2,000 characters
+        "asdkjh qwe zzz",
+    ],
+    ids=["emoji", "link", "mixed-english", "traditional", "full-width-digits", "very-long", "gibberish"],
+)
+def test_awkward_messages_get_a_reply_over_socketio(customer: SocketCustomer, text: str) -> None:
+    """SPEC.md section 9 through the widget's protocol: a clear reply, never the error reply."""
+    customer.request_session({})
+    replies = customer.say({"message": text})
+    texts = [m.get("text") or "" for m in replies]
+    assert texts and all(texts), replies
+    assert not any("系统出了点问题" in t or "Traceback" in t for t in texts), texts
