@@ -292,6 +292,7 @@ def run() -> int:
         base = stack.start_rasa(rasa_port, model, token, env)
         print(
             "\n==> complaint bot is running\n"
+            f"    web chat       {base}/webhooks/webchat/  (demo shop page with the widget)\n"
             f"    REST channel   POST {base}/webhooks/rest/webhook  {{\"sender\": \"...\", \"message\": \"...\"}}\n"
             f"    HTTP API       {base}/status?token={token}\n"
             f"    API token      {token}{'' if os.environ.get('BOT_API_TOKEN') else '  (generated; set BOT_API_TOKEN to choose one)'}\n"

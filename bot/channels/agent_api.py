@@ -232,6 +232,11 @@ class AgentApi(InputChannel):
                 channel = await delivery.send(request.app, sender_id, {"text": text}, author=f"agent:{agent_name}")
             except LookupError:
                 raise ApiError(404, "no such conversation")
+            except delivery.NotDelivered as error:
+                logger.error("agent message to %s not delivered on %s: %s", mask_pii(sender_id), error.channel, error)
+                return response.json({"delivered": False, "channel": error.channel,
+                                      "error": "saved in the conversation, but the platform did not accept it: "
+                                               "contact the customer another way"}, status=502)
             except RuntimeError as error:
                 raise ApiError(409, str(error))
             return response.json({"delivered": True, "channel": channel})

@@ -36,12 +36,22 @@ def output_channel_for(app: Any, channel_name: Optional[Text]) -> Any:
     return None
 
 
+class NotDelivered(Exception):
+    """A message recorded in the conversation that the customer's platform did not accept."""
+
+    def __init__(self, channel: Text, reason: Text) -> None:
+        super().__init__(reason)
+        self.channel = channel
+
+
 async def send(app: Any, sender_id: Text, message: Dict[Text, Any], *, author: Text = "bot") -> Text:
     """Records ``message`` in the conversation and sends it; returns the channel used.
 
     Raises:
         LookupError: the conversation does not exist.
         RuntimeError: its channel cannot send outside a request.
+        NotDelivered: recorded in the conversation, but the platform did not take it (an
+            output channel that keeps a ``delivered`` list of booleans reports refusals there).
     """
     agent = app.ctx.agent
     async with agent.lock_store.lock(sender_id):
@@ -55,7 +65,12 @@ async def send(app: Any, sender_id: Text, message: Dict[Text, Any], *, author: T
     output = output_channel_for(app, channel)
     if output is None:
         raise RuntimeError(f"channel {channel!r} cannot send messages outside a request")
-    await output.send_response(sender_id, dict(message))
+    try:
+        await output.send_response(sender_id, dict(message))
+    except Exception as error:  # noqa: BLE001 - reported to the caller as not delivered
+        raise NotDelivered(channel, f"{type(error).__name__}: {error}") from error
+    if False in (getattr(output, "delivered", None) or []):
+        raise NotDelivered(channel, "the platform did not accept the message (see the log)")
     logger.info("message from %s delivered to %s on %s", author, mask_pii(sender_id), channel)
     return channel
 

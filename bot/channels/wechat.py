@@ -651,11 +651,12 @@ class WeChatOutput(OutputChannel):
 
     def __init__(self, api: WeChatApi) -> None:
         self.api = api
+        self.delivered: List[bool] = []  # one entry per message sent: False when the window was closed
 
     async def send_text_message(self, recipient_id: Text, text: Text, **kwargs: Any) -> None:
         """Sends a text."""
         if text and text.strip():
-            await self.api.send_text(openid_of(recipient_id), text)
+            self.delivered.append(await self.api.send_text(openid_of(recipient_id), text))
 
     async def send_text_with_buttons(self, recipient_id: Text, text: Text, buttons: List[Dict[Text, Any]],
                                      **kwargs: Any) -> None:
@@ -678,7 +679,8 @@ class WeChatOutput(OutputChannel):
     async def send_custom_json(self, recipient_id: Text, json_message: Dict[Text, Any], **kwargs: Any) -> None:
         """A native WeChat message (with ``msgtype``) is sent as it is; anything else is skipped."""
         if isinstance(json_message, dict) and json_message.get("msgtype"):
-            await self.api.send(openid_of(recipient_id), {k: v for k, v in json_message.items() if k != "touser"})
+            self.delivered.append(
+                await self.api.send(openid_of(recipient_id), {k: v for k, v in json_message.items() if k != "touser"}))
         else:
             logger.info("custom payload for %s skipped on WeChat", mask_pii(recipient_id))
 
@@ -907,6 +909,8 @@ class WeChatInput(InputChannel):
             await delivery.send(app, sender_id, message, author="bot")
         except LookupError:  # no conversation yet (a new follower)
             await WeChatOutput(self.api).send_response(sender_id, dict(message))
+        except delivery.NotDelivered as error:
+            logger.warning("reply to %s not delivered on WeChat: %s", mask_pii(sender_id), error)
 
 
 class _Forbidden(Exception):

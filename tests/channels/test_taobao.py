@@ -733,6 +733,18 @@ async def test_agent_messages_go_out_through_the_signed_endpoint() -> None:
     assert tracker.events[-1].text == "您好，我是客服小王，已为您安排补发。"
 
 
+async def test_an_agent_message_the_shop_refuses_is_reported_not_delivered() -> None:
+    agent = FakeAgent()
+    sender_id = await agent.taobao_conversation("买家小红")
+    async with fake_taobao() as fake, running(Recorder(), fake.url, agent=agent) as hook:
+        fake.plan = [500] * 10
+        with pytest.raises(delivery.NotDelivered) as error:
+            await delivery.send(hook.app, sender_id, {"text": "您好，补发已安排。"}, author="agent:wang")
+    assert error.value.channel == "taobao" and len(fake.attempts) > 1  # retried, then given up
+    tracker = await agent.tracker_store.retrieve(sender_id)
+    assert tracker.events[-1].text == "您好，补发已安排。", "kept in the conversation for the agent"
+
+
 async def test_output_channel_sends_images_and_buttons_and_never_raises() -> None:
     async with fake_taobao() as fake:
         sender = taobao.ReplySender(fake.url, APP_KEY, SECRET, sign_method="md5", backoff=0.01)

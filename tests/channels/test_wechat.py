@@ -792,6 +792,17 @@ async def test_closed_window_stops_sending_and_marks_the_tickets(redis_server: A
         attempts = len(h.fake.attempts)
         await output.send_text_message(sender_id, "第二条也不发")
         assert len(h.fake.attempts) == attempts  # stopped: WeChat is not asked again
+        # an agent's message now is reported as not delivered (the agents' API answers 502)
+        from rasa.shared.core.events import UserUttered
+
+        from bot.channels import delivery
+
+        tracker = h.agent.tracker_store.init_tracker(sender_id)
+        tracker.update(UserUttered("还在吗", input_channel="wechat"))
+        await h.agent.tracker_store.save(tracker)
+        with pytest.raises(delivery.NotDelivered) as error:
+            await delivery.send(h.app, sender_id, {"text": "您好，我是客服小王。"}, author="agent:wang")
+        assert error.value.channel == "wechat" and len(h.fake.attempts) == attempts
         assert len((await store.get(ticket.id)).history) == len(marked.history)  # marked once
 
         # the customer writes again: the window is open and replies flow
