@@ -21,7 +21,15 @@ from typing import Any, Iterator
 
 import pytest
 
-from bot.channels.webchat import MAX_UPLOAD_BYTES, UploadError, check_upload, image_kind
+from bot.channels.webchat import (
+    MAX_UPLOAD_BYTES,
+    UploadError,
+    check_upload,
+    image_kind,
+    message_metadata,
+    missed_messages,
+    sender_id_for,
+)
 from bot.stack import ROOT
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -74,8 +82,38 @@ def test_upload_limits() -> None:
         assert error.value.status == status, (data[:10] if data else data, session)
 
 
+def test_missed_messages_are_the_bot_messages_after_the_last_one_seen() -> None:
+    from rasa.shared.core.events import ActionExecuted, BotUttered, UserUttered
+
+    events = [
+        UserUttered("电饭煲坏了", timestamp=100.0),
+        BotUttered("请选一个", data={"buttons": [{"title": "换货", "payload": "1"}], "image": None}, timestamp=101.0),
+        ActionExecuted("action_listen", timestamp=101.5),
+        BotUttered("您好，我是客服小王。", metadata={"author": "agent:王"}, timestamp=200.0),
+        BotUttered(None, data={}, timestamp=201.0),  # nothing to show
+        BotUttered("进展：已发货", timestamp=300.0),
+    ]
+    assert missed_messages(events, 101.0) == [{"text": "您好，我是客服小王。", "at": 200.0}, {"text": "进展：已发货", "at": 300.0}]
+    assert missed_messages(events, 50) == [
+        {"buttons": [{"title": "换货", "payload": "1"}], "text": "请选一个", "at": 101.0},
+        {"text": "您好，我是客服小王。", "at": 200.0}, {"text": "进展：已发货", "at": 300.0},
+    ]
+    assert missed_messages(events, 50, limit=1) == [{"text": "进展：已发货", "at": 300.0}]
+    for since in (None, "100", True, [1]):
+        assert missed_messages(events, since) == [], since
+
+
+def test_web_customers_and_their_photos() -> None:
+    assert sender_id_for("ab12") == "webchat:ab12"
+    url = "http://shop.cn/webhooks/webchat/uploads/" + "0f" * 16 + ".png"
+    assert message_metadata("ab12", f"[图片] {url}") == {"channel": "webchat", "customer_id": "ab12", "image": url}
+    # only our own uploads become attachments; a link typed by the customer stays text
+    assert "image" not in message_metadata("ab12", "[图片] http://evil.example/a.png")
+    assert "image" not in message_metadata("ab12", f"看看这个 [图片] {url}")
+
+
 # ---------------------------------------------------------------------------------------------
-# Own stack with the web chat channel
+# The session's bot, over HTTP
 # ---------------------------------------------------------------------------------------------
 
 class WebStack:
