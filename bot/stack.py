@@ -144,6 +144,16 @@ OPTIONAL_CHANNELS = {
 }
 
 
+def rasa_command(model: Path, port: int, token: str, credentials: Path, endpoints: Path | str = "endpoints.yml") -> list[str]:
+    """``rasa run`` with the REST/HTTP API flags every stack uses.
+
+    ``--auth-token=<token>`` in one argument: a token starting with "-" (one in 64 of
+    ``secrets.token_urlsafe``) would otherwise be read as an option and Rasa would exit with 2.
+    """
+    return [str(VENV_BIN / "rasa"), "run", "--model", str(model), "--port", str(port), "--enable-api",
+            f"--auth-token={token}", "--credentials", str(credentials), "--endpoints", str(endpoints), "--cors", "*"]
+
+
 def credentials_file(env: dict[str, str]) -> Path:
     """credentials.yml plus the platform channels whose switch variable is set in ``env``.
 
@@ -250,14 +260,7 @@ class Stack:
 
     def start_rasa(self, port: int, model: Path, token: str, env: dict[str, str], log: Path | None = None) -> str:
         """Starts the Rasa server (REST channel + HTTP API with token); returns its base URL."""
-        process = self.start(
-            "rasa",
-            [str(VENV_BIN / "rasa"), "run", "--model", str(model), "--port", str(port), "--enable-api",
-             "--auth-token", token, "--credentials", str(credentials_file(env)), "--endpoints", "endpoints.yml",
-             "--cors", "*"],
-            env=env,
-            log=log,
-        )
+        process = self.start("rasa", rasa_command(model, port, token, credentials_file(env)), env=env, log=log)
         base = f"http://127.0.0.1:{port}"
         wait_until(lambda: http_ok(f"{base}/status?token={token}"), 300, "Rasa server", process)
         return base

@@ -55,6 +55,7 @@ from bot.stack import (  # noqa: E402 - after the sys.path line above
     ensure_model,
     free_port,
     http_ok,
+    rasa_command,
     wait_until,
 )
 
@@ -450,23 +451,7 @@ def start_starter_rasa(
     """``rasa run`` for the starter bot, with the same flags as ``Stack.start_rasa``."""
     process = stack.start(
         "rasa-starter",
-        [
-            str(VENV_BIN / "rasa"),
-            "run",
-            "--model",
-            str(model),
-            "--port",
-            str(port),
-            "--enable-api",
-            "--auth-token",
-            token,
-            "--credentials",
-            str(starter_credentials()),
-            "--endpoints",
-            str(STARTER / "endpoints.yml"),
-            "--cors",
-            "*",
-        ],
+        rasa_command(model, port, token, starter_credentials(), STARTER / "endpoints.yml"),
         env=env,
         log=log,
     )

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from bot.stack import ROOT, credentials_file
+from pathlib import Path
+
+import pytest
+
+from bot.stack import ROOT, credentials_file, rasa_command
 
 
 def test_without_platform_variables_the_committed_credentials_are_used() -> None:
@@ -23,3 +27,13 @@ def test_free_ports_are_outside_the_ephemeral_range() -> None:
 
     ports = {free_port() for _ in range(20)}
     assert all(20000 <= p < 32000 for p in ports)
+
+
+@pytest.mark.parametrize("token", ["-Xk2_abc", "--enable-api", "plain-token"])
+def test_the_rasa_command_reads_any_token_as_the_token(token: str) -> None:
+    """Rasa's own argument parser gets the token back, even one that starts with "-"."""
+    from rasa.__main__ import create_argument_parser
+
+    command = rasa_command(Path("models/m.tar.gz"), 5005, token, Path("credentials.yml"))
+    args = create_argument_parser().parse_args(command[1:])
+    assert args.auth_token == token and args.enable_api and args.port == 5005

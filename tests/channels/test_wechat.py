@@ -845,16 +845,9 @@ async def test_agent_messages_go_out_through_get_output_channel(redis_server: An
 def _start_rasa(stack: Any, port: int, model: Path, token: str, env: Dict[str, str], credentials: Path,
                 log: Path) -> Any:
     """``rasa run`` like ``Stack.start_rasa``, with our own credentials file."""
-    from bot.stack import VENV_BIN
+    from bot.stack import rasa_command
 
-    return stack.start(
-        "rasa",
-        [str(VENV_BIN / "rasa"), "run", "--model", str(model), "--port", str(port), "--enable-api",
-         "--auth-token", token, "--credentials", str(credentials), "--endpoints", "endpoints.yml",
-         "--cors", "*"],
-        env=env,
-        log=log,
-    )
+    return stack.start("rasa", rasa_command(model, port, token, credentials), env=env, log=log)
 
 
 async def test_end_to_end_with_the_real_bot(model_path: Path, redis_server: Any, tmp_path: Path) -> None:
