@@ -66,7 +66,9 @@ async def send(app: Any, sender_id: Text, message: Dict[Text, Any], *, author: T
     if output is None:
         raise RuntimeError(f"channel {channel!r} cannot send messages outside a request")
     try:
-        await output.send_response(sender_id, dict(message))
+        # ``author`` rides along to the output channel (the web widget labels agents' messages);
+        # channels that do not use it ignore it.
+        await output.send_response(sender_id, {**message, "author": author})
     except Exception as error:  # noqa: BLE001 - reported to the caller as not delivered
         raise NotDelivered(channel, f"{type(error).__name__}: {error}") from error
     if False in (getattr(output, "delivered", None) or []):

@@ -134,6 +134,13 @@ class WebChatOutput(SocketIOOutput):
         response.setdefault("at", round(time.time(), 3))
         await super()._send_message(socket_id, response)
 
+    async def send_text_message(self, recipient_id: Text, text: Text, **kwargs: Any) -> None:
+        """Like Rasa's (one message per paragraph), marking an agent's message with its author."""
+        author = kwargs.get("author")
+        extra = {"author": author} if isinstance(author, str) and author.startswith("agent:") else {}
+        for part in text.strip().split("\n\n"):
+            await self._send_message(recipient_id, {"text": part, **extra})
+
 
 def missed_messages(events: Any, since: Any, limit: int = 50) -> List[Dict[str, Any]]:
     """The bot's and agents' messages logged after ``since`` (seconds), as the widget shows them."""
@@ -146,6 +153,9 @@ def missed_messages(events: Any, since: Any, limit: int = 50) -> List[Dict[str, 
         message = {k: v for k, v in (event.data or {}).items() if v}
         if event.text:
             message["text"] = event.text
+        author = (event.metadata or {}).get("author")
+        if message and isinstance(author, str) and author.startswith("agent:"):
+            message["author"] = author
         if message:
             message["at"] = round(event.timestamp, 3)
             missed.append(message)

@@ -93,10 +93,11 @@ def test_missed_messages_are_the_bot_messages_after_the_last_one_seen() -> None:
         BotUttered(None, data={}, timestamp=201.0),  # nothing to show
         BotUttered("进展：已发货", timestamp=300.0),
     ]
-    assert missed_messages(events, 101.0) == [{"text": "您好，我是客服小王。", "at": 200.0}, {"text": "进展：已发货", "at": 300.0}]
+    assert missed_messages(events, 101.0) == [{"text": "您好，我是客服小王。", "author": "agent:王", "at": 200.0},
+                                              {"text": "进展：已发货", "at": 300.0}]
     assert missed_messages(events, 50) == [
         {"buttons": [{"title": "换货", "payload": "1"}], "text": "请选一个", "at": 101.0},
-        {"text": "您好，我是客服小王。", "at": 200.0}, {"text": "进展：已发货", "at": 300.0},
+        {"text": "您好，我是客服小王。", "author": "agent:王", "at": 200.0}, {"text": "进展：已发货", "at": 300.0},
     ]
     assert missed_messages(events, 50, limit=1) == [{"text": "进展：已发货", "at": 300.0}]
     for since in (None, "100", True, [1]):
@@ -358,6 +359,7 @@ def test_complaint_in_a_real_browser(web: WebStack, browser: Any, tmp_path: Path
     assert status == 200, raw
     assert raw["channel"] == "webchat"
     assert "客服小王" in chat.wait_settled(before, timeout=15)[-1]
+    assert page.locator(".tsw-agent .tsw-who").last.inner_text() == "人工客服 小王", "agents' messages are labelled"
     page.set_viewport_size({"width": 390, "height": 780})
     page.screenshot(path=str(SCREENSHOTS / "phone-agent-message.png"))
 
@@ -373,6 +375,7 @@ def test_complaint_in_a_real_browser(web: WebStack, browser: Any, tmp_path: Path
     wait_js(page, "[...document.querySelectorAll('.tsw-bot')].some(b => b.textContent.includes('今天已经发出'))")
     texts = chat.bot_texts()
     assert sum("今天已经发出" in t for t in texts) == 1 and sum("客服小王" in t for t in texts) == 1, texts
+    assert page.locator(".tsw-agent").count() == 2, "the replayed agent message is labelled too"
     assert not errors, errors
     context.close()
 

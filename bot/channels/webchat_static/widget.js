@@ -59,6 +59,8 @@
     ".tsw-msg{width:fit-content;max-width:82%;margin:6px 0;padding:8px 11px;border-radius:10px;white-space:pre-wrap;word-break:break-word}",
     ".tsw-user{margin-left:auto;background:#ff5000;color:#fff;border-bottom-right-radius:2px}",
     ".tsw-bot{margin-right:auto;background:#fff;border:1px solid #e5e5e5;border-bottom-left-radius:2px}",
+    ".tsw-agent{border-color:#ffb38a;background:#fff7f2}",
+    ".tsw-who{font-size:12px;color:#ff5000;margin-bottom:2px}",
     ".tsw-note{margin:6px auto;text-align:center;color:#888;font-size:12px}",
     ".tsw-msg img{display:block;max-width:100%;max-height:180px;border-radius:6px;margin-top:4px}",
     ".tsw-replies{display:flex;flex-wrap:wrap;gap:6px;margin:4px 0 8px}",
@@ -141,6 +143,10 @@
       return;
     }
     var bubble = el("div", "tsw-msg " + (entry.from === "user" ? "tsw-user" : "tsw-bot"));
+    if (entry.agent) {
+      bubble.classList.add("tsw-agent");
+      bubble.appendChild(el("div", "tsw-who", "人工客服 " + entry.agent));
+    }
     var text = entry.text || "";
     var m = IMAGE.exec(text);
     if (m) {
@@ -150,7 +156,7 @@
       img.alt = "图片凭证";
       bubble.appendChild(img);
     } else {
-      bubble.textContent = text;  // white-space:pre-wrap keeps the line breaks
+      bubble.appendChild(document.createTextNode(text));  // white-space:pre-wrap keeps the line breaks
     }
     if (entry.image) {
       var bi = el("img");
@@ -219,6 +225,7 @@
     showTyping(false);
     var buttons = msg.quick_replies || msg.buttons || [];
     var entry = { from: "bot", text: msg.text || "" };
+    if (typeof msg.author === "string" && msg.author.indexOf("agent:") === 0) entry.agent = msg.author.slice(6).slice(0, 32);
     if (buttons.length) entry.buttons = buttons.map(function (b) { return { title: String(b.title || b.payload || ""), payload: String(b.payload || b.title || "") }; });
     if (msg.attachment && msg.attachment.payload && msg.attachment.payload.src) entry.image = msg.attachment.payload.src;
     else if (msg.image) entry.image = msg.image;
