@@ -58,6 +58,10 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 STATIC_DIR = Path(__file__).resolve().parent / "webchat_static"
 DEFAULT_UPLOAD_DIR = ROOT / "var" / "uploads"
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
+MAX_UPLOADS_PER_SESSION = 20  # per day: evidence for a complaint, not a photo album
+SESSION_KEY = "webchat:session:{}"  # sessions this service issued (uploads need one)
+UPLOAD_COUNT_KEY = "webchat:uploads:{}"
+SESSION_TTL = 30 * 24 * 3600
 
 STATIC_FILES = {
     "index.html": "text/html; charset=utf-8",
@@ -200,6 +204,40 @@ class WebChatInput(SocketIOInput):
         super().__init__(*args, session_persistence=session_persistence, **kwargs)
         self.upload_dir: Path = Path(os.environ.get("WEBCHAT_UPLOAD_DIR") or DEFAULT_UPLOAD_DIR)
         self._app: Any = None
+        self._redis: Any = None
+
+    def redis(self) -> Any:
+        """The Redis client of this process (created on first use, in the server's loop)."""
+        if self._redis is None:
+            from bot import stores
+
+            self._redis = stores.redis_from_env()
+        return self._redis
+
+    async def _remember_session(self, session_id: str) -> None:
+        try:
+            await self.redis().set(SESSION_KEY.format(session_id), "1", ex=SESSION_TTL)
+        except Exception:  # noqa: BLE001 - chatting works without it; uploads will say so
+            logger.exception("could not record web chat session %s", session_id)
+
+    async def _upload_allowed(self, session_id: str) -> Optional[UploadError]:
+        """None when this session may store one more photo; else the refusal."""
+        if not SESSION_ID.match(session_id):
+            return UploadError("unknown session: connect to the chat first", 403)
+        redis = self.redis()
+        try:
+            if not await redis.exists(SESSION_KEY.format(session_id)):
+                return UploadError("unknown session: connect to the chat first", 403)
+            key = UPLOAD_COUNT_KEY.format(session_id)
+            count = await redis.incr(key)
+            if count == 1:
+                await redis.expire(key, 24 * 3600)
+        except Exception:  # noqa: BLE001 - refuse rather than store without a limit
+            logger.exception("upload quota unavailable for %s", session_id)
+            return UploadError("temporarily unavailable, please retry", 503)
+        if count > MAX_UPLOADS_PER_SESSION:
+            return UploadError(f"at most {MAX_UPLOADS_PER_SESSION} images a day in one chat", 429)
+        return None
 
     def get_output_channel(self) -> Optional[WebChatOutput]:
         """Messages outside a turn (agents, follow-ups) go to the session's room, stamped."""
@@ -282,6 +320,7 @@ class WebChatInput(SocketIOInput):
             session_id = requested if isinstance(requested, str) and SESSION_ID.match(requested) else uuid.uuid4().hex
             sender_id = sender_id_for(session_id)
             await sio.save_session(sid, {"session_id": session_id, "sender_id": sender_id}, namespace=self.namespace)
+            await self._remember_session(session_id)
             await sio.enter_room(sid, sender_id, namespace=self.namespace)
             await sio.emit("session_confirm", session_id, room=sid, namespace=self.namespace)
             if session_id == requested and isinstance(data, dict) and data.get("since") is not None:
@@ -336,6 +375,9 @@ class WebChatInput(SocketIOInput):
                 kind = check_upload(form_file.body if form_file else None, session_id)
             except UploadError as error:
                 return response.json({"error": str(error)}, status=error.status)
+            refused = await self._upload_allowed((session_id or "").strip())
+            if refused is not None:
+                return response.json({"error": str(refused)}, status=refused.status)
             name = f"{uuid.uuid4().hex}.{kind}"
             try:
                 self.upload_dir.mkdir(parents=True, exist_ok=True)

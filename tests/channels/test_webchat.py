@@ -23,6 +23,7 @@ import pytest
 
 from bot.channels.webchat import (
     MAX_UPLOAD_BYTES,
+    MAX_UPLOADS_PER_SESSION,
     UploadError,
     check_upload,
     image_kind,
@@ -136,7 +137,7 @@ class WebStack:
                                       {"Content-Type": "application/json"}, "POST")
         return status, json.loads(raw)
 
-    def upload(self, content: bytes | None, session_id: str | None = "s-upload", filename: str = "a.png") -> tuple[int, Any]:
+    def upload(self, content: bytes | None, session_id: str | None, filename: str = "a.png") -> tuple[int, Any]:
         boundary = uuid.uuid4().hex
         parts = []
         if session_id is not None:
@@ -176,9 +177,19 @@ def stored_uploads(web: WebStack) -> set[Path]:
     return set(web.uploads.iterdir()) if web.uploads.exists() else set()
 
 
+def issued_session(web: WebStack) -> str:
+    """A session id the service issued (over socket.io, like the widget gets one)."""
+    client = SocketCustomer(web.base)
+    try:
+        return client.request_session({})
+    finally:
+        client.close()
+
+
 def test_upload_limits_over_http(web: WebStack) -> None:
+    session = issued_session(web)
     already = stored_uploads(web)
-    status, body = web.upload(tiny_png())
+    status, body = web.upload(tiny_png(), session)
     assert status == 200, body
     url = body["url"]
     assert re.fullmatch(re.escape(web.base) + r"/webhooks/webchat/uploads/[0-9a-f]{32}\.png", url), url
@@ -187,15 +198,25 @@ def test_upload_limits_over_http(web: WebStack) -> None:
     status, headers, served = web.request(url[len(web.base):])
     assert status == 200 and headers["content-type"] == "image/png" and served == tiny_png()
 
-    assert web.upload(GIF, filename="a.gif")[0] == 415
-    assert web.upload(b"<html>not an image</html>", filename="a.png")[0] == 415
-    assert web.upload(b"\xff\xd8\xff" + b"\x00" * MAX_UPLOAD_BYTES)[0] == 413
+    assert web.upload(GIF, session, filename="a.gif")[0] == 415
+    assert web.upload(b"<html>not an image</html>", session, filename="a.png")[0] == 415
+    assert web.upload(b"\xff\xd8\xff" + b"\x00" * MAX_UPLOAD_BYTES, session)[0] == 413
     assert web.upload(tiny_png(), session_id=None)[0] == 400
-    assert web.upload(None)[0] == 400
+    assert web.upload(None, session)[0] == 400
     assert web.request("/webhooks/webchat/upload", b"{}", {"Content-Type": "application/json"}, "POST")[0] == 400
+    # only sessions this service issued may store files
+    assert web.upload(tiny_png(), "f" * 32)[0] == 403
+    assert web.upload(tiny_png(), "webchat:" + session)[0] == 403
     assert len(stored_uploads(web) - already) == 1, "refused uploads are not stored"
     assert web.request("/webhooks/webchat/uploads/../../credentials.yml")[0] == 404
     assert web.request("/webhooks/webchat/uploads/" + "0" * 32 + ".png")[0] == 404
+
+
+def test_uploads_per_chat_are_limited(web: WebStack) -> None:
+    session = issued_session(web)
+    statuses = [web.upload(tiny_png(), session)[0] for _ in range(MAX_UPLOADS_PER_SESSION + 1)]
+    assert statuses == [200] * MAX_UPLOADS_PER_SESSION + [429]
+    assert web.upload(tiny_png(), issued_session(web))[0] == 200, "another chat has its own allowance"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -245,7 +245,8 @@
       .then(function (r) { return r.json().then(function (body) { return { status: r.status, body: body }; }); })
       .then(function (res) {
         if (res.status === 200 && res.body.url) return sendText("[图片] " + res.body.url);
-        var why = res.status === 413 ? "图片不能超过5MB。" : res.status === 415 ? "只支持 JPG、PNG、WebP 格式的图片。" : "图片上传失败，请重试。";
+        var why = res.status === 413 ? "图片不能超过5MB。" : res.status === 415 ? "只支持 JPG、PNG、WebP 格式的图片。"
+          : res.status === 429 ? "今天发的图片已经很多了，请用文字描述，或等客服联系您。" : res.status === 403 ? "连接已过期，请刷新页面后重试。" : "图片上传失败，请重试。";
         add({ from: "note", text: why });
       })
       .catch(function () { add({ from: "note", text: "图片上传失败，请检查网络后重试。" }); });
