@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import secrets
-import urllib.request
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 
-from bot.stack import RedisSettings, Stack, base_env, ensure_model, free_port
+from bot.stack import RedisSettings, Stack, base_env, ensure_model, free_port, http_json
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -49,27 +48,17 @@ class BotClient:
     def post(self, path: str, body: bytes | Any, *, raw: bool = False, token: bool = False) -> tuple[int, Any]:
         """POSTs JSON (or raw bytes) and returns (status, decoded JSON or text)."""
         data = body if raw else json.dumps(body, ensure_ascii=False).encode()
-        url = f"{self.base}{path}" + (f"?token={self.token}" if token else "")
-        request = urllib.request.Request(url, data=data, method="POST", headers={"Content-Type": "application/json"})
-        return self._send(request)
+        status, text, parsed = http_json("POST", self.url(path, token), data)
+        return status, text if parsed is None else parsed
 
     def get(self, path: str, *, token: bool = True) -> tuple[int, Any]:
         """GETs a path (with the API token by default)."""
-        sep = "&" if "?" in path else "?"
-        url = f"{self.base}{path}" + (f"{sep}token={self.token}" if token else "")
-        return self._send(urllib.request.Request(url))
+        status, text, parsed = http_json("GET", self.url(path, token))
+        return status, text if parsed is None else parsed
 
-    @staticmethod
-    def _send(request: urllib.request.Request) -> tuple[int, Any]:
-        try:
-            with urllib.request.urlopen(request, timeout=60) as r:
-                status, text = r.status, r.read().decode()
-        except urllib.error.HTTPError as e:  # type: ignore[attr-defined]
-            status, text = e.code, e.read().decode()
-        try:
-            return status, json.loads(text)
-        except ValueError:
-            return status, text
+    def url(self, path: str, token: bool) -> str:
+        """The server's URL for ``path``, with ``?token=`` when asked."""
+        return self.base + path + ((("&" if "?" in path else "?") + "token=" + self.token) if token else "")
 
     def say(self, sender: str, message: str) -> list[str]:
         """Sends a customer message through the REST channel; returns the bot's texts."""

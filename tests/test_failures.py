@@ -29,7 +29,7 @@ import pytest
 import yaml
 
 from bot.options import Option
-from bot.stack import RedisSettings, Stack, base_env, free_port
+from bot.stack import RedisSettings, Stack, base_env, free_port, http_json
 
 ROOT = Path(__file__).resolve().parent.parent
 DOMAIN = yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8"))
@@ -191,17 +191,7 @@ class OwnStack:
         url = self.base + path
         if token:
             url += ("&" if "?" in url else "?") + "token=" + urllib.parse.quote(self.token)
-        data = None if body is None else json.dumps(body, ensure_ascii=False).encode()
-        request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
-        try:
-            with urllib.request.urlopen(request, timeout=60) as reply:
-                status, text = reply.status, reply.read().decode()
-        except urllib.error.HTTPError as error:
-            status, text = error.code, error.read().decode()
-        try:
-            return status, text, json.loads(text)
-        except ValueError:
-            return status, text, None
+        return http_json(method, url, body)
 
     def send(self, sender: str, message: str) -> tuple[int, str, Any]:
         return self.request("POST", "/webhooks/rest/webhook", {"sender": sender, "message": message})

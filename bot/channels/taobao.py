@@ -95,7 +95,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Set, Text, Tuple
 
-from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, OutputChannel, UserMessage
+from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
 from rasa.shared.exceptions import RasaException
 from sanic import Blueprint, response
 from sanic.request import Request
@@ -655,21 +655,11 @@ class TaobaoInput(InputChannel):
         if earlier:
             metadata["images"] = earlier + metadata.get("images", [])
             metadata.setdefault("image", earlier[-1])
-        text = escape_user_text(message.text)
-        collector = CollectingOutputChannel()
-        try:
-            with guard.watch_turn() as problems:
-                await on_new_message(
-                    UserMessage(text, collector, sender_id, input_channel=CHANNEL, message_id=message.message_id,
-                                metadata=metadata)
-                )
-        except Exception:  # noqa: BLE001 - the buyer is told, the case queued, the message kept
-            logger.exception("taobao: failed to handle message %s from %s: %s", message.message_id,
-                             mask_pii(message.buyer_nick), mask_pii(message.text[:200]))
+        turn = UserMessage(escape_user_text(message.text), None, sender_id, input_channel=CHANNEL,
+                           message_id=message.message_id, metadata=metadata)
+        replies, crashed = await delivery.run_turn(agent, on_new_message, turn)
+        if crashed:  # the buyer is told and the case queued; the message is kept for replay
             await self._keep_failed(message)
-            replies = collector.messages + [await delivery.system_error(agent, sender_id, CHANNEL)]
-        else:
-            replies = await delivery.complete_turn(agent, sender_id, CHANNEL, problems, collector.messages)
         await self.deliver(sender_id, replies, message.message_id)
 
     async def deliver(self, sender_id: str, replies: List[Dict[str, Any]], in_reply_to: str) -> None:

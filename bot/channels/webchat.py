@@ -42,7 +42,7 @@ import uuid
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Text
 
-from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
+from rasa.core.channels.channel import UserMessage
 from rasa.core.channels.socketio import SocketBlueprint, SocketIOInput, SocketIOOutput
 from sanic import Blueprint, response
 from sanic.request import Request
@@ -75,7 +75,6 @@ UPLOADED_IMAGE = re.compile(r"^\[图片\]\s*(https?://\S+/webhooks/webchat/uploa
 UPLOAD_NAME = re.compile(r"^[0-9a-f]{32}\.(jpg|png|webp)$")
 UPLOAD_TYPES = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
 NO_SESSION_TEXT = "连接还没有准备好，请刷新页面后重新发送。"
-SYSTEM_ERROR_TEXT = "系统出了点问题，您的消息已保存，我们会尽快处理。"
 TOO_LONG_TEXT = "消息太长了，请分几条发送。"
 
 
@@ -187,7 +186,7 @@ class WebChatInput(SocketIOInput):
     def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> "WebChatInput":
         """Rasa's socket.io settings; ``session_persistence`` defaults to true, plus ``upload_dir``."""
         credentials = dict(credentials or {})
-        channel = cls(
+        return cls(
             user_message_evt=credentials.get("user_message_evt", "user_uttered"),
             bot_message_evt=credentials.get("bot_message_evt", "bot_uttered"),
             namespace=credentials.get("namespace"),
@@ -196,13 +195,13 @@ class WebChatInput(SocketIOInput):
             jwt_key=credentials.get("jwt_key"),
             jwt_method=credentials.get("jwt_method", "HS256"),
             metadata_key=credentials.get("metadata_key", "metadata"),
+            upload_dir=credentials.get("upload_dir"),
         )
-        channel.upload_dir = Path(credentials.get("upload_dir") or os.environ.get("WEBCHAT_UPLOAD_DIR") or DEFAULT_UPLOAD_DIR)
-        return channel
 
-    def __init__(self, *args: Any, session_persistence: bool = True, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, session_persistence: bool = True, upload_dir: Optional[str] = None,
+                 **kwargs: Any) -> None:
         super().__init__(*args, session_persistence=session_persistence, **kwargs)
-        self.upload_dir: Path = Path(os.environ.get("WEBCHAT_UPLOAD_DIR") or DEFAULT_UPLOAD_DIR)
+        self.upload_dir = Path(upload_dir or os.environ.get("WEBCHAT_UPLOAD_DIR") or DEFAULT_UPLOAD_DIR)
         self._app: Any = None
         self._redis: Any = None
 
@@ -229,9 +228,8 @@ class WebChatInput(SocketIOInput):
             if not await redis.exists(SESSION_KEY.format(session_id)):
                 return UploadError("unknown session: connect to the chat first", 403)
             key = UPLOAD_COUNT_KEY.format(session_id)
-            count = await redis.incr(key)
-            if count == 1:
-                await redis.expire(key, 24 * 3600)
+            async with redis.pipeline(transaction=True) as pipe:  # the day starts with the first upload
+                _, count = await pipe.set(key, 0, ex=24 * 3600, nx=True).incr(key).execute()
         except Exception:  # noqa: BLE001 - refuse rather than store without a limit
             logger.exception("upload quota unavailable for %s", session_id)
             return UploadError("temporarily unavailable, please retry", 503)
@@ -269,22 +267,11 @@ class WebChatInput(SocketIOInput):
         if len(text) > MAX_MESSAGE_CHARS:
             await output.send_text_message(sender_id, TOO_LONG_TEXT)
             return
-        collector = CollectingOutputChannel()
         agent = getattr(getattr(self._app, "ctx", None), "agent", None)
-        try:
-            with guard.watch_turn() as problems:
-                await on_new_message(UserMessage(escape_user_text(text), collector, sender_id, input_channel=self.name(),
-                                                 metadata=message_metadata(session["session_id"], text)))
-        except Exception:  # noqa: BLE001 - the customer hears about it, a human gets the case
-            logger.exception("Failed to handle a web chat message from %s: %s", mask_pii(sender_id), mask_pii(text[:200]))
-            try:
-                collector.messages.append(await delivery.system_error(agent, sender_id, self.name()))
-            except Exception:  # noqa: BLE001 - not even the case queue answers
-                logger.exception("could not queue the failed web chat turn of %s", mask_pii(sender_id))
-                collector.messages.append({"text": SYSTEM_ERROR_TEXT})
-        else:
-            collector.messages = await delivery.complete_turn(agent, sender_id, self.name(), problems, collector.messages)
-        for message in collector.messages:
+        turn = UserMessage(escape_user_text(text), None, sender_id, input_channel=self.name(),
+                           metadata=message_metadata(session["session_id"], text))
+        replies, _ = await delivery.run_turn(agent, on_new_message, turn)
+        for message in replies:
             await output.send_response(sender_id, {k: v for k, v in message.items() if k != "recipient_id"})
 
     async def _replay(self, sid: Text, sender_id: Text, since: Any) -> None:

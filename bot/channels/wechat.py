@@ -63,7 +63,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Dict, Iterable, List, Optional, Set, Text
 
-from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, OutputChannel, UserMessage
+from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
 from rasa.shared.exceptions import RasaException
 from sanic import Blueprint, response
 from sanic.request import Request
@@ -867,20 +867,10 @@ class WeChatInput(InputChannel):
             logger.exception("WeChat delivery %s from %s failed", inbound.dedup_key, mask_pii(inbound.openid))
 
     async def _run_turn(self, app: Any, inbound: Inbound, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> None:
-        sender_id = inbound.sender_id
-        collector = CollectingOutputChannel()
-        agent = app.ctx.agent
-        try:
-            with guard.watch_turn() as problems:
-                await on_new_message(UserMessage(inbound.text, collector, sender_id, input_channel=self.name(),
-                                                 metadata=inbound.metadata, message_id=inbound.message_id))
-        except Exception:  # noqa: BLE001 - the customer hears about it, a human gets the case
-            logger.exception("Failed to handle a WeChat message from %s: %s", mask_pii(sender_id),
-                             mask_pii(inbound.text[:200]))
-            collector.messages.append(await delivery.system_error(agent, sender_id, self.name()))
-        else:
-            collector.messages = await delivery.complete_turn(agent, sender_id, self.name(), problems, collector.messages)
-        await self._send_all(sender_id, collector.messages)
+        message = UserMessage(inbound.text, None, inbound.sender_id, input_channel=self.name(),
+                              metadata=inbound.metadata, message_id=inbound.message_id)
+        replies, _ = await delivery.run_turn(app.ctx.agent, on_new_message, message)
+        await self._send_all(inbound.sender_id, replies)
 
     async def _send_all(self, sender_id: str, messages: List[Dict[str, Any]]) -> None:
         output = WeChatOutput(self.api)

@@ -7,7 +7,6 @@ second). The data the API serves is made by talking to the bot, as a customer wo
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import time
 import urllib.error
@@ -21,6 +20,7 @@ import pytest
 from bot.channels.agent_api import AgentApi
 from bot.handoff import HandoffCase, HandoffQueue
 from bot.sla import format_deadline
+from bot.stack import http_json
 from bot.tickets import TicketStore
 
 TICKET_FIELDS = ("id", "type", "urgency", "priority", "status", "options_offered", "chosen_option",
@@ -40,24 +40,7 @@ def call(bot: Any, method: str, path: str, body: Any = None, *, token: str | Non
     url = bot.base + path
     if token is not None:
         url += ("&" if "?" in url else "?") + "token=" + urllib.parse.quote(token)
-    if body is None:
-        data = b"" if method == "POST" else None
-    elif isinstance(body, bytes):
-        data = body
-    else:
-        data = json.dumps(body, ensure_ascii=False).encode()
-    request = urllib.request.Request(url, data=data, method=method,
-                                     headers={"Content-Type": "application/json", **(headers or {})})
-    try:
-        with urllib.request.urlopen(request, timeout=60) as reply:
-            status, text = reply.status, reply.read().decode()
-    except urllib.error.HTTPError as error:
-        status, text = error.code, error.read().decode()
-    try:
-        parsed = json.loads(text)
-    except ValueError:
-        parsed = None
-    return status, text, parsed
+    return http_json(method, url, body, headers=headers)
 
 
 def api(bot: Any, method: str, path: str, body: Any = None) -> tuple[int, Any]:

@@ -12,8 +12,6 @@ import re
 import secrets
 import struct
 import time
-import urllib.error
-import urllib.request
 import uuid
 import zlib
 from pathlib import Path
@@ -31,7 +29,7 @@ from bot.channels.webchat import (
     missed_messages,
     sender_id_for,
 )
-from bot.stack import ROOT
+from bot.stack import ROOT, http_request
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = ROOT / "reports" / "screenshots"  # copied to docs/screenshots/ by hand when the widget changes
@@ -124,12 +122,7 @@ class WebStack:
 
     def request(self, path: str, data: bytes | None = None, headers: dict[str, str] | None = None,
                 method: str | None = None) -> tuple[int, dict[str, str], bytes]:
-        req = urllib.request.Request(self.base + path, data=data, headers=headers or {}, method=method)
-        try:
-            with urllib.request.urlopen(req, timeout=30) as r:
-                return r.status, dict(r.headers), r.read()
-        except urllib.error.HTTPError as e:
-            return e.code, dict(e.headers), e.read()
+        return http_request(method or ("GET" if data is None else "POST"), self.base + path, data, headers=headers)
 
     def agent_message(self, session_id: str, text: str) -> tuple[int, Any]:
         status, _, raw = self.request(f"/api/conversations/webchat:{session_id}/messages?token={self.token}",
