@@ -63,3 +63,46 @@ def test_training_data_does_not_copy_the_evaluation_set() -> None:
                     suspicious.append(line)
                     break
     assert suspicious == []
+
+
+CORPORA = ROOT.parent / "shared" / "corpora"
+
+
+def _plain(text: str) -> str:
+    """The comparison form: normalised (Simplified, half-width), without spaces and punctuation."""
+    import re
+
+    return re.sub(r"[\W_]+", "", normalize_text(text))
+
+
+def _shared_texts() -> set[str]:
+    import json
+
+    texts: set[str] = set()
+    with (CORPORA / "reviews.tsv").open(encoding="utf-8") as f:
+        texts.update(_plain(r["text"]) for r in csv.DictReader(f, delimiter="\t"))
+    with (CORPORA / "dialogues.jsonl").open(encoding="utf-8") as f:
+        for line in f:
+            texts.update(_plain(t["text"]) for t in json.loads(line)["turns"] if t["speaker"] == "user")
+    with EVAL.open(encoding="utf-8") as f:
+        texts.update(_plain(r["text"]) for r in csv.DictReader(f, delimiter="\t"))
+    return {t for t in texts if _content_length(t) >= 8}
+
+
+def _content_length(plain: str) -> int:
+    """Chinese characters count one each, a run of Latin letters or digits counts one."""
+    import re
+
+    return len(re.findall(r"[\u4e00-\u9fff]|[A-Za-z0-9]+", plain))
+
+
+@pytest.mark.skipif(not CORPORA.exists() or not EVAL.exists(), reason="../shared/ is not beside the checkout")
+def test_no_training_example_equals_a_corpus_or_dev_text() -> None:
+    """Training data is our own words: no example equals a text of ../shared after normalisation.
+
+    Short texts (under 8 content characters: "好的谢谢", "快递还没到") are common phrases,
+    not copies, and are not compared.
+    """
+    shared = _shared_texts()
+    copied = [line for lines in examples().values() for line in lines if _plain(line) in shared]
+    assert copied == []
