@@ -28,7 +28,7 @@ from typing import Any
 
 import yaml
 
-from bot.nlu.normalize import to_half_width, to_simplified
+from bot.language.normalize import to_half_width, to_simplified
 
 DEFAULT_PATH = Path(__file__).parent / "config" / "options.yml"
 """The catalogue shipped with the bot."""

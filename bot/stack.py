@@ -32,7 +32,7 @@ MODELS = ROOT / "models"
 VAR = ROOT / "var"
 
 # What a trained model depends on: a change in any of these means a new model.
-MODEL_INPUTS = ("config.yml", "domain.yml", "data", "bot/nlu")
+MODEL_INPUTS = ("config.yml", "domain.yml", "data", "bot/nlu", "bot/language")
 
 QUIET_ENV = {
     "RASA_TELEMETRY_ENABLED": "false",

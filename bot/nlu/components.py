@@ -9,7 +9,7 @@
 * ``RuleEntityExtractor`` adds spaCy rule-based entities (order ids, phones, amounts, times,
   couriers, product categories).
 * ``UrgencyDetector`` adds ``urgency`` entities (safety, media_legal, vulnerable).
-* ``ComplaintIntentRules`` applies the domain rules of ``bot.nlu.intent_rules`` to the intent.
+* ``ComplaintIntentRules`` applies the domain rules of ``bot.language.intent_rules`` to the intent.
 """
 
 from __future__ import annotations
@@ -25,10 +25,10 @@ from rasa.shared.nlu.constants import ENTITIES, INTENT, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from bot.nlu.entities import build_nlp, extract_entities
-from bot.nlu.intent_rules import decide_intent
-from bot.nlu.normalize import mask_digits, normalize_text
-from bot.nlu.urgency import detect_urgency
+from bot.language.entities import build_nlp, extract_entities
+from bot.language.intent_rules import decide_intent
+from bot.language.normalize import mask_digits, normalize_text
+from bot.language.urgency import detect_urgency
 
 
 class _StatelessComponent(GraphComponent):
@@ -189,7 +189,7 @@ class UrgencyDetector(_StatelessComponent):
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False)
 class ComplaintIntentRules(_StatelessComponent):
-    """Applies ``bot.nlu.intent_rules`` after the classifier and the fallback classifier."""
+    """Applies ``bot.language.intent_rules`` after the classifier and the fallback classifier."""
 
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:

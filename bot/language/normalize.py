@@ -67,7 +67,7 @@ def mask_digits(text: str) -> str:
 
 
 def _mention(match: re.Match[str]) -> str:
-    from bot.nlu.urgency import detect_urgency
+    from bot.language.urgency import detect_urgency
 
     name = match.group(0)[1:]
     return f" {name} " if any(hit.level == "media_legal" for hit in detect_urgency(name)) else " "

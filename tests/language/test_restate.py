@@ -1,4 +1,4 @@
-from bot.restate import MAX_CHARS, restate_problem
+from bot.language.restate import MAX_CHARS, restate_problem
 
 
 def test_short_complaint_is_restated_in_the_bots_voice() -> None:

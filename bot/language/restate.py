@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from bot.nlu.normalize import normalize_text
+from bot.language.normalize import normalize_text
 
 MAX_CHARS = 40
 

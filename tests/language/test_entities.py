@@ -1,6 +1,6 @@
 import pytest
 
-from bot.nlu.entities import JIEBA_USERDICT, chinese_amount_to_number, extract_entities, lexicon_words
+from bot.language.entities import JIEBA_USERDICT, chinese_amount_to_number, extract_entities, lexicon_words
 
 
 def values(text: str, entity: str) -> list:

@@ -1,7 +1,7 @@
 import pytest
 
-from bot.nlu.normalize import normalize_text
-from bot.nlu.urgency import detect_urgency, top_urgency
+from bot.language.normalize import normalize_text
+from bot.language.urgency import detect_urgency, top_urgency
 
 
 @pytest.mark.parametrize(

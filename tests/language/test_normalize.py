@@ -1,6 +1,6 @@
 import pytest
 
-from bot.nlu.normalize import normalize_text, to_half_width
+from bot.language.normalize import normalize_text, to_half_width
 
 
 def test_traditional_to_simplified() -> None:
@@ -67,7 +67,7 @@ def test_a_channel_command_is_left_alone() -> None:
 
 
 def test_digit_runs_masked_for_features() -> None:
-    from bot.nlu.normalize import mask_digits
+    from bot.language.normalize import mask_digits
 
     assert mask_digits("SF4718293650412") == "SF#"
     assert mask_digits("等了2个小时") == "等了#个小时"

@@ -1,6 +1,6 @@
 import pytest
 
-from bot.nlu.intent_rules import decide_intent
+from bot.language.intent_rules import decide_intent
 
 RANKING = [
     {"name": "inform", "confidence": 0.6},
