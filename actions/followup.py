@@ -11,7 +11,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions import services
-from bot import flow
+from bot.language import replies
 from bot.masking import mask_pii
 from bot.tickets import TicketStoreUnavailable
 
@@ -33,7 +33,7 @@ class ValidateSatisfactionForm(FormValidationAction):
         """A score from the reply, if it has one."""
         if tracker.get_slot("requested_slot") != "satisfaction":
             return {}
-        score = flow.read_satisfaction((tracker.latest_message or {}).get("text") or "")
+        score = replies.read_satisfaction((tracker.latest_message or {}).get("text") or "")
         return {"satisfaction": float(score)} if score else {}
 
 

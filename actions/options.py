@@ -13,7 +13,7 @@ from rasa_sdk.types import DomainDict
 
 from actions import services
 from actions.understand import CaseFormValidation, latest_intent
-from bot import flow
+from bot.language import replies
 from bot.options import Case, Option
 
 HUMAN_REVIEW = "human_review"
@@ -100,7 +100,7 @@ class ValidateSettleForm(CaseFormValidation):
         if tracker.get_slot("requested_slot") != "chosen_option":
             return {}
         outcome, amount = catalogue.outcome_from_text(text)
-        if amount is not None or flow.is_dispute(text) or latest_intent(tracker) == "deny":
+        if amount is not None or replies.is_dispute(text) or latest_intent(tracker) == "deny":
             return self._reoffer(dispatcher, tracker, amount)
         failures = int(tracker.get_slot("ask_failures") or 0) + 1
         result: Dict[Text, Any] = {"ask_failures": failures}
@@ -124,14 +124,19 @@ class ValidateSettleForm(CaseFormValidation):
     async def extract_agreement(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Dict[Text, Any]:
-        """"确认" agrees; "不" goes back to choosing."""
-        if tracker.get_slot("requested_slot") != "agreement" or not tracker.get_slot("chosen_option"):
+        """"确认" agrees; "换个方案" / "不" goes back to choosing; naming another option changes the
+        choice (``extract_chosen_option`` sets it and the agreement is asked again)."""
+        current = tracker.get_slot("chosen_option")
+        if tracker.get_slot("requested_slot") != "agreement" or not current:
             return {}
-        intent = latest_intent(tracker)
         text = (tracker.latest_message or {}).get("text") or ""
-        if intent == "deny" or flow.is_dispute(text) or re.search(r"换个|换一个|别的方案|其他方案|再想想", text):
+        choice = services.catalogue().match_choice(text, offered(tracker))
+        if choice is not None and choice.id != current.get("id"):
+            return {}
+        reading = replies.read_agreement(text, latest_intent(tracker))
+        if reading == "change":
             return {"chosen_option": None, "agreement": None, "ask_failures": 0}
-        if intent in ("affirm", "thanks") or re.search(r"确认|可以|好的|行|同意|没问题|就这样", text):
+        if reading == "agree":
             return {"agreement": True}
         return {"ask_failures": int(tracker.get_slot("ask_failures") or 0) + 1}
 

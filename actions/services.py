@@ -13,9 +13,9 @@ from typing import Any, Dict, List, Optional, Text, Tuple
 
 from rasa_sdk import Tracker
 
-from bot import flow, stores
 from bot import sla as sla_module
 from bot.handoff import HandoffQueue
+from bot.language import replies, stores
 from bot.options import Catalogue, load_catalogue
 from bot.tickets import TicketStore
 
@@ -71,7 +71,7 @@ def images_sent(tracker: Tracker) -> List[Text]:
     refs: List[Text] = []
     for event in tracker.events:
         if event.get("event") == "user":
-            refs.extend(r for r in flow.image_refs(event.get("text") or "", event.get("metadata")) if r not in refs)
+            refs.extend(r for r in replies.image_refs(event.get("text") or "", event.get("metadata")) if r not in refs)
     return refs
 
 

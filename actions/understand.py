@@ -13,9 +13,10 @@ from rasa_sdk.types import DomainDict
 
 from actions import services
 from bot import flow
+from bot.language import replies
+from bot.language.restate import restate_problem
+from bot.language.urgency import URGENCY_LEVELS
 from bot.masking import mask_pii
-from bot.nlu.urgency import URGENCY_LEVELS
-from bot.restate import restate_problem
 from bot.tickets import TicketStoreUnavailable
 
 logger = logging.getLogger(__name__)
@@ -202,7 +203,7 @@ class ValidateUnderstandForm(CaseFormValidation):
         if services.first_entity_value(tracker, "order_id"):
             return {}  # the slot mapping fills it
         text = (tracker.latest_message or {}).get("text") or ""
-        if flow.says_unknown(text):
+        if replies.says_unknown(text):
             return {"order_id": flow.UNKNOWN, "ask_failures": 0}
         failures = int(tracker.get_slot("ask_failures") or 0) + 1
         result: Dict[Text, Any] = {"ask_failures": failures}
@@ -218,7 +219,7 @@ class ValidateUnderstandForm(CaseFormValidation):
         text = message.get("text") or ""
         found = {e["name"]: e["value"] for e in outcome_events(text, message.get("entities"))}
         asked = tracker.get_slot("requested_slot") == "desired_outcome"
-        if asked and "desired_outcome" not in found and flow.content_length(text) >= 2:
+        if asked and "desired_outcome" not in found and replies.content_length(text) >= 2:
             found["desired_outcome"] = f"other:{text[:100]}"
         return found
 
@@ -234,8 +235,8 @@ class ValidateUnderstandForm(CaseFormValidation):
         """A photo reference, ``none``, ``later`` or the customer's description of the damage."""
         latest = tracker.latest_message or {}
         metadata = latest.get("metadata") or {}
-        refs = flow.image_refs(latest.get("text") or "", metadata)
-        read = flow.read_evidence(str(value or ""), has_attachment=bool(metadata.get("image")), refs=refs)
+        refs = replies.image_refs(latest.get("text") or "", metadata)
+        read = replies.read_evidence(str(value or ""), has_attachment=bool(metadata.get("image")), refs=refs)
         if read == flow.EVIDENCE_LATER:
             dispatcher.utter_message(response="utter_evidence_later")
         return {"evidence": read or flow.NO_EVIDENCE}

@@ -10,7 +10,8 @@ when they apply, what they cost and who must approve the cost is configuration
 * :meth:`Catalogue.options_for` lists the options for a case, the customer's wish first;
 * :meth:`Catalogue.no_reason_return_verdict` applies the 7-day no-reason return rule;
 * :meth:`Catalogue.approval_for` applies the authority limits;
-* :meth:`Catalogue.match_choice` and :meth:`Catalogue.outcome_from_text` read customer replies.
+* :meth:`Catalogue.match_choice` and :meth:`Catalogue.outcome_from_text` read customer replies
+  with ``bot.language.replies`` (the option keywords are configuration, the reading is language).
 
 Plain Python: no Rasa imports, nothing read at import time.
 """
@@ -21,14 +22,22 @@ import functools
 import math
 import re
 import string
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from bot.language.normalize import to_half_width, to_simplified
+from bot.language.numbers import demanded_amount
+from bot.language.replies import (
+    comparable,
+    contains_any,
+    find_keywords,
+    match_choice,
+    outcome_vocabulary,
+    read_outcome,
+)
 
 DEFAULT_PATH = Path(__file__).parent / "config" / "options.yml"
 """The catalogue shipped with the bot."""
@@ -64,77 +73,7 @@ _PLACEHOLDERS = frozenset({"hours", "by_when", "amount", "approver", "window_day
 _SENTENCE_END = "。"
 _SENTENCE_BREAKS = re.compile(r"[。！？!?]")
 
-# Negation right before a keyword ("没坏", "不要退款", "没拆封", "别给我退货") within its clause.
-_CLAUSE_BREAK = re.compile(r"[,.!?;:，。！？；：、~\s]")
-_NOT_NEGATION = re.compile(
-    r"是不是|会不会|有没有|能不能|可不可以|要不要|行不行|好不好|是否"
-)
-_NEGATION = re.compile(
-    r"(?:没有|没|未|不|别|无需|甭)[要用想需必会能再太去是算]{0,2}(?:给我|帮我|给|帮)?$"
-)
-_NEGATION_WINDOW = 6
 
-# Choice replies.
-_CN_INDEX = {
-    "一": 1,
-    "二": 2,
-    "两": 2,
-    "三": 3,
-    "四": 4,
-    "五": 5,
-    "六": 6,
-    "七": 7,
-    "八": 8,
-    "九": 9,
-    "十": 10,
-}
-_CIRCLED = {chr(0x2460 + i): str(i + 1) for i in range(10)}  # ① .. ⑩
-_IDX = r"([0-9]{1,2}|[一二两三四五六七八九十])"
-_NOT_A_NUMBER_BEFORE = r"(?<![0-9一二两三四五六七八九十百千万])"
-_ORDINAL = re.compile(rf"第\s*{_IDX}(?![0-9])")
-_PICK = re.compile(
-    rf"(?:选择?|要|方案|选项|option|no\.?|编号)\s*{_IDX}"
-    r"(?![0-9]|\s*(?:个|天|元|块|倍|小时|分|月|年|件|次|%|点|周|遍|份|台|张|下))"
-)
-_NUMBERED = re.compile(
-    rf"{_NOT_A_NUMBER_BEFORE}{_IDX}\s*号(?!之前|前|以前|到|送|发|之后|后|晚|早|上午|下午|中午)"
-)
-# A list-style answer that starts with the number ("2 退款", "1，第一个").
-_LEADING = re.compile(rf"^{_IDX}(?:[\s,，.、:：)）]|$)")
-_LAST = re.compile(r"最后(?:一|那)?(?:个|种|项|条|套)|后者")
-_FIRST_OF_TWO = re.compile(r"前者")
-_INDIFFERENT = re.compile(
-    r"都行|都可以|都好|都不|都要|都选|都想|随便|无所谓|哪个都|看着办"
-)
-_WHOLE_PUNCT = re.compile(r"[\s,，.。!！?？~、:：;；…\"'“”‘’()（）\[\]【】]+")
-_WHOLE_LEAD = re.compile(
-    r"^(?:嗯+|哦+|好的?|行|那就?|就|我|选择?|要|还是|那个|呃+|额+|ok)+"
-)
-_WHOLE_TAIL = re.compile(
-    r"(?:吧|啊|呀|哈|呢|了|的|谢谢|好了|可以|就行|就好|行|个|号|种|项)+$"
-)
-_WHOLE_NUMBER = re.compile(r"^(?:[0-9]{1,2}|[一二两三四五六七八九十]|[a-e])$")
-
-# Demanded amounts ("赔我500", "赔偿三百块", "不给500就差评"); multiples ("退一赔三", "十倍赔偿") are not amounts.
-_NUM = r"[0-9]+(?:\.[0-9]{1,2})?|[零〇一二两三四五六七八九十百千万]+"
-_AFTER_NUM = r"(?![0-9.零〇一二两三四五六七八九十百千万])"
-_UNIT = r"(元|块钱|块|rmb)"
-_MULTIPLE = re.compile(
-    r"[退假][一1]赔[0-9一二三四五六七八九十]+|(?:[0-9]+|[一二两三四五六七八九十]+)倍"
-)
-_AMOUNT_AFTER_TRIGGER = re.compile(
-    r"(?:赔偿金|补偿金|赔偿款|赔偿|补偿|赔付|赔|退款|退还|退|返还|返现|返|给|要|补)"
-    r"(?:我|给我|我们)?(?:个|一个)?\s*(?:¥|￥|rmb)?\s*"
-    rf"({_NUM}){_AFTER_NUM}\s*{_UNIT}?"
-    r"(?!\s*(?:个|天|倍|件|次|小时|分|号|斤|克|%|月|年|岁|星|折|单|下|点|周|遍|份|台|只|条|张))"
-)
-_AMOUNT_BEFORE_WORD = re.compile(
-    rf"(?:¥|￥)?({_NUM}){_AFTER_NUM}\s*{_UNIT}钱?的?(?:赔偿|补偿|红包|损失)"
-)
-_AMOUNT_ALONE = re.compile(
-    rf"^(?:¥|￥)?({_NUM}){_AFTER_NUM}\s*{_UNIT}钱?(?:吧|就行|就可以|就好)?$|^(?:¥|￥)({_NUM})$"
-)
-_CN_MAGNITUDE = re.compile(r"[十百千万]")
 
 
 # --------------------------------------------------------------------------------------------
@@ -239,63 +178,11 @@ class ReturnVerdict:
 
 
 # --------------------------------------------------------------------------------------------
-# Text helpers
+# Text helpers (the reading itself lives in bot.language.replies)
 
-
-def _norm(text: str | None) -> str:
-    """Half-width, Simplified, lower-case: the form every keyword is compared in."""
-    if not text:
-        return ""
-    text = to_half_width(text)
-    try:
-        text = to_simplified(text)
-    except ImportError:  # pragma: no cover - opencc is part of the lock
-        pass
-    for circled, digit in _CIRCLED.items():
-        text = text.replace(circled, digit)
-    return text.lower()
-
-
-def _negated(text: str, start: int) -> bool:
-    before = _CLAUSE_BREAK.split(text[max(0, start - _NEGATION_WINDOW) : start])[-1]
-    before = _NOT_NEGATION.sub("", before)
-    return bool(_NEGATION.search(before))
-
-
-@dataclass(frozen=True)
-class _Hit:
-    owner: Any
-    start: int
-    end: int
-
-
-def _find_hits(text: str, owners: Iterable[tuple[Any, Iterable[str]]]) -> list[_Hit]:
-    """Keyword hits, without hits inside a longer hit of another owner and without negated ones."""
-    hits: list[_Hit] = []
-    for owner, keywords in owners:
-        for keyword in keywords:
-            if not keyword:
-                continue
-            start = text.find(keyword)
-            while start != -1:
-                hits.append(_Hit(owner, start, start + len(keyword)))
-                start = text.find(keyword, start + 1)
-    kept = [
-        h
-        for h in hits
-        if not any(
-            o.owner != h.owner
-            and o.start <= h.start
-            and h.end <= o.end
-            and o.end - o.start > h.end - h.start
-            for o in hits
-        )
-    ]
-    return [h for h in kept if not _negated(text, h.start)]
-
-
-def _contains_any(text: str, keywords: Iterable[str]) -> bool:
-    return bool(_find_hits(text, [(0, keywords)]))
+_norm = comparable
+_find_hits = find_keywords
+_contains_any = contains_any
 
 
 def _format_number(value: float) -> str:
@@ -304,48 +191,13 @@ def _format_number(value: float) -> str:
     return f"{value:.2f}".rstrip("0").rstrip(".")
 
 
-def _parse_amount(raw: str, has_unit: bool) -> float | None:
-    if raw[0].isdigit():
-        value = float(raw)
-    else:
-        if not has_unit and not _CN_MAGNITUDE.search(raw):
-            return None  # "赔五" / "要一" are not amounts; "赔五百" / "五块" are
-        import cn2an
-
-        try:
-            value = float(cn2an.cn2an(raw, "smart"))
-        except (ValueError, KeyError, TypeError):
-            return None
-    return value if value > 0 else None
-
-
 def demanded_amount_from_text(text: str) -> float | None:
-    """Finds an amount of money the customer demands ("赔我500", "补偿三百块", "三百块").
+    """The first amount of money the customer demands ("赔我500", "补偿三百块", "至少赔我2千").
 
-    An amount counts only next to a demand word (赔/补偿/退/给/要 ...) or as the whole
-    message; the price of the goods ("花了300") and multiples ("退一赔三", "十倍赔偿") do not.
-
-    Args:
-        text: a customer message (any width, Traditional or Simplified).
-
-    Returns:
-        The first demanded amount in yuan, or None.
+    Read by ``bot.language.numbers`` (the one number reader): next to a demand word or as the
+    whole message; the price of the goods ("花了300") and multiples ("退一赔三") do not count.
     """
-    t = _MULTIPLE.sub(" ", _norm(text))
-    compact = _WHOLE_PUNCT.sub("", t)
-    alone = _AMOUNT_ALONE.match(compact)
-    if alone:
-        raw = alone.group(1) or alone.group(3)
-        return _parse_amount(
-            raw, has_unit=bool(alone.group(2)) or alone.group(3) is not None
-        )
-    candidates: list[tuple[int, float]] = []
-    for pattern in (_AMOUNT_AFTER_TRIGGER, _AMOUNT_BEFORE_WORD):
-        for m in pattern.finditer(t):
-            value = _parse_amount(m.group(1), has_unit=bool(m.group(2)))
-            if value is not None:
-                candidates.append((m.start(1), value))
-    return min(candidates)[1] if candidates else None
+    return demanded_amount(comparable(text))
 
 
 # --------------------------------------------------------------------------------------------
@@ -864,96 +716,30 @@ class Catalogue:
             options.append(self.human_review)
         return options
 
-    # -- reading replies -----------------------------------------------------------------------
-
-    def _choice_indexes(self, text: str, count: int) -> set[int]:
-        indexes: set[int] = set()
-        for pattern in (_ORDINAL, _PICK, _NUMBERED, _LEADING):
-            for m in pattern.finditer(text):
-                indexes.add(_index_value(m.group(1)))
-        if _LAST.search(text):
-            indexes.add(count)
-        if _FIRST_OF_TWO.search(text):
-            indexes.add(1)
-        whole = _WHOLE_PUNCT.sub("", text)
-        whole = _WHOLE_TAIL.sub("", _WHOLE_LEAD.sub("", whole))
-        if _WHOLE_NUMBER.match(whole):
-            indexes.add(_index_value(whole))
-        return indexes
+    # -- reading replies (bot.language.replies) ------------------------------------------------
 
     def match_choice(self, text: str, offered: Sequence[Option]) -> Option | None:
         """Maps a customer's reply to one of the options just offered.
 
-        Reads numbers (``1``, ``２``, ``一``, ``第一个``, ``选2``, ``2号``, ``方案三``, ``①``,
-        ``最后一个``) and the options' labels and keywords (``退款``, ``换货``, ``回电`` ...;
-        negated ones such as ``不要退款`` do not count, a keyword inside a longer matching
-        one, such as ``退款`` in ``部分退款``, belongs to the longer one). A number and a
-        keyword must agree.
+        Reads numbers ("1", "２", "第一个", "选2", "2号", "方案三", "①", "最后一个") and the
+        options' labels and keywords (negated ones such as "不要退款" do not count); a number and
+        a keyword must agree (:func:`bot.language.replies.match_choice`).
 
         Args:
             text: the customer's reply.
             offered: the options in the order they were shown (numbered from 1).
 
         Returns:
-            The chosen option, or None when nothing matches, several options match, the
-            number is out of range, or the reply leaves the choice to the bot ("都行").
+            The chosen option, or None when nothing or several match or the reply leaves the
+            choice to the bot ("都行").
         """
-        t = _norm(text).strip()
-        if not t or not offered or _INDIFFERENT.search(t):
-            return None
-        count = len(offered)
-        by_number = {i - 1 for i in self._choice_indexes(t, count) if 1 <= i <= count}
-        owners = [
-            (i, self._keywords_by_id.get(option.id, ()) + (_norm(option.label),))
-            for i, option in enumerate(offered)
-        ]
-        by_keyword = {hit.owner for hit in _find_hits(t, owners)}
-        if by_number:
-            if len(by_number) != 1 or (by_keyword and not by_number <= by_keyword):
-                return None
-            return offered[next(iter(by_number))]
-        if len(by_keyword) == 1:
-            return offered[next(iter(by_keyword))]
-        return None
+        keywords = [self._keywords_by_id.get(o.id, ()) + (_norm(o.label),) for o in offered]
+        index = match_choice(text, keywords)
+        return None if index is None else offered[index]
 
     def outcome_from_text(self, text: str) -> tuple[str | None, float | None]:
-        """Reads what the customer wants from a message.
-
-        The outcome is the one whose keyword comes first in the message (negated keywords
-        such as ``不要退款`` do not count); a demanded amount with no other wish means
-        ``compensation``.
-
-        Args:
-            text: e.g. "我要换个新的", "赔我500", "退钱", "给个说法", "赔偿三百块".
-
-        Returns:
-            ``(outcome id or None, demanded amount in yuan or None)``.
-        """
-        t = _norm(text)
-        hits = _find_hits(
-            t, [(k, keywords) for k, (_, keywords) in self._outcomes.items()]
-        )
-        outcome = (
-            min(hits, key=lambda h: (h.start, -(h.end - h.start))).owner
-            if hits
-            else None
-        )
-        amount = demanded_amount_from_text(text)
-        if outcome is None and amount is not None and "compensation" in self._outcomes:
-            outcome = "compensation"
-        return outcome, amount
-
-
-def _index_value(raw: str) -> int:
-    if raw.isdigit():
-        return int(raw)
-    if raw in _CN_INDEX:
-        return _CN_INDEX[raw]
-    return ord(raw) - ord("a") + 1  # a-e
-
-
-# --------------------------------------------------------------------------------------------
-# Loading and validation
+        """What the customer wants and the amount demanded (:func:`bot.language.replies.read_outcome`)."""
+        return read_outcome(text, {k: words for k, (_, words) in self._outcomes.items()})
 
 
 def _template_fields(template: str) -> set[str]:
@@ -1169,12 +955,11 @@ def _parse(raw: Any, source: str) -> Catalogue:
             "quality_defect",
             "facts",
             "no_reason_return",
-            "outcomes",
             "options",
             "demanded_compensation",
             "human_review",
         ),
-        optional=("no_compensation_facts",),
+        optional=("no_compensation_facts", "outcomes"),
     )
 
     auth = r.mapping(
@@ -1290,9 +1075,13 @@ def _parse(raw: Any, source: str) -> Catalogue:
     if unknown:
         raise r.error("no_compensation_facts", f"unknown fact(s) {', '.join(unknown)}")
 
+    # What a customer may ask for is language (bot/language/resources/outcomes.yml); a catalogue
+    # may still bring its own vocabulary (tests do).
     outcomes: dict[str, tuple[str, tuple[str, ...]]] = {}
-    raw_outcomes = r.mapping(top["outcomes"], "outcomes")
-    if not raw_outcomes:
+    if "outcomes" not in top:
+        outcomes = dict(outcome_vocabulary())
+    raw_outcomes = r.mapping(top["outcomes"], "outcomes") if "outcomes" in top else {}
+    if "outcomes" in top and not raw_outcomes:
         raise r.error("outcomes", "no outcomes")
     for outcome_id, spec in raw_outcomes.items():
         where = f"outcomes.{outcome_id}"

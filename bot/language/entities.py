@@ -5,8 +5,9 @@ Two spaCy components do the work:
 * an ``entity_ruler`` with phrase patterns for couriers and product categories (the words
   also go into jieba's dictionary, so the token patterns line up with the segmentation);
 * ``complaint_regex``, a small custom component for things that are about characters, not
-  words: order and tracking numbers, phone numbers, amounts (Arabic or Chinese numerals,
-  normalised with cn2an: 三百块 -> 300) and date/time expressions.
+  words: order and tracking numbers, phone numbers, amounts (read by ``bot.language.numbers``,
+  the one number reader: 三百块 -> 300, 2千 -> 2000, with the role ``demand`` or ``price`` when
+  the words around say so) and date/time expressions.
 
 The result is a list of plain dicts in Rasa's entity format, so the Rasa component that wraps
 this module stays a few lines long.
@@ -22,6 +23,7 @@ from typing import Any, Iterator
 
 import yaml
 
+from bot.language.numbers import find_amounts
 from bot.masking import is_id_card_number
 
 logger = logging.getLogger(__name__)
@@ -30,9 +32,6 @@ _RESOURCE = Path(__file__).parent / "resources" / "entities.yml"
 JIEBA_USERDICT = Path(__file__).parent / "resources" / "jieba" / "userdict.txt"
 """The jieba dictionary shared by Rasa's JiebaTokenizer and the spaCy pipeline."""
 
-_CN_DIGITS = "零〇一二两三四五六七八九十百千万"
-_CN_NUM = f"[{_CN_DIGITS}]+"
-
 _PHONE = re.compile(r"(?<![0-9])(1[3-9][0-9])[ -]?([0-9]{4})[ -]?([0-9]{4})(?![0-9])")
 _LANDLINE = re.compile(r"(?<![0-9])(0[0-9]{2,3})-([0-9]{7,8})(?![0-9])")
 _TRACKING = re.compile(
@@ -40,15 +39,6 @@ _TRACKING = re.compile(
 )
 _ORDER_LABELLED = re.compile(r"(?:订单号?|单号|订单编号)(?:是|为)?[:： ]*([A-Za-z0-9][A-Za-z0-9-]{5,31})")
 _ORDER_DIGITS = re.compile(r"(?<![0-9A-Za-z])([0-9]{10,25}|[0-9]{4}(?: [0-9]{4}){2,5}(?: [0-9]{1,4})?)(?![0-9])")
-_AMOUNT_ARABIC = re.compile(
-    r"(?:(?:¥|￥|RMB|rmb)\s*([0-9]+(?:\.[0-9]{1,2})?))"
-    r"|(?:([0-9]+(?:\.[0-9]{1,2})?)\s*(?:多)?\s*(?:元|块钱|块|rmb|RMB))"
-)
-_AMOUNT_CHINESE = re.compile(rf"({_CN_NUM})(多)?(?:元|块钱|块)(钱)?([一二三四五六七八九])?(?![一二三四五六七八九十百千万])")
-_AMOUNT_CONTEXT = re.compile(
-    rf"(?:赔偿?|补偿|退还?|返|给|花了|付了|要)我?\s*([0-9]+(?:\.[0-9]{{1,2}})?|{_CN_NUM})"
-    r"(?![0-9一二三四五六七八九十百千万]|\s*(?:天|个|件|号|次|小时|分|月|斤|克|%|倍|年|岁|星))"
-)
 _DAY = r"[0-9一二三四五六七八九十两]+"
 _TIME_UNIT = (
     r"(?:大前天|前天|昨天|今天|明天|后天|昨晚上?|今晚|今早|昨早|上午|中午|下午|傍晚|晚上|半夜|凌晨|早上|"
@@ -61,20 +51,6 @@ _TIME_UNIT = (
 )
 _TIME = re.compile(rf"(?:{_TIME_UNIT})+")
 _TIANTIAN = re.compile(r"(?:发|用|走|换|寄)了?(天天)(?!快递)")
-
-
-def chinese_amount_to_number(number: str, extra: str | None = None) -> float | None:
-    """Converts a Chinese numeral amount ("三百", "五十八" + "五") to a number, or None."""
-    import cn2an
-
-    try:
-        value = float(cn2an.cn2an(number, "smart"))
-    except (ValueError, KeyError, TypeError):
-        return None
-    if extra:
-        digit = float(cn2an.cn2an(extra, "smart"))
-        value += digit / (10 if value >= 10 or value == 0 else 10)
-    return value
 
 
 def _lexicon() -> dict[str, dict[str, list[str]]]:
@@ -127,23 +103,13 @@ def _regex_entities(text: str) -> Iterator[dict[str, Any]]:
         if free(*m.span(1)) and not _is_id_number(text, m.start(1), m.group(1).replace(" ", "")):
             taken.append(m.span(1))
             yield _entity("order_id", m.group(1).replace(" ", ""), *m.span(1), text)
-    for m in _AMOUNT_ARABIC.finditer(text):
-        if free(*m.span()):
-            taken.append(m.span())
-            yield _entity("amount", float(m.group(1) or m.group(2)), *m.span(), text)
-    for m in _AMOUNT_CHINESE.finditer(text):
-        if free(*m.span()):
-            value = chinese_amount_to_number(m.group(1), m.group(4))
-            if value is not None:
-                taken.append(m.span())
-                yield _entity("amount", value, *m.span(), text)
-    for m in _AMOUNT_CONTEXT.finditer(text):
-        if free(*m.span(1)):
-            raw = m.group(1)
-            value = float(raw) if raw[0].isdigit() else chinese_amount_to_number(raw)
-            if value is not None and value > 0:
-                taken.append(m.span(1))
-                yield _entity("amount", value, *m.span(1), text)
+    for amount in find_amounts(text):
+        if free(amount.start, amount.end):
+            taken.append((amount.start, amount.end))
+            entity = _entity("amount", amount.value, amount.start, amount.end, text)
+            if amount.role:
+                entity["role"] = amount.role
+            yield entity
     for m in _TIME.finditer(text):
         if free(*m.span()):
             taken.append(m.span())
@@ -175,8 +141,7 @@ def build_nlp():  # type: ignore[no-untyped-def]
                 span = doc.char_span(ent["start"], ent["end"], label=ent["entity"], alignment_mode="expand")
                 if span is None:
                     continue
-                span._.value = ent["value"]
-                span._.set("value", {"value": ent["value"], "start": ent["start"], "end": ent["end"]})
+                span._.set("value", {k: ent[k] for k in ("value", "start", "end", "role") if k in ent})
                 spans.append(span)
             doc.ents = spacy.util.filter_spans(spans)
             return doc
@@ -209,7 +174,10 @@ def extract_entities(text: str) -> list[dict[str, Any]]:
     for ent in doc.ents:
         extra = ent._.value
         if isinstance(extra, dict):
-            entities.append(_entity(ent.label_, extra["value"], extra["start"], extra["end"], text))
+            entity = _entity(ent.label_, extra["value"], extra["start"], extra["end"], text)
+            if extra.get("role"):
+                entity["role"] = extra["role"]
+            entities.append(entity)
         else:
             entities.append(_entity(ent.label_, ent.ent_id_ or ent.text, ent.start_char, ent.end_char, text))
     entities.sort(key=lambda e: e["start"])

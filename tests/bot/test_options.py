@@ -1170,6 +1170,12 @@ def test_demanded_amount_needs_money(text: str, amount: float | None) -> None:
     assert demanded_amount_from_text(text) == amount
 
 
+def test_the_shipped_catalogue_reads_wishes_with_the_language_vocabulary(catalogue: Catalogue) -> None:
+    from bot.language.replies import outcome_vocabulary
+
+    assert catalogue.outcomes == {k: label for k, (label, _) in outcome_vocabulary().items()}
+
+
 def test_outcomes_round_trip_into_options(catalogue: Catalogue) -> None:
     outcome, amount = catalogue.outcome_from_text("我要换个新的")
     case = Case(
@@ -1428,8 +1434,8 @@ _GOOD = {
         (_set("facts.repairable", {"categories": ["spaceships"]}), "unknown categor"),
         (_set("facts.quality_defect", {"keywords": ["坏"]}), "clashes"),
         (_set("no_compensation_facts", ["sunny"]), "unknown fact"),
-        (_delete("outcomes"), r"missing field\(s\) outcomes"),
-        (_set("outcomes.refund", {"label": "退款", "keywords": []}), "non-empty list"),
+        (_set("outcomes", {"refund": {"label": "退款", "keywords": []}}), "non-empty list"),
+        (_set("outcomes", {"refund": {"label": "退款", "keywords": ["退款"]}}), "unknown outcome"),
         (_set("colour", "blue"), r"unknown field\(s\) colour"),
         (_delete("options.logistics.3.conditions.requires"), "no conditions"),
     ],

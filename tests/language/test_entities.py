@@ -1,6 +1,6 @@
 import pytest
 
-from bot.language.entities import JIEBA_USERDICT, chinese_amount_to_number, extract_entities, lexicon_words
+from bot.language.entities import JIEBA_USERDICT, extract_entities, lexicon_words
 
 
 def values(text: str, entity: str) -> list:
@@ -65,8 +65,9 @@ def test_offsets_point_at_the_text() -> None:
         assert text[e["start"] : e["end"]] == e["text"]
 
 
-def test_chinese_amount_parser_rejects_garbage() -> None:
-    assert chinese_amount_to_number("块") is None
+def test_amounts_carry_their_role() -> None:
+    found = [e for e in extract_entities("花了300块 赔我2千") if e["entity"] == "amount"]
+    assert [(e["value"], e.get("role")) for e in found] == [(300.0, "price"), (2000.0, "demand")]
 
 
 def test_every_lexicon_word_is_in_the_jieba_dictionary() -> None:
