@@ -1,15 +1,21 @@
-"""Text normalisation applied before tokenisation.
+"""The one normaliser of customer text, applied once per message before tokenisation.
 
-Traditional -> Simplified (OpenCC ``t2s``), full-width -> half-width, invisible characters,
-@-mentions, masking asterisks, data placeholders of exported chats and spoken fillers at the start of a long message removed,
-whitespace collapsed and trimmed. The output keeps the customer's words; it only
-removes differences that carry no meaning for the classifier.
+Traditional -> Simplified with Taiwan phrases (OpenCC ``tw2sp``: 軟體 -> 软件) and common
+Cantonese words (``resources/dialect.yml``: 冇 -> 没), full-width -> half-width, invisible
+characters, @-mentions, masking asterisks, data placeholders of exported chats, emoticon codes
+(WeChat ``/::(``, ``[流泪]``, ``[Facepalm]``, JD ``#E-s12``: emotion, never content) and spoken
+fillers at the start of a long message removed, numbers read aloud turned into digits
+("二零二六一一二九…", 幺 = 1), whitespace collapsed and trimmed. The output keeps the customer's
+words; it only removes differences that carry no meaning for the NLU.
 """
 
 from __future__ import annotations
 
 import functools
 import re
+from pathlib import Path
+
+from bot.language.numbers import spoken_digits_to_arabic
 
 _ZERO_WIDTH = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad]")
 _WHITESPACE = re.compile(r"\s+")
@@ -27,6 +33,12 @@ _PLACEHOLDER = re.compile(r"\[([\u4e00-\u9fff]{1,6})[xX]\]")
 # Runs of the same punctuation ("。。。。", "！！！", "~~~") carry tone, not content: one is kept.
 _PUNCT_RUN = re.compile(r"([。.!?~,，、…·—\-])\1+")
 _ESCAPED_SLASH = "／"
+# Emoticon codes: WeChat's "/::(" "/:hug" (possibly escaped to "／" by a channel), bracket tags
+# "[流泪]" "[Facepalm]" and JD's "#E-s12". Channel markers such as "[图片]" are content and stay.
+_WECHAT_EMOTICON = re.compile(r"[/／]:[^\s\u4e00-\u9fff/／]{1,9}")
+_BRACKET_TAG = re.compile(r"\[([\u4e00-\u9fff]{1,4}|[A-Za-z][A-Za-z ]{1,15})\]")
+_CHANNEL_MARKERS = frozenset({"图片", "语音", "视频", "文件", "位置", "链接", "image", "Image", "IMAGE"})
+_JD_EMOTICON = re.compile(r"#E-[a-z]\d{0,3}(?:\[数字x\])?")
 # Spoken fillers at the start of a long message ("嗯嗯 对 喂 ...").
 _LEADING_FILLERS = re.compile(r"^(?:(?:嗯|啊|哦|喂|哎|呃|额|唉)+[ ,，.。~]*)+")
 _MIN_CONTENT_AFTER_FILLERS = 6
@@ -36,7 +48,24 @@ _MIN_CONTENT_AFTER_FILLERS = 6
 def _t2s():  # type: ignore[no-untyped-def]
     import opencc
 
-    return opencc.OpenCC("t2s")
+    return opencc.OpenCC("tw2sp")
+
+
+@functools.lru_cache(maxsize=1)
+def _dialect() -> tuple[re.Pattern[str], dict[str, str]]:
+    import yaml
+
+    words = yaml.safe_load((Path(__file__).parent / "resources" / "dialect.yml").read_text(encoding="utf-8"))
+    table = {str(k): str(v) for k, v in words.items()}
+    pattern = re.compile("|".join(re.escape(w) for w in sorted(table, key=len, reverse=True)))
+    return pattern, table
+
+
+def strip_emoticons(text: str) -> str:
+    """Removes emoticon codes ("/::(", "[流泪]", "[Facepalm]", "#E-s12"); "[图片]" stays."""
+    text = _WECHAT_EMOTICON.sub(" ", text)
+    text = _JD_EMOTICON.sub(" ", text)
+    return _BRACKET_TAG.sub(lambda m: m.group(0) if m.group(1) in _CHANNEL_MARKERS else " ", text)
 
 
 def to_half_width(text: str) -> str:
@@ -54,8 +83,10 @@ def to_half_width(text: str) -> str:
 
 
 def to_simplified(text: str) -> str:
-    """Converts Traditional Chinese characters to Simplified ones."""
-    return str(_t2s().convert(text))
+    """Converts Traditional Chinese (with Taiwan phrases) to Simplified, and Cantonese words to Mandarin."""
+    simplified = str(_t2s().convert(text))
+    pattern, table = _dialect()
+    return pattern.sub(lambda m: table[m.group(0)], simplified)
 
 
 _DIGITS = re.compile(r"[0-9]+")
@@ -86,7 +117,7 @@ def normalize_text(text: str, max_chars: int | None = None) -> str:
     """
     if not text:
         return ""
-    cleaned = _ZERO_WIDTH.sub("", text)
+    cleaned = strip_emoticons(_ZERO_WIDTH.sub("", text))
     escaped = cleaned.lstrip().startswith(_ESCAPED_SLASH)
     cleaned = to_half_width(cleaned)
     cleaned = _MASK_RUN.sub(" ", _MENTION.sub(_mention, cleaned))
@@ -103,4 +134,4 @@ def normalize_text(text: str, max_chars: int | None = None) -> str:
         # after this component). Channels escape a customer's "/" to "／" (and only channels
         # send real commands, such as "/empty_message"): an escaped slash stays escaped.
         cleaned = _ESCAPED_SLASH + cleaned[1:]
-    return to_simplified(cleaned)
+    return spoken_digits_to_arabic(to_simplified(cleaned))

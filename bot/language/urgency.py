@@ -22,7 +22,9 @@ _CLAUSE_BREAK = re.compile(r"[,.!?;:，。！？；：、~\s]")
 # Words that contain a negation character but do not negate what follows.
 _NOT_NEGATION = re.compile(
     r"没想到|没办法|没法|没用|没人|没多久|没过多久|没几天|没一会|不知道|不久|不小心|不停|不断|"
-    r"不行|不舒服|不了|会不会|是不是|有没有|无缘无故|不一会|不到"
+    r"不行|不舒服|不了|会不会|是不是|有没有|无缘无故|不一会|不到|"
+    # "没两分钟就起火了", "没几口就吐了": the negation is of a duration or an amount, not of the event
+    r"没有?(?:[几两一二三四五六七八九十百半多0-9]+)(?:个)?(?:分钟|秒钟?|天|口|下|次|小时|会儿?|步|回|周|月|趟|遍|勺|片|颗|粒)"
 )
 _NEGATION_BEFORE = re.compile(r"(没有|没|未|并未|无|不是|不算|不用|不会|并非|别|不至于|幸好|还好|好在)")
 _NEGATION_AFTER = re.compile(r"^(倒是?)?(没有|没事|不至于|就不用了|倒没事)")

@@ -1,11 +1,13 @@
 """Rasa 3.6 NLU graph components wrapping the plain modules of ``bot.nlu``.
 
 * ``TextNormalizer`` runs before the tokenizer (registered as a featurizer so that it also
-  processes the training data) and rewrites the message text.
+  processes the training data) and rewrites the message text, whole: the entity and urgency
+  rules read all of it (a burn at the end of a 1,400-character rant still counts).
 * ``DigitMasker`` runs after the tokenizer and replaces each run of digits in the tokens'
   lemmas (what the count featurizers read) by "#": an order number says that the customer
   gave a number, not what the message is about; the text itself, which the entity
-  extractors read, keeps the digits.
+  extractors read, keeps the digits. It also keeps only the first ``max_tokens`` tokens for
+  the classifier: very long rants put their point early and its cost grows with length.
 * ``RuleEntityExtractor`` adds spaCy rule-based entities (order ids, phones, amounts, times,
   couriers, product categories).
 * ``UrgencyDetector`` adds ``urgency`` entities (safety, media_legal, vulnerable).
@@ -56,20 +58,17 @@ class _StatelessComponent(GraphComponent):
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER, is_trainable=False)
 class TextNormalizer(_StatelessComponent):
-    """Traditional -> Simplified, full-width -> half-width, trimmed, length-capped."""
+    """The one normaliser (``bot.language.normalize``): Simplified, half-width, no emoticon codes."""
 
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
         """Default configuration."""
-        return {
-            # Characters kept for NLU; the tracker keeps the full original message.
-            "max_chars": 1000,
-        }
+        return {}
 
     def _normalize(self, message: Message) -> None:
         text = message.get(TEXT)
         if isinstance(text, str):
-            message.set(TEXT, normalize_text(text, self._config.get("max_chars")))
+            message.set(TEXT, normalize_text(text))
 
     def process_training_data(self, training_data: TrainingData) -> TrainingData:
         """Normalises every training example."""
@@ -86,16 +85,24 @@ class TextNormalizer(_StatelessComponent):
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER, is_trainable=False)
 class DigitMasker(_StatelessComponent):
-    """Masks digit runs in token lemmas ("SF4718293650412" -> "sf#") for the featurizers."""
+    """Masks digit runs in token lemmas ("SF4718293650412" -> "sf#") and caps the tokens the
+    featurizers see at ``max_tokens``."""
 
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
         """Default configuration."""
-        return {}
+        return {
+            # Tokens the classifier reads; the rules (entities, urgency, cause) read the whole text.
+            "max_tokens": 600,
+        }
 
-    @staticmethod
-    def _mask(message: Message) -> None:
-        for token in message.get(TOKENS_NAMES[TEXT]) or []:
+    def _mask(self, message: Message) -> None:
+        tokens = message.get(TOKENS_NAMES[TEXT]) or []
+        limit = int(self._config.get("max_tokens") or 0)
+        if limit and len(tokens) > limit:
+            tokens = tokens[:limit]
+            message.set(TOKENS_NAMES[TEXT], tokens)
+        for token in tokens:
             token.lemma = mask_digits(token.lemma or token.text)
 
     def process_training_data(self, training_data: TrainingData) -> TrainingData:

@@ -72,3 +72,37 @@ def test_digit_runs_masked_for_features() -> None:
     assert mask_digits("SF4718293650412") == "SF#"
     assert mask_digits("等了2个小时") == "等了#个小时"
     assert mask_digits("两个小时") == "两个小时"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("/::( 快递五天了还没到", "快递五天了还没到"),
+        ("／::(快递没到[流泪][流泪]", "快递没到"),
+        ("谢谢[Facepalm]", "谢谢"),
+        ("[图片] http://x.cn/a.png", "[图片] http://x.cn/a.png"),
+    ],
+)
+def test_emoticon_codes_are_emotion_not_content(text: str, expected: str) -> None:
+    assert normalize_text(text) == expected
+
+
+def test_traditional_taiwan_and_cantonese_read_like_simplified() -> None:
+    assert normalize_text("阿公歲數大了，電熱毯壞掉了") == "阿公岁数大了,电热毯坏掉了"
+    assert normalize_text("貨到了沒") == "货到了没"
+    assert normalize_text("冇人理，佢哋唔覆") == "没人理,他们不覆"
+    assert normalize_text("軟體閃退") == "软件闪退"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("订单号是二零二六一一二九零零四四七七一二", "订单号是2026112900447712"),
+        ("单号幺三五七九二四六八零", "单号1357924680"),
+        ("尾号是 四四 零九", "尾号是 4409"),
+        ("三四个人", "三四个人"),
+        ("一一对应", "一一对应"),
+    ],
+)
+def test_numbers_read_aloud_become_digits(text: str, expected: str) -> None:
+    assert normalize_text(text) == expected

@@ -65,3 +65,33 @@ def test_negation_does_not_cross_clauses() -> None:
 
 def test_empty_text() -> None:
     assert detect_urgency("") == []
+
+
+@pytest.mark.parametrize(
+    ("text", "level"),
+    [
+        ("新买的插线板插上没两分钟就起火了", "safety"),  # "没两分钟" negates a duration, not the fire
+        ("宝宝刚喝没几口就吐了，小脸都白了", "safety"),
+        ("用了没几天就漏电，手被电了一下", "safety"),
+        ("第一次用完头皮痒得受不了", "safety"),
+        ("阿公歲數大了，電熱毯壞掉了", "vulnerable"),  # Traditional, Taiwan usage
+        ("求各位帮忙转发，让大家看看这家店", "media_legal"),
+    ],
+)
+def test_urgency_kinds_found_on_real_messages(text: str, level: str) -> None:
+    from bot.language.normalize import normalize_text
+
+    assert [h.level for h in detect_urgency(normalize_text(text))][:1] == [level]
+
+
+@pytest.mark.parametrize("text", ["心疼我买的东西", "这事真让人头疼", "多媒体播放不了", "没有受伤 就是坏了"])
+def test_words_that_only_look_urgent(text: str) -> None:
+    assert detect_urgency(text) == []
+
+
+def test_urgency_reads_the_end_of_a_very_long_message() -> None:
+    from bot.language.normalize import normalize_text
+
+    rant = "快递一直不更新，" * 180 + "孩子用这个暖手宝，手被烫伤起了水泡"
+    assert len(rant) > 1400
+    assert "safety" in {h.level for h in detect_urgency(normalize_text(rant))}
