@@ -1,7 +1,8 @@
 """The one normaliser of customer text, applied once per message before tokenisation.
 
-Traditional -> Simplified with Taiwan phrases (OpenCC ``tw2sp``: 軟體 -> 软件) and common
-Cantonese words (``resources/dialect.yml``: 冇 -> 没), full-width -> half-width, invisible
+Traditional -> Simplified (OpenCC ``t2s``, characters only: its Taiwan-phrase configurations
+rewrite Simplified text too, 么 -> 幺, 文件 -> 文档), then Taiwan and Hong Kong words
+(``resources/dialect.yml``: 軟體 -> 软件, 冇 -> 没), full-width -> half-width, invisible
 characters, @-mentions, masking asterisks, data placeholders of exported chats, emoticon codes
 (WeChat ``/::(``, ``[流泪]``, ``[Facepalm]``, JD ``#E-s12``: emotion, never content) and spoken
 fillers at the start of a long message removed, numbers read aloud turned into digits
@@ -28,7 +29,12 @@ _MASK_RUN = re.compile(r"(?<![0-9])\*{3,}(?![0-9])")
 # cards ("[订单编号:[订单x]，订单金额:[金额x]，下单时间:[日期x] [时间x]]"). A card only says
 # "this order"; a placeholder keeps its kind ("订单", "金额") and loses the brackets, which
 # the tokenizer would otherwise cut into noise.
-_ORDER_CARD = re.compile(r"\[订单编号[:：](?:[^\[\]]|\[[^\[\]]*\])*\]")
+_ORDER_CARD = re.compile(
+    r"\[订单编号[:：](?:[^\[\]]|\[[^\[\]]*\])*\]"
+    # the JD widget's header of a consultation: "咨询订单号:[订单x] 订单金额:[金额x] 下单时间:[日期x] [时间x]"
+    r"|(?:咨询)?订单号[:：]\[订单x\](?:\s*(?:订单金额|下单时间|商品ID|商品名称)[:：](?:\[[^\[\]]*\]\s*)+)*"
+    r"|商品ID[:：]\[数字x\]"
+)
 _PLACEHOLDER = re.compile(r"\[([\u4e00-\u9fff]{1,6})[xX]\]")
 # Runs of the same punctuation ("。。。。", "！！！", "~~~") carry tone, not content: one is kept.
 _PUNCT_RUN = re.compile(r"([。.!?~,，、…·—\-])\1+")
@@ -48,7 +54,7 @@ _MIN_CONTENT_AFTER_FILLERS = 6
 def _t2s():  # type: ignore[no-untyped-def]
     import opencc
 
-    return opencc.OpenCC("tw2sp")
+    return opencc.OpenCC("t2s")
 
 
 @functools.lru_cache(maxsize=1)
@@ -83,7 +89,7 @@ def to_half_width(text: str) -> str:
 
 
 def to_simplified(text: str) -> str:
-    """Converts Traditional Chinese (with Taiwan phrases) to Simplified, and Cantonese words to Mandarin."""
+    """Converts Traditional Chinese to Simplified, and Taiwan and Cantonese words to Mainland ones."""
     simplified = str(_t2s().convert(text))
     pattern, table = _dialect()
     return pattern.sub(lambda m: table[m.group(0)], simplified)

@@ -8,8 +8,8 @@
   gave a number, not what the message is about; the text itself, which the entity
   extractors read, keeps the digits. It also keeps only the first ``max_tokens`` tokens for
   the classifier: very long rants put their point early and its cost grows with length.
-* ``RuleEntityExtractor`` adds spaCy rule-based entities (order ids, phones, amounts, times,
-  couriers, product categories).
+* ``RuleEntityExtractor`` adds spaCy rule-based entities (order ids, phones, amounts with their
+  role, times, couriers, product categories) and ``desired_outcome`` (what the customer asks for).
 * ``UrgencyDetector`` adds ``urgency`` entities (safety, media_legal, vulnerable).
 * ``ComplaintIntentRules`` applies the domain rules of ``bot.language.intent_rules`` to the intent.
 """
@@ -27,9 +27,11 @@ from rasa.shared.nlu.constants import ENTITIES, INTENT, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
+from bot.language.causes import read_causes
 from bot.language.entities import build_nlp, extract_entities
-from bot.language.intent_rules import decide_intent
+from bot.language.intent_rules import COMPLAINT_INTENTS, decide_intent
 from bot.language.normalize import mask_digits, normalize_text
+from bot.language.replies import comparable, find_keywords, outcome_vocabulary
 from bot.language.urgency import detect_urgency
 
 
@@ -118,6 +120,22 @@ class DigitMasker(_StatelessComponent):
         return messages
 
 
+def outcome_entities(text: Text) -> List[Dict[Text, Any]]:
+    """``desired_outcome`` entities: what the customer asks for ("换货", "退钱"), not negated ones."""
+    vocabulary = outcome_vocabulary()
+    hits = find_keywords(comparable(text), [(k, words) for k, (_, words) in vocabulary.items()])
+    seen = set()
+    entities = []
+    for hit in sorted(hits, key=lambda h: h.start):
+        if hit.owner in seen:
+            continue
+        seen.add(hit.owner)
+        entities.append(
+            {"entity": "desired_outcome", "value": hit.owner, "start": hit.start, "end": hit.end, "text": text[hit.start : hit.end]}
+        )
+    return entities
+
+
 def _append_entities(message: Message, entities: List[Dict[Text, Any]]) -> None:
     if entities:
         message.set(ENTITIES, message.get(ENTITIES, []) + entities, add_to_output=True)
@@ -148,7 +166,7 @@ class RuleEntityExtractor(_StatelessComponent):
         """Adds rule-based entities to each message."""
         wanted = set(self._config.get("entities") or [])
         for message in messages:
-            found = extract_entities(message.get(TEXT) or "")
+            found = extract_entities(message.get(TEXT) or "") + outcome_entities(message.get(TEXT) or "")
             _append_entities(
                 message,
                 [
@@ -196,7 +214,8 @@ class UrgencyDetector(_StatelessComponent):
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False)
 class ComplaintIntentRules(_StatelessComponent):
-    """Applies ``bot.language.intent_rules`` after the classifier and the fallback classifier."""
+    """Applies ``bot.language.intent_rules`` after the classifier and the fallback classifier,
+    and adds the ``complaint_cause`` and ``complaint_type2`` entities."""
 
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
@@ -209,12 +228,34 @@ class ComplaintIntentRules(_StatelessComponent):
             intent = message.get(INTENT) or {}
             if not intent:
                 continue
+            text = message.get(TEXT) or ""
             levels = [e.get("value") for e in message.get(ENTITIES, []) if e.get("entity") == "urgency"]
-            decision = decide_intent(intent, message.get(INTENT_RANKING_KEY) or [], levels, message.get(TEXT) or "")
+            causes = read_causes(text)
+            decision = decide_intent(intent, message.get(INTENT_RANKING_KEY) or [], levels, text, causes)
             if decision.rule is not None:
                 message.set(
                     INTENT,
                     {"name": decision.name, "confidence": decision.confidence, "rule": decision.rule},
                     add_to_output=True,
                 )
+            if decision.name not in COMPLAINT_INTENTS:
+                continue
+            entities = []
+            cause = causes.first_of(decision.name[len("complaint_") :])
+            if cause is not None:
+                entities.append(
+                    {"entity": "complaint_cause", "value": cause.cause, "start": cause.start, "end": cause.end, "text": cause.trigger}
+                )
+            if decision.secondary_type:
+                second = causes.first_of(decision.secondary_type)
+                span = {"start": second.start, "end": second.end, "text": second.trigger} if second else {"start": 0, "end": 0, "text": ""}
+                entities.append({"entity": "complaint_type2", "value": decision.secondary_type, **span})
+                if second is not None:
+                    entities.append(
+                        {"entity": "complaint_cause", "role": "secondary", "value": second.cause, "start": second.start,
+                         "end": second.end, "text": second.trigger}
+                    )
+            _append_entities(
+                message, [{**e, "confidence": 1.0, "extractor": self.__class__.__name__} for e in entities]
+            )
         return messages

@@ -12,7 +12,9 @@ RANKING = [
 
 def test_safety_makes_a_non_complaint_a_complaint() -> None:
     d = decide_intent({"name": "inform", "confidence": 0.6}, RANKING, ["safety"], "吃完拉肚子了")
-    assert (d.name, d.rule) == ("complaint_service", "urgency_is_complaint")
+    # the classifier ranked service first among the complaints, but the cause (food that made
+    # someone ill) is a product one
+    assert (d.name, d.rule) == ("complaint_product", "urgency_is_complaint")
     assert d.confidence == 0.6
 
 
@@ -36,14 +38,70 @@ def test_request_human_is_kept() -> None:
     assert d.name == "request_human"
 
 
+def read(text: str):  # type: ignore[no-untyped-def]
+    from bot.language.causes import read_causes
+    from bot.language.normalize import normalize_text
+
+    return read_causes(normalize_text(text))
+
+
 def test_media_legal_is_not_malicious_without_bad_faith() -> None:
-    d = decide_intent({"name": "complaint_malicious", "confidence": 0.9}, RANKING, ["media_legal"], "不处理我就去消协")
-    assert (d.name, d.rule) == ("complaint_service", "media_legal_is_not_malicious")
+    text = "不处理我就去消协"
+    d = decide_intent({"name": "complaint_malicious", "confidence": 0.9}, RANKING, ["media_legal"], text, read(text))
+    assert (d.name, d.rule) == ("complaint_service", "no_bad_faith_is_not_malicious")
 
 
-def test_bad_faith_stays_malicious() -> None:
-    d = decide_intent({"name": "complaint_malicious", "confidence": 0.9}, RANKING, ["media_legal"], "私下转我五百 不然就曝光")
+@pytest.mark.parametrize(
+    "text",
+    ["私下转我五百 不然就曝光", "不给我赔五百我就天天给你们差评", "加我微信 私下给我转两百就行", "其实没坏 我就是想要点补偿"],
+)
+def test_bad_faith_is_malicious(text: str) -> None:
+    d = decide_intent({"name": "complaint_product", "confidence": 0.9}, RANKING, [], text, read(text))
     assert d.name == "complaint_malicious"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("我有QQ 你们加我吧 图片在那发", "complaint_product"),  # off-platform contact alone is not bad faith
+        ("不退款我就给差评", "complaint_product"),  # an ordinary refund under a threat: the underlying type
+        ("我已经在微信上跟你们说过了 耳机还是没声音", "complaint_product"),
+        ("我要投诉", "complaint_product"),
+        ("商家还说私下赔我几十块 说好的退运费也没退", "complaint_product"),
+    ],
+)
+def test_mentions_of_qq_wechat_or_bad_reviews_are_not_bad_faith(text: str, expected: str) -> None:
+    ranking = [{"name": "complaint_malicious", "confidence": 0.6}, {"name": "complaint_product", "confidence": 0.3}]
+    d = decide_intent(ranking[0], ranking, [], text, read(text))
+    assert d.name != "complaint_malicious"
+
+
+@pytest.mark.parametrize(
+    ("text", "classifier", "expected"),
+    [
+        ("你们怎么回事？我明明拍的是小耙子，怎么寄过来是铲子？铲子我不需要！你现在怎么给我处理？", "complaint_service", "complaint_product"),
+        ("我明明要求发圆通，你们为什么还是发的天天？我都说了天天寄不到我们这，我要退款！", "complaint_service", "complaint_logistics"),
+        ("骑手送了两个小时才到", "complaint_product", "complaint_logistics"),
+        ("怎么还没发货?", "consult", "complaint_logistics"),
+    ],
+)
+def test_the_cause_decides_the_type_over_tone_words(text: str, classifier: str, expected: str) -> None:
+    ranking = [{"name": classifier, "confidence": 0.7}, {"name": expected, "confidence": 0.2}]
+    assert decide_intent(ranking[0], ranking, [], text, read(text)).name == expected
+
+
+def test_a_very_sure_classifier_keeps_its_type() -> None:
+    text = "客服态度太差 东西也坏了"
+    ranking = [{"name": "complaint_service", "confidence": 0.99}]
+    d = decide_intent(ranking[0], ranking, [], text, read(text))
+    assert (d.name, d.secondary_type) == ("complaint_service", "product")
+
+
+def test_three_problems_give_a_secondary_type() -> None:
+    text = "快递晚了一个礼拜才到，里面两个杯子碎了，找客服也没人回"
+    ranking = [{"name": "complaint_logistics", "confidence": 0.8}]
+    d = decide_intent(ranking[0], ranking, [], text, read(text))
+    assert d.name == "complaint_logistics" and d.secondary_type in ("product", "service")
 
 
 def test_no_urgency_no_change() -> None:
@@ -86,11 +144,16 @@ def _inform_ranking(complaint: float) -> list[dict]:
 
 
 @pytest.mark.parametrize(
-    "text", ["耳机左边没声音 订单号3920184756210384", "订单号3920184756210384 耳机坏了", "单号SF1234567890123 箱子压扁了"]
+    ("text", "expected"),
+    [
+        ("耳机左边没声音 订单号3920184756210384", "complaint_product"),
+        ("订单号3920184756210384 耳机坏了", "complaint_product"),
+        ("单号SF1234567890123 箱子压扁了", "complaint_logistics"),  # the cause names the type
+    ],
 )
-def test_a_complaint_with_an_order_number_is_a_complaint(text: str) -> None:
+def test_a_complaint_with_an_order_number_is_a_complaint(text: str, expected: str) -> None:
     decision = decide_intent({"name": "inform", "confidence": 0.84}, _inform_ranking(0.15), [], text)
-    assert decision.name == "complaint_product" and decision.rule == "data_with_a_complaint"
+    assert decision.name == expected and decision.rule == "data_with_a_complaint"
 
 
 @pytest.mark.parametrize("text", ["订单号3920184756210384", "我的订单号是 3920184756210384", "手机号13812345678", "单号是SF1234567890123"])
