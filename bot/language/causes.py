@@ -28,7 +28,10 @@ COMPLAINT_TYPES = ("product", "logistics", "service", "malicious")
 _RESOURCES = Path(__file__).parent / "resources"
 
 # Extortion needs money: "赔我500不然差评" is bad faith, "不退款就差评" an ordinary complaint.
-_MONEY = re.compile(r"赔|补偿|红包|转账|[0-9]+\s*(?:元|块)|[零一二两三四五六七八九十百千万]+\s*(?:元|块)|[0-9]{2,}")
+_MONEY = re.compile(
+    r"赔|补偿|红包|转账|转我|打钱|给钱|拿钱|转钱|免单|封口费|私了|送我|送个|升级|换台新|换最新|一台|一部|一套|一整"
+    r"|[0-9]+\s*(?:元|块)|[零一二两三四五六七八九十百千万]+\s*(?:元|块)|[0-9]{2,}"
+)
 _COURIER_ASKED = re.compile(r"要求|指定|说好|备注|明明|说了|让你们|不要发|别发|只要")
 
 
