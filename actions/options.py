@@ -14,7 +14,8 @@ from rasa_sdk.types import DomainDict
 from actions import services
 from actions.understand import CaseFormValidation, latest_intent
 from bot.language import replies
-from bot.options import Case, Option
+from bot.language.causes import vocabulary as cause_vocabulary
+from bot.options import FAST, Case, Option
 
 HUMAN_REVIEW = "human_review"
 _AMOUNT = re.compile(r"\d+(?:\.\d+)?")
@@ -24,8 +25,10 @@ def case_from_slots(tracker: Tracker) -> Case:
     """The facts the option rules look at."""
     outcome = tracker.get_slot("desired_outcome")
     problem = " ".join(str(tracker.get_slot(s) or "") for s in ("problem_summary", "problem_detail")).strip()
+    cause = tracker.get_slot("complaint_cause")
     return Case(
         complaint_type=tracker.get_slot("complaint_type") or "product",
+        cause=cause if cause in cause_vocabulary() else None,
         urgency=tracker.get_slot("urgency"),
         product_category=tracker.get_slot("product_category"),
         problem=problem,
@@ -73,6 +76,11 @@ class ValidateSettleForm(CaseFormValidation):
     def name(self) -> Text:
         """Validation action of ``settle_form``."""
         return "validate_settle_form"
+
+    def answers_the_question(self, tracker: Tracker) -> bool:
+        """Naming an offered option answers, even inside "等等，不退了，换个新的吧" (read as 算了)."""
+        text = (tracker.latest_message or {}).get("text") or ""
+        return services.catalogue().match_choice(text, offered(tracker)) is not None
 
     async def required_slots(
         self, domain_slots: List[Text], dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -160,7 +168,7 @@ class ActionAskChosenOption(Action):
             case = case_from_slots(tracker)
             options = services.catalogue().options_for(case)
             events.append(SlotSet("options_offered", as_slot(options)))
-            response = "utter_offer_options"
+            response = "utter_offer_options_fast" if case.desired_outcome == FAST else "utter_offer_options"
             demanded = case.demanded_amount
             if demanded and not any(o.compensation == demanded for o in options):
                 if case.complaint_type == "malicious":

@@ -14,8 +14,9 @@ from typing import Any, Dict, List, Optional, Text, Tuple
 from rasa_sdk import Tracker
 
 from bot import sla as sla_module
+from bot import stores
 from bot.handoff import HandoffQueue
-from bot.language import replies, stores
+from bot.language import replies
 from bot.options import Catalogue, load_catalogue
 from bot.tickets import TicketStore
 

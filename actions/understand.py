@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from abc import ABC, abstractmethod
 from typing import Any, Dict, List, Optional, Text
 
@@ -14,7 +15,7 @@ from rasa_sdk.types import DomainDict
 from actions import services
 from bot import flow
 from bot.language import replies
-from bot.language.restate import restate_problem
+from bot.language.restate import restate
 from bot.language.urgency import URGENCY_LEVELS
 from bot.masking import mask_pii
 from bot.tickets import TicketStoreUnavailable
@@ -29,7 +30,7 @@ INTERRUPTIONS = {"ask_progress", "request_human", "cancel", "out_of_scope", "con
 
 # Slots that describe one case; a new complaint after a settled case starts from scratch.
 CASE_SLOTS = (
-    "complaint_type", "urgency", "problem_summary", "problem_detail", "evidence", "desired_outcome",
+    "complaint_type", "complaint_cause", "secondary_type", "urgency", "problem_summary", "problem_detail", "evidence", "desired_outcome",
     "demanded_amount", "options_offered", "chosen_option", "agreement", "ticket_id", "handoff_reason",
     "order_id", "tracking_number", "amount",
 )
@@ -54,6 +55,36 @@ def new_urgency(tracker: Tracker) -> Optional[str]:
     return None
 
 
+def primary_cause(entities: List[Dict[Text, Any]]) -> Optional[Text]:
+    """The ``complaint_cause`` the NLU found for the message's own type (not the secondary one)."""
+    return next((e.get("value") for e in entities if e.get("entity") == "complaint_cause" and not e.get("role")), None)
+
+
+def demanded_amount(entities: List[Dict[Text, Any]]) -> Optional[float]:
+    """The first amount the NLU read as demanded ("赔我2千")."""
+    return next(
+        (float(e["value"]) for e in entities if e.get("entity") == "amount" and e.get("role") == "demand" and _is_number(e.get("value"))),
+        None,
+    )
+
+
+_CORRECTION = re.compile(r"^\s*(?:不是|不对|错了|没有|你理解错|理解错|搞错|弄错)")
+
+
+def corrects_the_restatement(tracker: Tracker) -> bool:
+    """The customer corrects the bot's restatement: after "不对" the bot asked what the problem
+    really is, or the answer to the restatement itself starts with "不是/不对"."""
+    events = tracker.events[:-1] if tracker.events and tracker.events[-1].get("event") == "user" else tracker.events
+    last_action = next(
+        (e.get("name") for e in reversed(events) if e.get("event") == "action" and e.get("name") not in ("action_listen", None)),
+        None,
+    )
+    if last_action == "utter_ask_correction":
+        return True
+    text = (tracker.latest_message or {}).get("text") or ""
+    return last_action == "action_acknowledge_complaint" and bool(_CORRECTION.match(text))
+
+
 def outcome_events(text: Text, entities: Optional[List[Dict[Text, Any]]] = None) -> List[EventType]:
     """What the customer wants (``desired_outcome``, ``demanded_amount``) and what the order cost.
 
@@ -67,7 +98,11 @@ def outcome_events(text: Text, entities: Optional[List[Dict[Text, Any]]] = None)
     if amount is not None:
         events.append(SlotSet("demanded_amount", amount))
     else:
-        prices = [float(e["value"]) for e in entities or [] if e.get("entity") == "amount" and _is_number(e.get("value"))]
+        prices = [
+            float(e["value"])
+            for e in entities or []
+            if e.get("entity") == "amount" and e.get("role") != "demand" and _is_number(e.get("value"))
+        ]
         if prices:
             events.append(SlotSet("order_amount", max(prices)))
     return events
@@ -81,12 +116,16 @@ def _is_number(value: Any) -> bool:
 
 
 class ActionAcknowledgeComplaint(Action):
-    """Apologises once, restates the problem, records type/urgency and what was already said.
+    """Apologises once, restates the problem, records type, cause, urgency and what was already said.
 
-    SPEC.md section 4: the apology belongs to the first reply only; a correction gets a new
-    restatement without a second apology. Facts in the first message (details, what the
-    customer wants, the order number through its slot mapping) are not asked again. Urgency
-    and repeat complainants set ``handoff_reason`` and a rule hands the case to a human.
+    SPEC.md section 4: the apology belongs to the first reply only. One case, one type (issue
+    "understand real customers"): the type and the cause are set by the complaint and change only
+    when the customer corrects the restatement ("不对" and then the right problem); a later
+    message of another type that names its own cause is a second problem (``secondary_type``,
+    SPEC.md section 6); a threat or a tone word changes nothing but the urgency, which can rise
+    at any turn. Facts in the first message (details, what the customer wants, the order number
+    through its slot mapping) are not asked again. Urgency and repeat complainants set
+    ``handoff_reason`` and a rule hands the case to a human.
     """
 
     def name(self) -> Text:
@@ -99,40 +138,77 @@ class ActionAcknowledgeComplaint(Action):
         """Sends the acknowledgement and sets the case slots."""
         message = tracker.latest_message or {}
         text = message.get("text") or ""
+        entities = message.get("entities") or []
         intent = latest_intent(tracker)
-        complaint_type = intent[len(COMPLAINT_INTENT_PREFIX) :] if intent.startswith(COMPLAINT_INTENT_PREFIX) else None
+        said_type = intent[len(COMPLAINT_INTENT_PREFIX) :] if intent.startswith(COMPLAINT_INTENT_PREFIX) else None
         settled = tracker.get_slot("phase") == "done"  # after 算了 ("cancelled") the facts are kept
         events: List[EventType] = []
         if settled:  # a new case after a settled one
             events += [SlotSet(name, None) for name in CASE_SLOTS]
         known_type = None if settled else tracker.get_slot("complaint_type")
-        complaint_type = complaint_type or known_type or "product"
-        problem = restate_problem(text, complaint_type)
         previous_urgency = None if settled else tracker.get_slot("urgency")
-        urgency = urgency_from_entities(message.get("entities") or []) or previous_urgency
+        urgency = urgency_from_entities(entities) or previous_urgency
+        new_urgency_level = urgency if urgency and urgency != previous_urgency else None
+        cause = primary_cause(entities)
+        outcome = services.first_entity_value(tracker, "desired_outcome")
+        demanded = demanded_amount(entities)
 
-        kind = "restate" if known_type else "ack"
-        dispatcher.utter_message(response=f"utter_{kind}_{complaint_type}", problem=problem)
-        if urgency and urgency != previous_urgency:
-            dispatcher.utter_message(response=f"utter_urgency_{urgency}")
-        events += [
-            SlotSet("complaint_type", complaint_type),
-            SlotSet("urgency", urgency),
-            SlotSet("problem_summary", problem),
-            SlotSet("phase", "understand"),
-        ]
+        if known_type and not corrects_the_restatement(tracker):
+            events += self._same_case(dispatcher, tracker, text, known_type, said_type, cause, new_urgency_level)
+        else:
+            complaint_type = said_type or known_type or "product"
+            problem = restate(text, complaint_type, outcome=outcome, demanded_amount=demanded)
+            kind = "restate" if known_type else "ack"
+            dispatcher.utter_message(response=f"utter_{kind}_{complaint_type}", problem=problem)
+            if new_urgency_level:
+                dispatcher.utter_message(response=f"utter_urgency_{new_urgency_level}")
+            events += [
+                SlotSet("complaint_type", complaint_type),
+                SlotSet("complaint_cause", cause),
+                SlotSet("secondary_type", services.first_entity_value(tracker, "complaint_type2")),
+                SlotSet("problem_summary", problem),
+                SlotSet("phase", "understand"),
+            ]
+        events.append(SlotSet("urgency", urgency))
         known_order = (message.get("metadata") or {}).get("order_id")  # from a platform that knows it
         if known_order and (settled or not tracker.get_slot("order_id")):
             events.append(SlotSet("order_id", str(known_order)))
         detail = flow.detail_from_first_message(text)
         if detail and not tracker.get_slot("problem_detail"):
             events.append(SlotSet("problem_detail", detail))
-        events += outcome_events(text, message.get("entities"))
-        if urgency and urgency != previous_urgency:
+        events += outcome_events(text, entities)
+        if new_urgency_level:
             events.append(SlotSet("handoff_reason", "urgency"))
         elif not known_type and await self._is_repeat(tracker):
             events.append(SlotSet("handoff_reason", "repeat"))
         return events
+
+    @staticmethod
+    def _same_case(
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        text: Text,
+        known_type: Text,
+        said_type: Optional[Text],
+        cause: Optional[Text],
+        new_urgency_level: Optional[Text],
+    ) -> List[EventType]:
+        """A complaint message while a case is open: the type stays, a second problem is kept beside it."""
+        first = tracker.get_slot("problem_summary") or restate("", known_type)
+        if new_urgency_level:  # "再不处理我就打12315": the urgency rises, the case is the same
+            dispatcher.utter_message(response=f"utter_urgency_{new_urgency_level}")
+            return []
+        if said_type and said_type != known_type and cause and said_type != "malicious":
+            second = restate(text, said_type)
+            dispatcher.utter_message(response="utter_second_problem", problem=second, first=first)
+            events: List[EventType] = [SlotSet("secondary_type", said_type)] if not tracker.get_slot("secondary_type") else []
+            return events
+        if said_type == known_type and cause:  # more about the same problem: restate with it
+            problem = restate(text, known_type)
+            dispatcher.utter_message(response=f"utter_restate_{known_type}", problem=problem)
+            return [SlotSet("problem_summary", problem), SlotSet("complaint_cause", tracker.get_slot("complaint_cause") or cause)]
+        dispatcher.utter_message(response="utter_same_case", problem=first)
+        return []
 
     @staticmethod
     async def _is_repeat(tracker: Tracker) -> bool:
@@ -157,11 +233,16 @@ class CaseFormValidation(FormValidationAction):
     def name(self) -> Text:
         """Subclasses name the validation action."""
 
+    def answers_the_question(self, tracker: Tracker) -> bool:
+        """Whether the latest message answers the form's question although its intent is an
+        interruption ("明天上午之前能用上" read as a question, "等等，不退了，换个新的吧" as 算了)."""
+        return False
+
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> List[EventType]:
         """Extraction and validation, after the checks every turn needs."""
-        if latest_intent(tracker) in INTERRUPTIONS:
+        if latest_intent(tracker) in INTERRUPTIONS and not self.answers_the_question(tracker):
             return []  # nothing extracted: the form is rejected and a rule answers
         events: List[EventType] = []
         urgency = new_urgency(tracker)
@@ -184,6 +265,16 @@ class ValidateUnderstandForm(CaseFormValidation):
     def name(self) -> Text:
         """Validation action of ``understand_form``."""
         return "validate_understand_form"
+
+    def answers_the_question(self, tracker: Tracker) -> bool:
+        """An order number, or a wish ("退款", "明天上午之前能用上"), answers whatever the intent."""
+        requested = tracker.get_slot("requested_slot")
+        if requested == "order_id":
+            return bool(services.first_entity_value(tracker, "order_id"))
+        if requested == "desired_outcome":
+            outcome, amount = services.catalogue().outcome_from_text((tracker.latest_message or {}).get("text") or "")
+            return outcome is not None or amount is not None
+        return False
 
     async def required_slots(
         self, domain_slots: List[Text], dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -221,6 +312,8 @@ class ValidateUnderstandForm(CaseFormValidation):
         asked = tracker.get_slot("requested_slot") == "desired_outcome"
         if asked and "desired_outcome" not in found and replies.content_length(text) >= 2:
             found["desired_outcome"] = f"other:{text[:100]}"
+        if asked and "desired_outcome" in found:
+            found["ask_failures"] = 0
         return found
 
     def validate_order_id(

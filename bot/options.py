@@ -29,6 +29,7 @@ from typing import Any
 
 import yaml
 
+from bot.language.causes import vocabulary as cause_vocabulary
 from bot.language.numbers import demanded_amount
 from bot.language.replies import (
     comparable,
@@ -48,6 +49,9 @@ COMPLAINT_TYPES = ("product", "logistics", "service", "malicious")
 URGENCY_LEVELS = ("safety", "media_legal", "vulnerable")
 """Urgency classes of SPEC.md section 3."""
 
+FAST = "fast"
+"""The wish to have it working or arrived by a time: options that fit it are ordered by speed."""
+
 APPROVERS = ("manager", "headquarters")
 """Who approves compensation above the bot's own limit, in rising order."""
 
@@ -64,7 +68,19 @@ BUILTIN_FACTS = frozenset(
         *URGENCY_LEVELS,
     }
 )
-"""Facts computed by the code; the configuration adds exclusion ids and its own ``facts``."""
+"""Facts computed by the code; the configuration adds exclusion ids and its own ``facts``.
+
+Besides these, every cause of ``bot/language/resources/causes.yml`` is a fact named
+``cause_<id>`` (``cause_wrong_item``) that holds when the case has that cause."""
+
+SELLER_FAULT_CAUSES = frozenset({"defect", "wrong_item", "missing_parts", "not_as_described", "fake", "spoiled", "expired"})
+"""Causes that are the seller's fault: ``quality_defect`` holds (the seller pays return shipping,
+SPEC.md section 4 Law; the seeds: a wrong item is returned at the seller's cost)."""
+
+
+def cause_facts() -> frozenset[str]:
+    """``cause_<id>`` for every cause of the vocabulary."""
+    return frozenset(f"cause_{c}" for c in cause_vocabulary())
 
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _ID = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -95,7 +111,8 @@ class Case:
         days_since_receipt: whole days since the customer signed for the goods, or None.
         delivered: whether the goods reached the customer, or None when unknown.
         is_quality_defect: whether the problem is a seller-side defect; None derives it from
-            ``problem`` by the catalogue's keywords.
+            the cause (:data:`SELLER_FAULT_CAUSES`) or ``problem`` by the catalogue's keywords.
+        cause: the complaint cause (an id of ``bot/language/resources/causes.yml``) or None.
     """
 
     complaint_type: str
@@ -108,8 +125,11 @@ class Case:
     days_since_receipt: int | None = None
     delivered: bool | None = None
     is_quality_defect: bool | None = None
+    cause: str | None = None
 
     def __post_init__(self) -> None:
+        if self.cause is not None and self.cause not in cause_vocabulary():
+            raise ValueError(f"unknown cause {self.cause!r}; expected None or an id of causes.yml")
         if self.complaint_type not in COMPLAINT_TYPES:
             raise ValueError(
                 f"unknown complaint type {self.complaint_type!r}; expected one of {COMPLAINT_TYPES}"
@@ -491,9 +511,11 @@ class Catalogue:
         for name, spec in self._facts.items():
             if self._fact_holds(spec, category, problem):
                 facts.add(name)
+        if case.cause:
+            facts.add(f"cause_{case.cause}")
         misuse = _contains_any(problem, self._misuse_keywords)
         if case.is_quality_defect is None:
-            defect = not misuse and _contains_any(problem, self._defect_keywords)
+            defect = case.cause in SELLER_FAULT_CAUSES or (not misuse and _contains_any(problem, self._defect_keywords))
         else:
             defect = case.is_quality_defect
         if defect:
@@ -664,7 +686,7 @@ class Catalogue:
         catalogue order, except options carrying compensation when the type is malicious or a
         ``no_compensation_facts`` fact holds. A demanded amount allowed by the rules becomes
         its own option, placed before the catalogue options. Options that fit the desired
-        outcome move to the front (stable), and the human review comes last.
+        outcome move to the front (stable; for the wish ``fast``, the quickest first), and the human review comes last.
 
         Args:
             case: the case.
@@ -710,7 +732,10 @@ class Catalogue:
             if compensation and no_compensation:
                 continue
             add(position, spec, compensation)
-        ranked.sort(key=lambda r: (r[0], r[1]))
+        if case.desired_outcome == FAST:  # "明天上午之前能用上": the quickest fitting option first
+            ranked.sort(key=lambda r: (r[0], r[2].by_when_hours if r[0] == 0 and r[2].by_when_hours is not None else 1e9, r[1]))
+        else:
+            ranked.sort(key=lambda r: (r[0], r[1]))
         options = [option for _, _, option in ranked]
         if include_human_review:
             options.append(self.human_review)
@@ -1059,7 +1084,7 @@ def _parse(raw: Any, source: str) -> Catalogue:
     for name, spec in r.mapping(top["facts"], "facts").items():
         where = f"facts.{name}"
         r.ident(name, where)
-        if name in BUILTIN_FACTS or name in {e.id for e in exclusions}:
+        if name in BUILTIN_FACTS or name in cause_facts() or name in {e.id for e in exclusions}:
             raise r.error(where, "name clashes with a built-in fact or an exclusion")
         facts[name] = _parse_fact_spec(
             r,
@@ -1067,7 +1092,7 @@ def _parse(raw: Any, source: str) -> Catalogue:
             where,
             categories,
         )
-    known_facts = frozenset(BUILTIN_FACTS | {e.id for e in exclusions} | set(facts))
+    known_facts = frozenset(BUILTIN_FACTS | cause_facts() | {e.id for e in exclusions} | set(facts))
     no_compensation = r.words(
         top.get("no_compensation_facts"), "no_compensation_facts", allow_empty=True
     )

@@ -100,10 +100,10 @@ WINDOW_CLOSED_NOTE = "48小时窗口已关闭，需要其他联系方式"
 IMAGE_TEXT = "[图片]"
 WELCOME_RESPONSE = "utter_greet"
 # Domain responses used when the owner defines them; the fallback text is used otherwise.
-VOICE_NOT_RECOGNISED = ("utter_wechat_voice_not_recognised", "抱歉，这条语音没能识别出来，请用文字描述一下您遇到的问题。")
+VOICE_NOT_RECOGNISED = ("utter_wechat_voice_not_recognised", "这条语音没能识别出来，请用文字描述一下您遇到的问题。")
 UNSUPPORTED_MESSAGE = (
     "utter_wechat_unsupported_message",
-    "抱歉，这类消息（视频、位置、链接等）我暂时看不了。请用文字描述一下您遇到的问题，需要照片的话可以直接发图片。",
+    "这类消息（视频、位置、链接等）我暂时看不了。请用文字描述一下您遇到的问题，需要照片的话可以直接发图片。",
 )
 FALLBACK_WELCOME = "您好，我是店铺的售后助手。遇到什么问题了？直接说就行，我来帮您处理。"
 

@@ -42,14 +42,16 @@ class Cause:
     Attributes:
         id: stable ascii id (``wrong_item``), recorded on the ticket.
         type: the complaint type it belongs to (product, logistics, service, malicious).
-        label: Chinese label for agents, restatements and the dashboard (``发错货``).
+        label: Chinese label for agents and the dashboard (``发错货``).
         covers: what it covers, in Chinese.
+        says: how the bot names it in a restatement (``发错货了``).
     """
 
     id: str
     type: str
     label: str
     covers: str
+    says: str
 
 
 @dataclass(frozen=True)
@@ -111,7 +113,9 @@ def vocabulary() -> dict[str, Cause]:
                 raise ValueError(f"causes.yml: cause {cause_id!r} appears twice")
             if not (spec or {}).get("label"):
                 raise ValueError(f"causes.yml: cause {cause_id!r} has no label")
-            causes[cause_id] = Cause(cause_id, complaint_type, str(spec["label"]), str(spec.get("covers") or ""))
+            causes[cause_id] = Cause(
+                cause_id, complaint_type, str(spec["label"]), str(spec.get("covers") or ""), str(spec.get("says") or spec["label"])
+            )
     return causes
 
 

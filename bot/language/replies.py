@@ -12,7 +12,8 @@ shop configures.
 * :func:`read_evidence`, :func:`image_refs`: photos and "没有照片" / "等下发";
 * :func:`says_unknown`: "订单号找不到了";
 * :func:`is_dispute`: "这不合理", "都不行";
-* :func:`read_satisfaction`: 1-5 from "5", "五分", "很满意".
+* :func:`read_satisfaction`: 1-5 from "5", "五分", "很满意";
+* :func:`consult_topic`: what an ordinary shopping question is about (invoice, address ...).
 
 Keywords are compared on :func:`comparable` text (half-width, Simplified, lower case); a
 keyword right after a negation in its clause ("不要退款", "没坏") does not count.
@@ -208,6 +209,8 @@ def match_choice(text: str, offered_keywords: Sequence[Iterable[str]]) -> Option
 
 
 OUTCOMES_PATH = Path(__file__).parent / "resources" / "outcomes.yml"
+FAST = "fast"
+"""The wish for speed ("明天上午之前能用上"), read only when no other wish is named."""
 
 
 @functools.lru_cache(maxsize=1)
@@ -239,6 +242,8 @@ def read_outcome(
         outcomes = {k: words for k, (_, words) in outcome_vocabulary().items()}
     t = comparable(text)
     hits = find_keywords(t, outcomes.items())
+    if any(h.owner != FAST for h in hits):  # "尽快退款" asks for a refund
+        hits = [h for h in hits if h.owner != FAST]
     outcome = min(hits, key=lambda h: (h.start, -(h.end - h.start))).owner if hits else None
     amount = demanded_amount(t)
     if outcome is None and amount is not None and "compensation" in outcomes:
@@ -372,3 +377,20 @@ def read_satisfaction(text: str) -> Optional[int]:
         if pattern.search(text):
             return score
     return None
+
+
+@functools.lru_cache(maxsize=1)
+def _topics() -> list[tuple[str, re.Pattern[str]]]:
+    raw = yaml.safe_load((Path(__file__).parent / "resources" / "topics.yml").read_text(encoding="utf-8"))
+    return [(str(topic), re.compile(str(pattern))) for topic, pattern in raw.items()]
+
+
+def consult_topics() -> list[str]:
+    """Every topic of ``resources/topics.yml``, in matching order."""
+    return [topic for topic, _ in _topics()]
+
+
+def consult_topic(text: str) -> Optional[str]:
+    """What an ordinary pre- or after-sales question is about ("能开发票吗" -> ``invoice``), or None."""
+    t = comparable(text)
+    return next((topic for topic, pattern in _topics() if pattern.search(t)), None)

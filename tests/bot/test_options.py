@@ -1478,3 +1478,29 @@ def test_shipped_config_round_trips(tmp_path: Path) -> None:
         "product", problem="电饭煲坏了", product_category="appliances", order_amount=299
     )
     assert reloaded.options_for(case) == load_catalogue().options_for(case)
+
+
+def test_a_wrong_item_is_the_sellers_mistake(catalogue: Catalogue) -> None:
+    """拍的是蓝色的杯子，寄来的是红色的: exchange or return with the seller paying both ways, no usage guidance."""
+    options = catalogue.options_for(Case("product", cause="wrong_item", problem="拍的是蓝色的杯子，寄来的是红色的"))
+    ids = [o.id for o in options]
+    assert ids[:2] == ["exchange_wrong_item", "return_wrong_item"]
+    assert not {"usage_help", "quality_inspection", "return_refund_no_reason", "exchange_no_reason"} & set(ids)
+    assert all("由您承担" not in o.description for o in options)
+    assert "来回运费我们承担" in options[0].description
+
+
+def test_a_wrong_courier_gets_a_refund_or_the_right_courier(catalogue: Catalogue) -> None:
+    ids = [o.id for o in catalogue.options_for(Case("logistics", cause="wrong_courier", desired_outcome="refund"))]
+    assert ids[0] == "refund" and "reship_right_courier" in ids and "chase_courier" not in ids
+
+
+def test_a_wish_for_speed_puts_the_quickest_fitting_option_first(catalogue: Catalogue) -> None:
+    case = Case("product", cause="defect", product_category="electronics", problem="打印机卡纸", desired_outcome="fast")
+    options = catalogue.options_for(case)
+    assert options[0].id == "repair" and options[0].by_when_hours == 24
+
+
+def test_unknown_causes_are_refused() -> None:
+    with pytest.raises(ValueError, match="unknown cause"):
+        Case("product", cause="bad_vibes")

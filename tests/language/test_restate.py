@@ -1,8 +1,57 @@
-from bot.language.restate import MAX_CHARS, restate_problem
+"""The restatement: one sentence in the agent's words, built from what was understood."""
+
+import pytest
+
+from bot.language.restate import MAX_CHARS, restate, restate_problem, to_agent_voice
 
 
-def test_short_complaint_is_restated_in_the_bots_voice() -> None:
-    assert restate_problem("我要求发圆通你们发了天天", "logistics") == "您要求发圆通我们发了天天"
+@pytest.mark.parametrize(
+    ("text", "complaint_type", "expected"),
+    [
+        # the seed's training exercise, as the seed writes it
+        ("你们怎么回事？我明明拍的是小耙子，怎么寄过来是铲子？铲子我不需要！你现在怎么给我处理？", "product",
+         "您拍的是小耙子，收到的是铲子，发错货了"),
+        ("我明明要求发圆通，你们为什么还是发的天天？我都说了天天寄不到我们这，我要退款！", "logistics",
+         "您要求发圆通，我们发的是天天，快递公司发错了，您希望退款"),
+        ("拍的是蓝色的杯子，寄来的是红色的，我要换货", "product", "您拍的是蓝色的杯子，收到的是红色的，发错货了，您希望换货"),
+        ("我妈用你们的电热毯，用了一晚上就不热了", "product", "您母亲用我们的电热毯，用了一晚上就不热了"),
+        ("/::( 快递五天了还没到，物流一直不更新", "logistics", "快递五天了还没到"),
+        ("不是 是显示签收了但我根本没收到", "logistics", "显示签收了但您根本没收到"),
+    ],
+)
+def test_restatements_read_like_an_agent(text: str, complaint_type: str, expected: str) -> None:
+    assert restate_problem(text, complaint_type) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "你们东西有问题，不给我赔500块我就天天给你们刷差评",
+        "收到的耳机坏了 再不处理我就打12315投诉 还要找记者曝光你们",
+        "耳机坏了 订单号3920184756210384 你们这群骗子",
+        "／::( 快递没到[流泪]",
+    ],
+)
+def test_threats_insults_numbers_and_emoticons_are_never_quoted(text: str) -> None:
+    for complaint_type in ("product", "logistics", "malicious"):
+        out = restate_problem(text, complaint_type)
+        for forbidden in ("差评", "12315", "曝光", "记者", "骗子", "3920184756210384", "::", "流泪", "我们东西"):
+            assert forbidden not in out, (forbidden, out)
+
+
+def test_a_malicious_demand_is_recorded_without_the_threat() -> None:
+    assert restate_problem("你们东西有问题，不给我赔500块我就天天给你们刷差评", "malicious") == "您要求赔偿500元"
+
+
+def test_without_a_cause_the_type_is_named() -> None:
+    assert restate("😡😡😡", "product") == "您遇到的问题，是商品本身的问题"
+    assert restate("", "logistics") == "您遇到的问题，是物流配送的问题"
+
+
+def test_a_long_rant_is_cut_to_the_problem() -> None:
+    text = "我真的很生气，上周五下的单，今天终于到了，打开一看，屏幕碎了一大块，包装倒是挺好看的，以后再也不买了，太失望了，朋友都劝我别买"
+    out = restate_problem(text, "product")
+    assert len(out) <= MAX_CHARS and "屏幕碎了" in out
 
 
 def test_fillers_and_stutters_removed() -> None:
@@ -11,21 +60,9 @@ def test_fillers_and_stutters_removed() -> None:
     assert "奶粉" in out and "结块" in out
 
 
-def test_long_rant_is_cut_to_the_problem_clause() -> None:
-    text = "我真的很生气，上周五下的单，今天终于到了，打开一看，屏幕碎了一大块，包装倒是挺好看的，以后再也不买了，太失望了，朋友都劝我别买"
-    out = restate_problem(text, "product")
-    assert len(out) <= MAX_CHARS
-    assert "屏幕碎了" in out
-
-
-def test_nothing_usable() -> None:
-    assert restate_problem("😡😡😡", "product") == "您遇到的问题"
-    assert restate_problem("", None) == "您遇到的问题"
-
-
-def test_a_correction_is_restated_without_its_no() -> None:
-    assert restate_problem("不是 是显示签收了但我根本没收到", "logistics") == "显示签收了但您根本没收到"
-
-
-def test_a_dangling_question_word_is_dropped() -> None:
-    assert restate_problem("快递五天了还没到 物流一直不更新 到底怎么回事", "logistics") == "快递五天了还没到，物流一直不更新"
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("我妈说", "您母亲说"), ("我爸", "您父亲"), ("我们家孩子", "您家孩子"), ("你们发错了", "我们发错了"), ("我买的", "您买的")],
+)
+def test_agent_voice(text: str, expected: str) -> None:
+    assert to_agent_voice(text) == expected
