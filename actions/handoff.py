@@ -15,6 +15,7 @@ from actions import services
 from bot import flow
 from bot import sla as sla_module
 from bot.handoff import HandoffCase, HandoffQueueUnavailable
+from bot.language.causes import vocabulary as cause_vocabulary
 from bot.masking import mask_pii
 from bot.tickets import TicketStoreUnavailable
 
@@ -46,12 +47,16 @@ def ticket_fields(tracker: Tracker, *, status: Text) -> Dict[Text, Any]:
     evidence = tracker.get_slot("evidence")
     order_id = tracker.get_slot("order_id")
     complaint_type = tracker.get_slot("complaint_type")
+    secondary = tracker.get_slot("secondary_type")
+    cause = tracker.get_slot("complaint_cause")
     return {
         "channel": channel,
         "customer_id": customer,
         "sender_id": tracker.sender_id,
         "order_id": None if order_id in (None, flow.UNKNOWN) else str(order_id),
         "type": complaint_type,
+        "secondary_type": secondary if secondary != complaint_type else None,
+        "cause": cause if cause in cause_vocabulary() else None,
         "urgency": tracker.get_slot("urgency"),
         "customer_words": " / ".join(services.user_texts(tracker, last=5)),
         "facts": flow.summary(tracker.current_slot_values())["facts"],

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Mapping, Optional, Sequence
 
+from bot.language.causes import vocabulary as cause_vocabulary
 from bot.language.replies import EVIDENCE_LATER, NO_EVIDENCE, UNKNOWN, content_length
 
 __all__ = ["EVIDENCE_LATER", "NO_EVIDENCE", "UNKNOWN"]
@@ -66,12 +67,17 @@ def consecutive_misunderstandings(intents: Sequence[Optional[str]]) -> int:
 
 
 def summary(slots: Mapping[str, Any], last_messages: Iterable[str] = ()) -> dict[str, Any]:
-    """The handoff summary an agent reads first: type, urgency, phase, facts, options."""
+    """The handoff summary an agent reads first: type, cause (id and label), secondary type,
+    urgency, phase, facts, options."""
     facts = {k: slots.get(k) for k in ("order_id", "tracking_number", "courier", "product_category",
                                        "problem_summary", "problem_detail", "evidence", "desired_outcome",
                                        "demanded_amount", "order_amount", "phone") if slots.get(k) not in (None, "")}
+    cause = cause_vocabulary().get(str(slots.get("complaint_cause") or ""))
     return {
         "type": slots.get("complaint_type"),
+        "secondary_type": slots.get("secondary_type"),
+        "cause": cause.id if cause else None,
+        "cause_label": cause.label if cause else None,
         "urgency": slots.get("urgency"),
         "phase": slots.get("phase") or "understand",
         "facts": facts,

@@ -49,6 +49,7 @@ from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 
 from bot import sla as sla_module
+from bot.language.causes import vocabulary as cause_vocabulary
 from bot.masking import mask_pii
 
 logger = logging.getLogger(__name__)
@@ -122,6 +123,7 @@ class Ticket:
         order_id: The order number the complaint is about.
         type: ``product``, ``logistics``, ``service`` or ``malicious``.
         secondary_type: A second complaint type, when the case has two.
+        cause: The complaint cause, an id of ``bot/language/resources/causes.yml`` (``wrong_item``).
         urgency: ``safety``, ``media_legal``, ``vulnerable`` or None.
         priority: SLA priority label, ``P1`` .. ``P4``.
         queue: The agents' queue (``emergency``, ``senior``, ``priority``, ``general``, ``supervisor``).
@@ -150,6 +152,7 @@ class Ticket:
     order_id: str | None = None
     type: str | None = None
     secondary_type: str | None = None
+    cause: str | None = None
     urgency: str | None = None
     priority: str | None = None
     queue: str | None = None
@@ -287,6 +290,8 @@ def _validate(values: dict[str, Any]) -> None:
         raise ValueError(
             f"invalid status {values['status']!r}; expected one of {', '.join(STATUSES)}"
         )
+    if values.get("cause") is not None and values["cause"] not in cause_vocabulary():
+        raise ValueError(f"invalid cause {values['cause']!r}; expected an id of causes.yml")
     for name in ("type", "secondary_type"):
         if values.get(name) is not None and values[name] not in COMPLAINT_TYPES:
             raise ValueError(

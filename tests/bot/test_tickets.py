@@ -124,7 +124,7 @@ async def test_a_new_ticket_has_every_field_a_readable_id_and_its_sla(
 
     data = ticket.to_dict()
     assert list(data) == [
-        "id", "channel", "customer_id", "sender_id", "order_id", "type", "secondary_type", "urgency",
+        "id", "channel", "customer_id", "sender_id", "order_id", "type", "secondary_type", "cause", "urgency",
         "priority", "queue", "first_response_due", "resolution_due", "next_progress_due", "customer_words",
         "facts", "evidence", "options_offered", "chosen_option", "compensation", "risk_flag", "status",
         "history", "owner", "satisfaction", "created_at", "updated_at",
