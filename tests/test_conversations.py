@@ -209,7 +209,8 @@ THREE_PHASE_CASES = {
                       detail="显示在杭州中转站 五天没动了", desired="希望尽快补发"),
     "service": dict(first="客服不理人", gist="客服",
                     detail="昨天下午在线客服 问了三遍都没人回", desired="希望专人给我回个电话"),
-    "malicious": dict(first="不给我赔五百我就天天给你们差评 加我微信私下转", gist="差评",
+    # the restatement records the demand, never the threat (bot/language/restate.py)
+    "malicious": dict(first="不给我赔五百我就天天给你们差评 加我微信私下转", gist="赔偿500元",
                       evidence="没有照片", desired="按规定处理"),
 }
 
@@ -729,3 +730,116 @@ def test_repeated_confirmation_is_not_treated_as_a_misunderstanding(bot) -> None
     assert again, conv.log()
     assert not any(APOLOGY.search(r) for r in again), conv.log()
     assert not any("没太明白" in r or "遇到了什么问题" in r for r in again), conv.log()
+
+
+# =============================================================================================
+# 6. Reading real customers: cause, one type per case, restatements, wishes, no loops
+# =============================================================================================
+
+def settle_with(conv: Conversation, replies: list[str], choose_label: str) -> dict[str, Any]:
+    """Picks the option whose label contains ``choose_label``, confirms, returns the ticket."""
+    options = options_in(replies)
+    conv.say(str(number_of(options, choose_label)))
+    done = conv.say("确认")
+    assert TICKET_NO.search(" ".join(done)), conv.log()
+    return conv.only_ticket()
+
+
+def test_seed_rake_and_shovel_is_a_wrong_item_exchanged_at_the_sellers_cost(bot) -> None:
+    conv = Conversation(bot, tag="seed-rake")
+    first = conv.say("你们怎么回事？我明明拍的是小耙子，怎么寄过来是铲子？铲子我不需要！你现在怎么给我处理？")
+    assert "小耙子" in first[0] and "铲子" in first[0] and "发错货" in first[0], first
+    assert "服务" not in first[0] and "怎么给您处理" not in first[0], first
+    replies = answer_until_options(conv, first, {"desired": "换货"})
+    exchange = [d for _, label, d in options_in(replies) if label == "换货"]
+    assert exchange and "来回运费我们承担" in exchange[0], conv.log()
+    ticket = settle_with(conv, replies, "换货")
+    assert (ticket["type"], ticket["cause"]) == ("product", "wrong_item"), ticket
+
+
+def test_seed_wrong_courier_offers_the_refund_first(bot) -> None:
+    conv = Conversation(bot, tag="seed-courier")
+    first = conv.say("我明明要求发圆通，你们为什么还是发的天天？我都说了天天寄不到我们这，我要退款！")
+    assert "圆通" in first[0] and "天天" in first[0], first
+    replies = answer_until_options(conv, first, {})
+    options = options_in(replies)
+    assert options[0][1] == "退款" and any("指定快递" in label for _, label, _ in options), options
+    ticket = settle_with(conv, replies, "退款")
+    assert (ticket["type"], ticket["cause"]) == ("logistics", "wrong_courier"), ticket
+
+
+def test_a_later_threat_raises_the_urgency_and_keeps_the_type(bot) -> None:
+    conv = Conversation(bot, tag="threat")
+    conv.say("快递五天了还没到，物流一直不更新")
+    replies = conv.say("再不处理我就打12315投诉，还要找记者曝光你们")
+    assert not any("服务的不满" in r for r in replies), conv.log()
+    case = assert_handed_over(conv, replies, reason="urgency", priority="P2")
+    assert case["summary"]["type"] == "logistics" and case["summary"]["urgency"] == "media_legal", case["summary"]
+
+
+def test_a_wish_with_a_time_is_an_answer_and_orders_the_options(bot) -> None:
+    conv = Conversation(bot, tag="printer")
+    first = conv.say("打印机用了两天就卡纸，一张都打不出来")
+    replies = answer_until_options(conv, first, {"desired": "明天上午之前能用上"})
+    assert any("最快" in r for r in replies), conv.log()
+    options = options_in(replies)
+    assert options[0][1] == "维修", options
+    assert sum("怎么处理" in r for r in conv.bot_texts) == 1, f"the wish was asked again\n{conv.log()}"
+
+
+def test_two_answers_beside_the_question_go_to_a_human(bot) -> None:
+    conv = Conversation(bot, tag="asides")
+    replies = conv.script("耳机左边没声音", "对")
+    assert "订单号" in replies[-1], conv.log()
+    conv.say("你们店在哪个城市")
+    replies = conv.say("今天天气怎么样")
+    assert_handed_over(conv, replies, reason="misunderstood")
+
+
+def test_an_order_number_read_aloud_is_understood(bot) -> None:
+    conv = Conversation(bot, tag="spoken")
+    conv.script("快递一个礼拜了还没到", "对")
+    replies = conv.say("订单号是二零二六一一二九零零四四七七一二")
+    assert not any("订单号" in r for r in replies), f"asked again\n{conv.log()}"
+    replies = answer_until_options(conv, replies, {"desired": "催一下吧"})
+    ticket = settle_with(conv, replies, "催")
+    assert ticket["order_id"] == "2026112900447712", ticket
+
+
+def test_three_problems_in_one_message_keep_a_secondary_type(bot) -> None:
+    conv = Conversation(bot, tag="three")
+    first = conv.say("包裹晚了整整一周才到，打开发现两个玻璃杯都碎了，找客服也一直没人回")
+    replies = answer_until_options(conv, first, {"desired": "补发吧"})
+    ticket = settle_with(conv, replies, "补发")
+    assert ticket["type"] == "logistics" and ticket["secondary_type"] in ("product", "service"), ticket
+
+
+def test_changing_mind_before_confirming_changes_the_choice(bot) -> None:
+    conv = Conversation(bot, tag="mind")
+    first = conv.say("买的蓝牙耳机左边没声音")
+    replies = answer_until_options(conv, first, {"desired": "退货退款"})
+    conv.say(str(number_of(options_in(replies), "退货退款")))
+    replies = conv.say("等等，不退了，换个新的吧")
+    assert any(r.startswith("确认一下：换货") for r in replies), conv.log()
+    done = conv.say("确认")
+    assert TICKET_NO.search(" ".join(done)), conv.log()
+    assert conv.only_ticket()["chosen_option"]["label"] == "换货"
+
+
+def test_a_burn_at_the_end_of_a_long_rant_is_urgent(bot) -> None:
+    rant = "快递从下单到现在已经过去整整九天了，物流信息一直停在中转站，客服每次都说再等等，" * 18
+    replies = Conversation(bot, tag="rant").say(rant + "孩子用这个暖手宝，手被烫伤起了水泡")
+    assert len(rant) > 1000
+    assert any("就医" in r or "安全" in r for r in replies), replies
+
+
+@pytest.mark.parametrize(
+    ("question", "answer_word"),
+    [("你好 请问能开发票吗 公司报销要用", "发票"), ("孕妇能用这个洗发水吗", "孕妇"), ("还没发货的话地址能改吗", "地址")],
+)
+def test_everyday_questions_get_an_answer_not_a_complaint_form(bot, question: str, answer_word: str) -> None:
+    conv = Conversation(bot, tag="consult")
+    replies = conv.say(question)
+    text = " ".join(replies)
+    assert answer_word in text and not APOLOGY.search(text) and "对吗" not in text, conv.log()
+    assert conv.tickets() == [] and conv.handoff() is None

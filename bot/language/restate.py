@@ -216,9 +216,8 @@ def restate(
     parts: list[str] = []
     if fact:
         parts.append(fact)
-    if hit is not None:
-        if templated or not fact or to_agent_voice(hit.trigger) not in fact:
-            parts.append(vocabulary()[hit.cause].says)
+    if hit is not None and vocabulary()[hit.cause].says not in (fact or ""):
+        parts.append(vocabulary()[hit.cause].says)
     elif complaint_type in TYPE_TAILS:
         parts.append(TYPE_TAILS[complaint_type])
     wish = _wish(outcome, demanded_amount)
