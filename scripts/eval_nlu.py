@@ -12,7 +12,12 @@ Two sets, both kept out of training:
 * ``docs/eval/cause_labels.tsv``: 408 more messages labelled the same way, which we used to
   write the cause patterns (so its cause figure is optimistic).
 
-The label files hold ids and labels only; the texts are read from the corpora at evaluation
+* ``docs/eval/malicious_cases.tsv``: our own sentences (never in training): 29 in bad faith
+  (extortion, off-platform payment with a claim, admitted fake claims) and 27 that only look
+  like it (QQ, WeChat, 投诉, 差评, a regulator or a lawyer mentioned in an ordinary complaint, a
+  refund asked under the threat of a bad review): malicious precision and recall.
+
+The corpus label files hold ids and labels only; the texts are read from the corpora at evaluation
 time (they are not ours to commit). How they were made: ``docs/eval/README.md``.
 
 Writes ``reports/nlu_eval.md`` and ``reports/nlu_eval.json`` (figures, committed) and
@@ -266,7 +271,12 @@ def main() -> None:
     for path in map(Path, args.cause_set):
         if Path(args.corpora).is_dir() and path.is_file():
             sets.append((titles.get(path.stem, path.stem), str(path), load_cause_set(path, Path(args.corpora))))
-    predictions = asyncio.run(predict(model, [rows for _, _, rows in sets]))
+    malicious_path = ROOT / "docs" / "eval" / "malicious_cases.tsv"
+    cases: list[dict[str, str]] = []
+    if malicious_path.is_file():
+        with malicious_path.open(encoding="utf-8") as f:
+            cases = list(csv.DictReader(f, delimiter="\t"))
+    *predictions, case_preds = asyncio.run(predict(model, [rows for _, _, rows in sets] + [cases]))
 
     report = ["# NLU evaluation on real customer messages", "", f"Model: `{Path(model).name}`.", ""]
     errors = ["# Misread messages (not committed: the texts are not ours)", ""]
@@ -276,6 +286,29 @@ def main() -> None:
         figures[Path(source).stem] = result
         report += _section(title, source if not Path(source).is_relative_to(ROOT) else str(Path(source).relative_to(ROOT)), result)
         errors += _errors(title, rows, preds)
+    if cases:
+        preds = case_preds
+        tp = sum(c["label"] == "malicious" and p["type"] == "malicious" for c, p in zip(cases, preds))
+        fp = sum(c["label"] != "malicious" and p["type"] == "malicious" for c, p in zip(cases, preds))
+        positives = sum(c["label"] == "malicious" for c in cases)
+        figures["malicious_cases"] = {
+            "n": len(cases),
+            "precision": tp / (tp + fp) if tp + fp else 0.0,
+            "recall": tp / positives if positives else 0.0,
+        }
+        m = figures["malicious_cases"]
+        report += [
+            "## Bad faith (`docs/eval/malicious_cases.tsv`, our own sentences)",
+            "",
+            f"**Malicious precision {m['precision']:.3f}, recall {m['recall']:.3f}** on {positives} bad-faith messages "
+            f"and {len(cases) - positives} that only mention QQ, WeChat, 投诉, 差评 or a regulator.",
+            "",
+        ]
+        errors += ["## Bad faith set", ""] + [
+            f"- gold {c['label']} pred {p['type']} ({p['intent']} {p['confidence']:.2f}{', ' + p['rule'] if p.get('rule') else ''}): {c['text']}"
+            for c, p in zip(cases, preds)
+            if (c["label"] == "malicious") != (p["type"] == "malicious")
+        ]
     report += ["![confusion matrix on dev.tsv](nlu_confusion.png)", ""]
     (out / "nlu_eval.md").write_text("\n".join(report), encoding="utf-8")
     (out / "nlu_eval.json").write_text(json.dumps(figures, indent=2, ensure_ascii=False), encoding="utf-8")

@@ -63,6 +63,8 @@ MALICIOUS = "complaint_malicious"
 NON_COMPLAINT_INTENTS_A_CAUSE_OVERRIDES = frozenset(
     {"inform", "consult", "ask_progress", "out_of_scope", "deny", "affirm", "praise", "cancel", FALLBACK_INTENT}
 )
+MALICIOUS_KEPT_FROM = 1.01
+"""The classifier's malicious stands without a bad-faith cause only from this confidence (above 1: never)."""
 CAUSE_OVERRIDES_BELOW = 0.97
 """A complaint type the causes contradict is kept only when the classifier is at least this sure."""
 CAUSE_MAKES_COMPLAINT_BELOW = 0.8
@@ -151,7 +153,7 @@ def _decide(
             rule = "long_message_is_not_a_short_reply"
     if bad_faith and "safety" not in levels:
         return IntentDecision(MALICIOUS, max(confidence, 0.5), "bad_faith_is_malicious")
-    if name == MALICIOUS:
+    if name == MALICIOUS and confidence < MALICIOUS_KEPT_FROM:
         if named:
             return IntentDecision(f"complaint_{named[0]}", confidence, "no_bad_faith_is_not_malicious")
         best = _best(ranking, COMPLAINT_INTENTS[:3])

@@ -17,3 +17,42 @@ def test_digit_masker_changes_lemmas_not_text() -> None:
     assert [t.lemma for t in message.get(TOKENS_NAMES[TEXT])] == ["单号", "SF#"]
     assert message.get(TEXT) == "单号SF4718293650412"
     assert message.get(TOKENS_NAMES[TEXT])[1].text == "SF4718293650412"
+
+
+def test_digit_masker_caps_the_classifiers_tokens_only() -> None:
+    text = "快递 " * 100
+    message = Message(data={TEXT: text})
+    message.set(TOKENS_NAMES[TEXT], [Token("快递", i * 3) for i in range(100)])
+    DigitMasker({"max_tokens": 48}).process([message])
+    assert len(message.get(TOKENS_NAMES[TEXT])) == 48
+    assert message.get(TEXT) == text  # the rules still read the whole message
+
+
+def test_the_intent_rules_component_adds_cause_and_secondary_type() -> None:
+    from rasa.shared.nlu.constants import ENTITIES, INTENT, INTENT_RANKING_KEY
+
+    from bot.nlu.components import ComplaintIntentRules
+
+    text = "你们怎么回事 我拍的是小耙子 怎么寄过来是铲子 客服也一直不回"
+    message = Message(data={TEXT: text})
+    ranking = [{"name": "complaint_product", "confidence": 0.7}, {"name": "complaint_service", "confidence": 0.2}]
+    message.set(INTENT, ranking[0])
+    message.set(INTENT_RANKING_KEY, ranking)
+    ComplaintIntentRules({}).process([message])
+    assert message.get(INTENT)["name"] == "complaint_product"
+    found = {(e["entity"], e.get("role"), e["value"]) for e in message.get(ENTITIES)}
+    assert ("complaint_cause", None, "wrong_item") in found
+    assert ("complaint_type2", None, "service") in found
+    assert ("complaint_cause", "secondary", "unresponsive") in found
+
+
+def test_the_entity_extractor_reports_wishes_and_amount_roles() -> None:
+    from rasa.shared.nlu.constants import ENTITIES
+
+    from bot.nlu.components import RuleEntityExtractor
+
+    message = Message(data={TEXT: "不要退款 换个新的 花了300 至少赔我2千"})
+    RuleEntityExtractor({}).process([message])
+    found = {(e["entity"], e.get("role"), e["value"]) for e in message.get(ENTITIES)}
+    assert ("desired_outcome", None, "exchange") in found and ("desired_outcome", None, "refund") not in found
+    assert ("amount", "price", 300.0) in found and ("amount", "demand", 2000.0) in found
