@@ -63,8 +63,8 @@ MALICIOUS = "complaint_malicious"
 NON_COMPLAINT_INTENTS_A_CAUSE_OVERRIDES = frozenset(
     {"inform", "consult", "ask_progress", "out_of_scope", "deny", "affirm", "praise", "cancel", FALLBACK_INTENT}
 )
-MALICIOUS_KEPT_FROM = 1.01
-"""The classifier's malicious stands without a bad-faith cause only from this confidence (above 1: never)."""
+MALICIOUS_KEPT_FROM = 0.95
+"""The classifier's malicious stands without a bad-faith cause only from this confidence."""
 CAUSE_OVERRIDES_BELOW = 0.97
 """A complaint type the causes contradict is kept only when the classifier is at least this sure."""
 CAUSE_MAKES_COMPLAINT_BELOW = 0.8
