@@ -20,7 +20,8 @@ from actions.understand import latest_intent
 from bot.language import replies
 
 ASIDES_BEFORE_HANDOFF = 2
-"""Answers beside the form's question in a row after which a human takes over."""
+"""Unusable answers to the form's question in a row (asides and misses together) after which a
+human takes over (SPEC.md section 4: two misunderstandings in a row)."""
 
 
 class ActionAnswerAside(Action):
@@ -33,12 +34,14 @@ class ActionAnswerAside(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
         """One answer; inside a form, the second aside in a row hands the case over."""
         in_form = bool((tracker.active_loop or {}).get("name"))
-        if in_form:
-            failures = int(tracker.get_slot("ask_failures") or 0) + 1
-            if failures >= ASIDES_BEFORE_HANDOFF:
-                return [SlotSet("ask_failures", failures), SlotSet("handoff_reason", "misunderstood")]
+        if not in_form:
+            dispatcher.utter_message(response=self._response(tracker, domain))
+            return []
+        asides = int(tracker.get_slot("asides") or 0) + 1
+        if asides + int(tracker.get_slot("ask_failures") or 0) >= ASIDES_BEFORE_HANDOFF:
+            return [SlotSet("asides", asides), SlotSet("handoff_reason", "misunderstood")]
         dispatcher.utter_message(response=self._response(tracker, domain))
-        return [SlotSet("ask_failures", failures)] if in_form else []
+        return [SlotSet("asides", asides)]
 
     @staticmethod
     def _response(tracker: Tracker, domain: Dict[Text, Any]) -> Text:

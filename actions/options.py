@@ -112,7 +112,7 @@ class ValidateSettleForm(CaseFormValidation):
             return self._reoffer(dispatcher, tracker, amount)
         failures = int(tracker.get_slot("ask_failures") or 0) + 1
         result: Dict[Text, Any] = {"ask_failures": failures}
-        if failures >= 2:
+        if failures + int(tracker.get_slot("asides") or 0) >= 2:
             result["handoff_reason"] = "misunderstood"
         return result
 
@@ -132,14 +132,14 @@ class ValidateSettleForm(CaseFormValidation):
     async def extract_agreement(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Dict[Text, Any]:
-        """"确认" agrees; "换个方案" / "不" goes back to choosing; naming another option changes the
-        choice (``extract_chosen_option`` sets it and the agreement is asked again)."""
+        """"确认" agrees; "换个方案" / "不" goes back to choosing. A reply that names an offered
+        option is a choice, not an answer here: ``extract_chosen_option`` (run before this one;
+        the SDK shows its result on the tracker) sets it, and the agreement is asked for it."""
         current = tracker.get_slot("chosen_option")
         if tracker.get_slot("requested_slot") != "agreement" or not current:
             return {}
         text = (tracker.latest_message or {}).get("text") or ""
-        choice = services.catalogue().match_choice(text, offered(tracker))
-        if choice is not None and choice.id != current.get("id"):
+        if services.catalogue().match_choice(text, offered(tracker)) is not None:
             return {}
         reading = replies.read_agreement(text, latest_intent(tracker))
         if reading == "change":

@@ -32,7 +32,7 @@ INTERRUPTIONS = {"ask_progress", "request_human", "cancel", "out_of_scope", "con
 CASE_SLOTS = (
     "complaint_type", "complaint_cause", "secondary_type", "urgency", "problem_summary", "problem_detail", "evidence", "desired_outcome",
     "demanded_amount", "options_offered", "chosen_option", "agreement", "ticket_id", "handoff_reason",
-    "order_id", "tracking_number", "amount",
+    "order_id", "tracking_number", "amount", "asides",
 )
 
 
@@ -256,7 +256,11 @@ class CaseFormValidation(FormValidationAction):
         # The SDK keeps only the form's required slots; the bookkeeping slots an extraction
         # sets (ask_failures, handoff_reason, options_offered ...) must not be dropped.
         names = {e["name"] for e in validated}
-        return events + [e for e in extracted if e["name"] not in names] + validated
+        result = events + [e for e in extracted if e["name"] not in names] + validated
+        requested = tracker.get_slot("requested_slot")
+        if any(e.get("name") == requested and e.get("value") is not None for e in result):
+            result.append(SlotSet("asides", 0))  # the question got its answer
+        return result
 
 
 class ValidateUnderstandForm(CaseFormValidation):
@@ -298,7 +302,7 @@ class ValidateUnderstandForm(CaseFormValidation):
             return {"order_id": flow.UNKNOWN, "ask_failures": 0}
         failures = int(tracker.get_slot("ask_failures") or 0) + 1
         result: Dict[Text, Any] = {"ask_failures": failures}
-        if failures >= 2:
+        if failures + int(tracker.get_slot("asides") or 0) >= 2:
             result["handoff_reason"] = "misunderstood"
         return result
 

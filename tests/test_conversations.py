@@ -827,7 +827,7 @@ def test_changing_mind_before_confirming_changes_the_choice(bot) -> None:
 
 
 def test_a_burn_at_the_end_of_a_long_rant_is_urgent(bot) -> None:
-    rant = "快递从下单到现在已经过去整整九天了，物流信息一直停在中转站，客服每次都说再等等，" * 18
+    rant = "快递从下单到现在已经过去整整九天了，物流信息一直停在中转站，客服每次都说再等等，" * 30
     replies = Conversation(bot, tag="rant").say(rant + "孩子用这个暖手宝，手被烫伤起了水泡")
     assert len(rant) > 1000
     assert any("就医" in r or "安全" in r for r in replies), replies

@@ -45,6 +45,8 @@ class Cause:
         label: Chinese label for agents and the dashboard (``发错货``).
         covers: what it covers, in Chinese.
         says: how the bot names it in a restatement (``发错货了``).
+        decides_type: the cause fixes the type whatever the classifier thought (SPEC.md
+            section 2 names wrong items as product and wrong couriers as logistics).
     """
 
     id: str
@@ -52,6 +54,7 @@ class Cause:
     label: str
     covers: str
     says: str
+    decides_type: bool = False
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,12 @@ class CauseReading:
         """The first hit of a given type, or None."""
         return next((h for h in self.hits if h.type == complaint_type), None)
 
+    @property
+    def deciding_type(self) -> str | None:
+        """The type fixed by a cause that decides it (``wrong_item`` -> product), if any."""
+        known = vocabulary()
+        return next((h.type for h in self.hits if known[h.cause].decides_type), None)
+
     def causes(self) -> list[str]:
         """Distinct cause ids, in the order written."""
         return list(dict.fromkeys(h.cause for h in self.hits))
@@ -114,7 +123,12 @@ def vocabulary() -> dict[str, Cause]:
             if not (spec or {}).get("label"):
                 raise ValueError(f"causes.yml: cause {cause_id!r} has no label")
             causes[cause_id] = Cause(
-                cause_id, complaint_type, str(spec["label"]), str(spec.get("covers") or ""), str(spec.get("says") or spec["label"])
+                cause_id,
+                complaint_type,
+                str(spec["label"]),
+                str(spec.get("covers") or ""),
+                str(spec.get("says") or spec["label"]),
+                bool(spec.get("decides_type")),
             )
     return causes
 

@@ -14,8 +14,9 @@
    belong to another type ("你们怎么回事？我拍的是耙子寄来的是铲子": the tone reads as
    service, the cause is a wrong item) takes the type of the causes, unless the classifier is
    very sure; a non-complaint reading of a message that names a cause ("怎么还没发货?") becomes
-   that complaint when the classifier was unsure. The type of a second named cause becomes the
-   secondary type (``IntentDecision.secondary_type``).
+   that complaint when the classifier was unsure. A wrong item is product and a wrong courier
+   logistics whatever the classifier thought (SPEC.md section 2). The type of a second named
+   cause becomes the secondary type (``IntentDecision.secondary_type``).
 3. Greetings, thanks, yes and no are short. A long message the classifier took for one of
    them ("嗯谢谢 对 我一直在拉肚子 吃了药也没用", typical of speech-recognised calls that
    start with a filler) is about something else: the best-ranked other intent is used.
@@ -25,6 +26,8 @@
 5. Keyboard mashing and a single repeated sound ("asdfghjkl", "啊啊啊啊", "？？？") are not
    understood, whatever the classifier guessed (it liked out_of_scope): ``nlu_fallback``, so
    two of them in a row reach a human.
+5b. A message that is only data (an order or tracking number, a number) is ``inform``: it
+   answers the bot's question, whatever the classifier made of its digits.
 6. Text shaped like a Rasa intent command ("/complaint_malicious", which the REST channel
    escapes so it cannot trigger an intent directly) is not understood: ``nlu_fallback``.
 """
@@ -58,6 +61,9 @@ GIBBERISH = re.compile(
     r"|^[A-Za-z;',./]*(qwer|wert|erty|rtyu|tyui|yuio|uiop|asdf|sdfg|dfgh|fghj|ghjk|hjkl|zxcv|xcvb|cvbn|vbnm"
     r"|[bcdfghjklmnpqrstvwxz]{5})[A-Za-z;',./]*$",
     re.IGNORECASE,
+)
+DATA_ONLY = re.compile(
+    r"^[\s:：,，.。#]*(?:我的)?(?:订单号?|单号|订单编号|快递单号|运单号|物流单号)?(?:是|为)?[\s:：]*[A-Za-z]{0,4}[0-9][0-9A-Za-z\- ]*[\s。.!！]*$"
 )
 MALICIOUS = "complaint_malicious"
 NON_COMPLAINT_INTENTS_A_CAUSE_OVERRIDES = frozenset(
@@ -144,6 +150,8 @@ def _decide(
         return IntentDecision(FALLBACK_INTENT, 1.0, "command_like_text")
     if GIBBERISH.match(re.sub(r"\s+", "", text)) and not levels:
         return IntentDecision(FALLBACK_INTENT, 1.0, "gibberish")
+    if DATA_ONLY.match(text) and name not in KEEP_INTENTS:
+        return IntentDecision("inform", max(confidence, 0.5) if name == "inform" else 1.0, "data_only_is_inform")
     if name in KEEP_INTENTS:
         return IntentDecision(name, confidence)
     if name in SHORT_REPLY_INTENTS and len(_CONTENT_CHAR.findall(text)) > SHORT_REPLY_MAX_CHARS:
@@ -165,6 +173,9 @@ def _decide(
         best = _best(ranking, COMPLAINT_INTENTS[:3])
         if best is not None:
             return IntentDecision(str(best["name"]), max(confidence, float(best.get("confidence") or 0.0)), "urgency_is_complaint")
+    deciding = causes.deciding_type
+    if name in COMPLAINT_INTENTS and deciding and _type_of(name) != deciding:
+        return IntentDecision(f"complaint_{deciding}", confidence, "cause_decides_type")
     if name in COMPLAINT_INTENTS and named and _type_of(name) not in named and confidence < CAUSE_OVERRIDES_BELOW:
         return IntentDecision(f"complaint_{named[0]}", confidence, "cause_decides_type")
     if named and name in NON_COMPLAINT_INTENTS_A_CAUSE_OVERRIDES and (

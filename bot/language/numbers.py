@@ -39,7 +39,7 @@ _AFTER_TRIGGER = re.compile(rf"{_DEMAND_TRIGGER}({NUMBER}){_NOT_AFTER}\s*(?:{_UN
 _BEFORE_WORD = re.compile(rf"(?:¥|￥)?({NUMBER}){_NOT_AFTER}\s*(?:{_UNIT}钱?)?的?(?:赔偿|补偿|红包|损失费|精神损失)")
 _PRICE = re.compile(rf"{_PRICE_BEFORE}({NUMBER}){_NOT_AFTER}")
 _ALONE = re.compile(rf"^(?:¥|￥)?({NUMBER}){_NOT_AFTER}\s*(?:{_UNIT}钱?)?(?:吧|就行|就可以|就好|可以吗|行吗)?$")
-_PUNCT = re.compile(r"[\s,，.。!！?？~、:：;；…\"'“”‘’()（）\[\]【】]+")
+_PUNCT = re.compile(r"[\s,，。!！?？~、:：;；…\"'“”‘’()（）\[\]【】]+|\.(?![0-9])")
 _ARABIC = re.compile(r"^([0-9]+(?:\.[0-9]+)?)\s*([kKwW千万百])?([0-9一二三四五六七八九])?$")
 
 _SPOKEN_RUN = re.compile(r"[零〇一二两三四五六七八九幺洞](?:[ ,，]?[零〇一二两三四五六七八九幺洞])+")
@@ -137,9 +137,11 @@ def find_amounts(text: str) -> list[Amount]:
 
     compact = _PUNCT.sub("", masked)
     alone = _ALONE.match(compact)
-    if alone and compact:
+    # A message that is only an amount is a demand, when it says it is money: a unit, ¥, or a
+    # magnitude ("三百块", "¥88", "2千", "1.5w"); bare digits are an order number or a choice.
+    if alone and compact and (compact != alone.group(1) or re.search(r"[十百千万kKwW]", alone.group(1))):
         offset = masked.find(alone.group(1))
-        value = parse_number(alone.group(1), has_unit=compact != alone.group(1) or bool(re.match(r"[0-9]", compact)))
+        value = parse_number(alone.group(1), has_unit=True)
         if value is not None and offset >= 0:
             return [Amount(value, offset, offset + len(alone.group(1)), "demand")]
     for m in _AFTER_TRIGGER.finditer(masked):

@@ -174,3 +174,13 @@ def test_gibberish_is_not_understood(text: str) -> None:
 @pytest.mark.parametrize("text", ["refund", "ok", "好好好", "哈哈", "iphone坏了", "谢谢谢谢你"])
 def test_ordinary_short_text_is_not_gibberish(text: str) -> None:
     assert decide_intent({"name": "inform", "confidence": 0.7}, RANKING, [], text).rule != "gibberish"
+
+
+@pytest.mark.parametrize("text", ["3920184756210384", "1", "订单号是 3920184756210384", "SF1234567890123", "单号：JD0012345678"])
+def test_data_alone_answers_the_question(text: str) -> None:
+    d = decide_intent({"name": "nlu_fallback", "confidence": 0.4}, [{"name": "inform", "confidence": 0.37}], [], text)
+    assert (d.name, d.rule) == ("inform", "data_only_is_inform")
+
+
+def test_data_with_words_is_not_data_alone() -> None:
+    assert decide_intent({"name": "complaint_product", "confidence": 0.9}, [], [], "3920184756210384 耳机坏了").name == "complaint_product"

@@ -118,3 +118,9 @@ def test_outcomes_and_demanded_amounts(text: str, outcome, amount) -> None:  # t
 )
 def test_choice_numbers(text: str, count: int, indexes: set[int]) -> None:
     assert replies.choice_indexes(text, count) == indexes
+
+
+@pytest.mark.parametrize("text", ["3920184756210384", "500", "12", "2"])
+def test_bare_digits_are_not_money(text: str) -> None:
+    """An order number or a choice sent alone is not a demand (it once became "3.92018e+15元赔偿")."""
+    assert replies.read_outcome(text) == (None, None)
