@@ -27,6 +27,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bot.language.causes import cause_label  # noqa: E402
 from bot.stack import Stack, base_env, ensure_model, free_port  # noqa: E402
 
 
@@ -66,7 +67,10 @@ def play(base: str, token: str, name: str, turns: list[str]) -> str:
         chosen = (ticket.get("chosen_option") or {}).get("label") or "—"
         compensation = ticket.get("compensation") or {}
         lines.append(
-            f"<sub>工单 {ticket['id']}: {ticket['type']}, 紧急程度 {ticket.get('urgency') or '—'}, {ticket['priority']}, "
+            f"<sub>工单 {ticket['id']}: {ticket['type']}"
+            + (f" / 原因 {cause_label(ticket.get('cause'))}" if ticket.get("cause") else "")
+            + (f" / 另有 {ticket['secondary_type']}" if ticket.get("secondary_type") else "")
+            + f", 紧急程度 {ticket.get('urgency') or '—'}, {ticket['priority']}, "
             f"状态 {ticket['status']}, 方案 {chosen}"
             + (f", 补偿 ¥{compensation.get('amount')} ({compensation.get('status')})" if compensation else "")
             + (", 风险标记" if ticket.get("risk_flag") else "")

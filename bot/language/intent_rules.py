@@ -70,7 +70,9 @@ NON_COMPLAINT_INTENTS_A_CAUSE_OVERRIDES = frozenset(
     {"inform", "consult", "ask_progress", "out_of_scope", "deny", "affirm", "praise", "cancel", FALLBACK_INTENT}
 )
 MALICIOUS_KEPT_FROM = 0.95
-"""The classifier's malicious stands without a bad-faith cause only from this confidence."""
+"""The classifier's malicious stands without a bad-faith cause only from this confidence, and
+only when the message threatens something (:data:`THREAT`): "至少赔我2千" is a demand, not bad faith."""
+THREAT = re.compile(r"差评|一星|投诉|举报|曝光|闹|等着|不然|否则|要么|除非|倒闭|关门|搞|骂|黑你|小号|水军|碰瓷|白拿|私下|转我|打钱")
 CAUSE_OVERRIDES_BELOW = 0.97
 """A complaint type the causes contradict is kept only when the classifier is at least this sure."""
 CAUSE_MAKES_COMPLAINT_BELOW = 0.8
@@ -161,7 +163,7 @@ def _decide(
             rule = "long_message_is_not_a_short_reply"
     if bad_faith and "safety" not in levels:
         return IntentDecision(MALICIOUS, max(confidence, 0.5), "bad_faith_is_malicious")
-    if name == MALICIOUS and confidence < MALICIOUS_KEPT_FROM:
+    if name == MALICIOUS and (confidence < MALICIOUS_KEPT_FROM or not THREAT.search(text)):
         if named:
             return IntentDecision(f"complaint_{named[0]}", confidence, "no_bad_faith_is_not_malicious")
         best = _best(ranking, COMPLAINT_INTENTS[:3])

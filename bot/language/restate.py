@@ -213,6 +213,8 @@ def restate(
         return "，".join(p for p in parts if p)
     templated = _template(normalized, hit)
     fact = templated or _fact(hit, _clauses(normalized))
+    if fact and hit is not None and not templated and len(fact) <= len(to_agent_voice(hit.trigger)) + 2:
+        fact = None  # "跑哪去了" says nothing the cause's own phrase does not say better
     parts: list[str] = []
     if fact:
         parts.append(fact)
@@ -220,6 +222,9 @@ def restate(
         parts.append(vocabulary()[hit.cause].says)
     elif complaint_type in TYPE_TAILS:
         parts.append(TYPE_TAILS[complaint_type])
+    second = next((h for h in causes.hits if hit is not None and h.type != hit.type and h.type != "malicious"), None)
+    if second is not None:  # "…配送太慢了，另外没人及时回复您" (SPEC.md section 6: secondary type)
+        parts.append(f"另外{vocabulary()[second.cause].says}")
     wish = _wish(outcome, demanded_amount)
     if wish:
         parts.append(wish)

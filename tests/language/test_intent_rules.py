@@ -184,3 +184,9 @@ def test_data_alone_answers_the_question(text: str) -> None:
 
 def test_data_with_words_is_not_data_alone() -> None:
     assert decide_intent({"name": "complaint_product", "confidence": 0.9}, [], [], "3920184756210384 耳机坏了").name == "complaint_product"
+
+
+def test_a_demand_without_a_threat_is_not_malicious_however_sure_the_classifier_is() -> None:
+    ranking = [{"name": "complaint_malicious", "confidence": 0.99}, {"name": "complaint_product", "confidence": 0.01}]
+    assert decide_intent(ranking[0], ranking, [], "至少赔我2千").name == "complaint_product"
+    assert decide_intent(ranking[0], ranking, [], "你们要是不给钱 我就找人天天骂").name == "complaint_malicious"

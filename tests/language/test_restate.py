@@ -17,7 +17,7 @@ from bot.language.restate import MAX_CHARS, restate, restate_problem, to_agent_v
         ("我妈用你们的电热毯，用了一晚上就不热了", "product", "您母亲用我们的电热毯，用了一晚上就不热了，商品有质量问题"),
         ("/::( 快递五天了还没到，物流一直不更新", "logistics", "快递五天了还没到，配送太慢了"),
         ("不是 是显示签收了但我根本没收到", "logistics", "显示签收了但您根本没收到，包裹可能丢了"),
-        ("客服半天不回消息 问了三遍都没人理", "service", "客服半天不回消息，没人及时回复您"),
+        ("客服半天不回消息 问了三遍都没人理", "service", "客服半天不回消息，一直没人回复您"),
     ],
 )
 def test_restatements_read_like_an_agent(text: str, complaint_type: str, expected: str) -> None:
@@ -67,3 +67,8 @@ def test_fillers_and_stutters_removed() -> None:
 )
 def test_agent_voice(text: str, expected: str) -> None:
     assert to_agent_voice(text) == expected
+
+
+def test_a_second_problem_is_named_and_a_bare_trigger_is_not_quoted() -> None:
+    assert restate_problem("跑哪去了", "service") == "一直没人回复您"
+    assert restate_problem("包裹晚了整整一周才到，找客服也一直没人回", "logistics") == "包裹晚了整整一周才到，配送太慢了，另外一直没人回复您"
