@@ -155,7 +155,10 @@ class RuleEntityExtractor(_StatelessComponent):
 
     def __init__(self, config: Dict[Text, Any]) -> None:
         super().__init__(config)
-        build_nlp()  # load jieba and spaCy at model load time, not on the first message
+        # load jieba, spaCy and every lexicon at model load time, not on the first customer's message
+        build_nlp()
+        warm = normalize_text("收到的东西壞了 订单号二零二六一一二九零零四四七七一二")
+        extract_entities(warm), outcome_entities(warm), read_causes(warm), detect_urgency(warm)
 
     @staticmethod
     def required_packages() -> List[Text]:
