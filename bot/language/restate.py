@@ -213,7 +213,7 @@ def restate(
         return "，".join(p for p in parts if p)
     templated = _template(normalized, hit)
     fact = templated or _fact(hit, _clauses(normalized))
-    if fact and hit is not None and not templated and len(fact) <= len(to_agent_voice(hit.trigger)) + 2:
+    if fact and hit is not None and not templated and len(_CONTENT.findall(fact.replace(to_agent_voice(hit.trigger), ""))) < 2:
         fact = None  # "跑哪去了" says nothing the cause's own phrase does not say better
     parts: list[str] = []
     if fact:

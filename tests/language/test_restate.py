@@ -72,3 +72,8 @@ def test_agent_voice(text: str, expected: str) -> None:
 def test_a_second_problem_is_named_and_a_bare_trigger_is_not_quoted() -> None:
     assert restate_problem("跑哪去了", "service") == "一直没人回复您"
     assert restate_problem("包裹晚了整整一周才到，找客服也一直没人回", "logistics") == "包裹晚了整整一周才到，配送太慢了，另外一直没人回复您"
+
+
+@pytest.mark.parametrize(("text", "complaint_type", "gist"), [("快递还没到", "logistics", "快递"), ("客服不理人", "service", "客服")])
+def test_the_thing_complained_about_stays_in_a_short_restatement(text: str, complaint_type: str, gist: str) -> None:
+    assert gist in restate_problem(text, complaint_type)
