@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 from abc import ABC, abstractmethod
 from typing import Any, Dict, List, Optional, Text
 
@@ -68,9 +67,6 @@ def demanded_amount(entities: List[Dict[Text, Any]]) -> Optional[float]:
     )
 
 
-_CORRECTION = re.compile(r"^\s*(?:不是|不对|错了|没有|你理解错|理解错|搞错|弄错)")
-
-
 def corrects_the_restatement(tracker: Tracker) -> bool:
     """The customer corrects the bot's restatement: after "不对" the bot asked what the problem
     really is, or the answer to the restatement itself starts with "不是/不对"."""
@@ -82,7 +78,7 @@ def corrects_the_restatement(tracker: Tracker) -> bool:
     if last_action == "utter_ask_correction":
         return True
     text = (tracker.latest_message or {}).get("text") or ""
-    return last_action == "action_acknowledge_complaint" and bool(_CORRECTION.match(text))
+    return last_action == "action_acknowledge_complaint" and replies.is_correction(text)
 
 
 def outcome_events(text: Text, entities: Optional[List[Dict[Text, Any]]] = None) -> List[EventType]:

@@ -11,7 +11,7 @@ shop configures.
 * :func:`read_agreement`: "确认" / "换个方案" after the agreement was repeated back;
 * :func:`read_evidence`, :func:`image_refs`: photos and "没有照片" / "等下发";
 * :func:`says_unknown`: "订单号找不到了";
-* :func:`is_dispute`: "这不合理", "都不行";
+* :func:`is_dispute`: "这不合理", "都不行"; :func:`is_correction`: "不是，是…" to a restatement;
 * :func:`read_satisfaction`: 1-5 from "5", "五分", "很满意";
 * :func:`consult_topic`: what an ordinary shopping question is about (invoice, address ...).
 
@@ -343,6 +343,14 @@ def read_evidence(text: str, *, has_attachment: bool = False, refs: Sequence[str
     if content_length(text) >= 4:  # a description of the damage instead of a photo
         return f"described:{text[:200]}"
     return None
+
+
+_CORRECTION = re.compile(r"^\s*(?:不是|不对|错了|没有|你理解错|理解错|搞错|弄错)")
+
+
+def is_correction(text: str) -> bool:
+    """The reply to a restatement corrects it ("不是，是快递的问题", "不对")."""
+    return bool(_CORRECTION.match(text or ""))
 
 
 def is_dispute(text: str) -> bool:
