@@ -6,10 +6,11 @@
    is used instead.
 2. Malicious means bad faith (SPEC.md section 2, ../shared/eval/GUIDELINES.md): a message is
    ``complaint_malicious`` when it names a malicious cause (money demanded under the threat
-   of bad reviews, payment off the platform with a claim, an admitted fake claim), and only
-   then: the classifier's malicious without one becomes the complaint type the causes name, or
-   the best-ranked other one. A mention of QQ, WeChat, 投诉, 差评, a regulator or the media is
-   not bad faith.
+   of bad reviews, payment off the platform with a claim, an admitted fake claim), or when the
+   classifier is at least :data:`MALICIOUS_KEPT_FROM` sure and the message threatens something;
+   otherwise the classifier's malicious becomes the complaint type the causes name, or the
+   best-ranked other one. A mention of QQ, WeChat, 投诉, 差评, a regulator or the media, or a
+   demand without a threat ("至少赔我2千"), is not bad faith.
 2b. The cause decides the type (``bot.language.causes``): a complaint whose named causes all
    belong to another type ("你们怎么回事？我拍的是耙子寄来的是铲子": the tone reads as
    service, the cause is a wrong item) takes the type of the causes, unless the classifier is
