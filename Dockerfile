@@ -1,6 +1,6 @@
 # One image for the Rasa server and the action server (docker-compose.yml picks the command).
 # Built from the same lock as `make setup`; no container engine runs on the dev machines, so
-# this file is kept deliberately plain and in step with scripts/setup.sh.
+# this file is kept deliberately plain and in step with tools/setup.sh.
 FROM python:3.11-slim-bookworm
 
 ENV RASA_TELEMETRY_ENABLED=false \
@@ -17,7 +17,7 @@ RUN pip install --no-cache-dir --no-deps -r requirements/lock.txt \
 
 COPY . .
 # Train at build time so the container starts without training (and without the internet).
-RUN python -m bot.stack train
+RUN python -m tools.devstack train
 
 EXPOSE 5005 5055
-CMD ["sh", "-c", "rasa run --model \"$(python -m bot.stack model-path | tail -n 1)\" --port 5005 --enable-api --auth-token \"$BOT_API_TOKEN\" --credentials credentials.yml --endpoints endpoints.yml --cors '*'"]
+CMD ["sh", "-c", "rasa run --model \"$(python -m tools.devstack model-path | tail -n 1)\" --port 5005 --enable-api --auth-token \"$BOT_API_TOKEN\" --credentials credentials.yml --endpoints endpoints.yml --cors '*'"]

@@ -9,41 +9,41 @@ export PYTHONPATH := $(CURDIR)
 .PHONY: setup setup-test train run test validate unit stories eval bench transcripts lint clean
 
 setup:
-	@bash scripts/setup.sh
+	@bash tools/setup.sh
 
 train: setup
-	@$(PY) -m bot.stack train
+	@$(PY) -m tools.devstack train
 
 run: setup
-	@$(PY) -m bot.stack run
+	@$(PY) -m tools.devstack run
 
 validate: setup
 	@$(RASA) data validate --quiet
 
 setup-test:
-	@bash scripts/setup.sh --browser
+	@bash tools/setup.sh --browser
 
 unit: setup-test
 	@$(PY) -m pytest
 
 stories: train
-	@$(RASA) test core --model "$$($(PY) -m bot.stack model-path | tail -n 1)" --stories tests/test_stories.yml \
+	@$(RASA) test core --model "$$($(PY) -m tools.devstack model-path | tail -n 1)" --stories tests/test_stories.yml \
 		--fail-on-prediction-errors --out reports/stories --no-plot
 
 test: setup-test
-	@$(PY) -m bot.stack train
+	@$(PY) -m tools.devstack train
 	@$(RASA) data validate --quiet
 	@$(PY) -m pytest
 	@$(MAKE) --no-print-directory stories
 
 eval: train
-	@$(PY) scripts/eval_nlu.py --model "$$($(PY) -m bot.stack model-path | tail -n 1)"
+	@$(PY) tools/eval_nlu.py --model "$$($(PY) -m tools.devstack model-path | tail -n 1)"
 
 bench: train
-	@$(PY) scripts/bench.py
+	@$(PY) tools/bench.py
 
 transcripts: train
-	@$(PY) scripts/transcripts.py
+	@$(PY) tools/transcripts.py
 
 lint: setup
 	@$(PY) -m ruff check bot actions tests scripts

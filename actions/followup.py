@@ -12,8 +12,8 @@ from rasa_sdk.types import DomainDict
 
 from actions import services
 from bot.language import replies
-from bot.masking import mask_pii
-from bot.tickets import TicketStoreUnavailable
+from bot.privacy import mask_pii
+from bot.store.tickets import TicketStoreUnavailable
 
 logger = logging.getLogger(__name__)
 

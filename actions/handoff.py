@@ -12,12 +12,12 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions import services
-from bot import flow
-from bot import sla as sla_module
-from bot.handoff import HandoffCase, HandoffQueueUnavailable
+from bot.policy import flow
+from bot.policy import sla as sla_module
+from bot.store.handoff import HandoffCase, HandoffQueueUnavailable
 from bot.language.causes import vocabulary as cause_vocabulary
-from bot.masking import mask_pii
-from bot.tickets import TicketStoreUnavailable
+from bot.privacy import mask_pii
+from bot.store.tickets import TicketStoreUnavailable
 
 logger = logging.getLogger(__name__)
 

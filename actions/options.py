@@ -15,7 +15,7 @@ from actions import services
 from actions.understand import CaseFormValidation, latest_intent
 from bot.language import replies
 from bot.language.causes import vocabulary as cause_vocabulary
-from bot.options import FAST, Case, Option
+from bot.policy.catalogue import FAST, Case, Option
 
 HUMAN_REVIEW = "human_review"
 _AMOUNT = re.compile(r"\d+(?:\.\d+)?")

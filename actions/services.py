@@ -13,12 +13,12 @@ from typing import Any, Dict, List, Optional, Text, Tuple
 
 from rasa_sdk import Tracker
 
-from bot import sla as sla_module
-from bot import stores
-from bot.handoff import HandoffQueue
+from bot.policy import sla as sla_module
+from bot.store import client as stores
+from bot.store.handoff import HandoffQueue
 from bot.language import replies
-from bot.options import Catalogue, load_catalogue
-from bot.tickets import TicketStore
+from bot.policy.catalogue import Catalogue, load_catalogue
+from bot.store.tickets import TicketStore
 
 _clients: dict[int, Any] = {}
 
@@ -43,13 +43,13 @@ def handoffs() -> HandoffQueue:
 
 @functools.lru_cache(maxsize=1)
 def catalogue() -> Catalogue:
-    """The option catalogue (``bot/config/options.yml``)."""
+    """The option catalogue (``policy/options.yml``)."""
     return load_catalogue()
 
 
 @functools.lru_cache(maxsize=1)
 def sla() -> sla_module.SlaConfig:
-    """The SLA tiers (``bot/config/sla.yml``)."""
+    """The SLA tiers (``policy/sla.yml``)."""
     return sla_module.load_sla()
 
 

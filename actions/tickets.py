@@ -13,10 +13,10 @@ from rasa_sdk.types import DomainDict
 
 from actions import services
 from actions.handoff import ticket_fields, trigger_key
-from bot import sla as sla_module
-from bot.masking import mask_pii
-from bot.options import Option
-from bot.tickets import TicketStoreUnavailable, describe
+from bot.policy import sla as sla_module
+from bot.privacy import mask_pii
+from bot.policy.catalogue import Option
+from bot.store.tickets import TicketStoreUnavailable, describe
 
 logger = logging.getLogger(__name__)
 

@@ -12,12 +12,12 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions import services
-from bot import flow
+from bot.policy import flow
 from bot.language import replies
 from bot.language.restate import restate
 from bot.language.urgency import URGENCY_LEVELS
-from bot.masking import mask_pii
-from bot.tickets import TicketStoreUnavailable
+from bot.privacy import mask_pii
+from bot.store.tickets import TicketStoreUnavailable
 
 logger = logging.getLogger(__name__)
 

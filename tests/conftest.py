@@ -9,7 +9,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from bot.stack import RedisSettings, Stack, base_env, ensure_model, free_port, http_json
+from tools.devstack import RedisSettings, Stack, base_env, ensure_model, free_port, http_json
 
 ROOT = Path(__file__).resolve().parent.parent
 

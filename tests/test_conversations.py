@@ -21,7 +21,7 @@ from typing import Any, Callable, Optional
 import pytest
 import yaml
 
-from bot.sla import format_deadline, load_sla
+from bot.policy.sla import format_deadline, load_sla
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -59,7 +59,7 @@ def new_sender(tag: str = "conv") -> str:
 
 
 def who(queue: str) -> str:
-    """Who the customer is told takes over in ``queue`` (bot/config/sla.yml)."""
+    """Who the customer is told takes over in ``queue`` (policy/sla.yml)."""
     return load_sla().queue_display(queue)
 
 

@@ -28,8 +28,8 @@ from typing import Any, Callable, Iterator
 import pytest
 import yaml
 
-from bot.options import Option
-from bot.stack import RedisSettings, Stack, base_env, free_port, http_json
+from bot.policy.catalogue import Option
+from tools.devstack import RedisSettings, Stack, base_env, free_port, http_json
 
 ROOT = Path(__file__).resolve().parent.parent
 DOMAIN = yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8"))

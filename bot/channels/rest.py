@@ -12,7 +12,7 @@ instead of a 500, and no message is dropped silently:
 * while a human has the conversation the customer hears that the message was passed on
 * if a custom action failed, the customer gets an error reply and the case goes to a human
 * ``GET /webhooks/rest/outbox?sender=<id>`` returns messages sent outside a request (agents,
-  follow-ups), see ``bot/channels/outbox.py``
+  follow-ups), see ``bot/store/outbox.py``
 """
 
 from __future__ import annotations
@@ -27,10 +27,12 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot import stores
-from bot.channels import delivery, guard, outbox
-from bot.channels.outbox import OutboxOutput
-from bot.masking import install_log_masking, mask_pii
+from bot.store import client as stores
+from bot.rasa_ext import guard
+from bot.services import delivery
+from bot.store import outbox
+from bot.store.outbox import OutboxOutput
+from bot.privacy import install_log_masking, mask_pii
 
 logger = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ health route, ``POST /webhooks/taobao/webhook`` receives one buyer message per r
 
 Inbound request
 ---------------
-Signed like a Taobao Open Platform call (``bot/taobao_sign.py``): query parameters
+Signed like a Taobao Open Platform call (``bot/channels/taobao_sign.py``): query parameters
 ``app_key``, ``timestamp`` (``yyyy-MM-dd HH:mm:ss``, GMT+8, at most 10 minutes off),
 ``sign_method`` (``md5`` | ``hmac`` | ``hmac-sha256``) and ``sign``; the signature covers every
 query parameter but ``sign`` plus the raw body. The body is one JSON object::
@@ -101,10 +101,13 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot import stores, taobao_sign
-from bot.channels import delivery, guard
+from bot.channels import taobao_sign
+
+from bot.store import client as stores
+from bot.rasa_ext import guard
+from bot.services import delivery
 from bot.channels.rest import MAX_MESSAGE_CHARS, escape_user_text
-from bot.masking import install_log_masking, mask_pii
+from bot.privacy import install_log_masking, mask_pii
 
 logger = logging.getLogger(__name__)
 
@@ -202,7 +205,7 @@ def check_request(
 ) -> Optional[Tuple[int, str]]:
     """Size, sign method, timestamp and signature of an inbound request.
 
-    The decision itself is :func:`bot.taobao_sign.verify`; this only picks the status code of a
+    The decision itself is :func:`bot.channels.taobao_sign.verify`; this only picks the status code of a
     refusal (413, 400, 401 or 403).
 
     Returns:

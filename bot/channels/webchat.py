@@ -13,7 +13,7 @@ every browser session is the conversation ``webchat:<session id>`` (metadata ``c
 * each message runs like on the other channels: leading "/" escaped, over-long text refused with
   a reply, malformed payloads answered like an empty message, a failed action gets the error
   reply and a human, a paused conversation gets the "passed on" notice
-  (:func:`bot.channels.delivery.complete_turn`);
+  (:func:`bot.services.delivery.complete_turn`);
 * ``GET /webhooks/webchat/`` the demo shop page, ``/webhooks/webchat/widget.js`` the widget (one
   ``<script>`` tag embeds it), ``/webhooks/webchat/socket.io.min.js`` the socket.io client
   (served from here, no CDN);
@@ -48,9 +48,11 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot.channels import delivery, guard
+from bot.rasa_ext import guard
+
+from bot.services import delivery
 from bot.channels.rest import MAX_MESSAGE_CHARS, MAX_SENDER_CHARS, escape_user_text
-from bot.masking import install_log_masking, mask_pii
+from bot.privacy import install_log_masking, mask_pii
 
 logger = logging.getLogger(__name__)
 
@@ -208,7 +210,7 @@ class WebChatInput(SocketIOInput):
     def redis(self) -> Any:
         """The Redis client of this process (created on first use, in the server's loop)."""
         if self._redis is None:
-            from bot import stores
+            from bot.store import client as stores
 
             self._redis = stores.redis_from_env()
         return self._redis

@@ -69,10 +69,11 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot import stores
-from bot.channels import delivery, guard
+from bot.store import client as stores
+from bot.rasa_ext import guard
+from bot.services import delivery
 from bot.channels.rest import escape_user_text
-from bot.masking import install_log_masking, mask_pii
+from bot.privacy import install_log_masking, mask_pii
 
 logger = logging.getLogger(__name__)
 

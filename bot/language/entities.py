@@ -24,7 +24,7 @@ from typing import Any, Iterator
 import yaml
 
 from bot.language.numbers import find_amounts
-from bot.masking import is_id_card_number
+from bot.privacy import is_id_card_number
 
 logger = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""Pure helpers of scripts/bench.py: percentiles, windows, schedules, /proc parsing, report cells."""
+"""Pure helpers of tools/bench.py: percentiles, windows, schedules, /proc parsing, report cells."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from types import ModuleType
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "bench.py"
+SCRIPT = Path(__file__).resolve().parents[2] / "tools" / "bench.py"
 
 
 def _load() -> ModuleType:

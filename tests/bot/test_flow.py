@@ -1,10 +1,10 @@
-"""The three-phase flow rules (bot/flow.py), without Rasa."""
+"""The three-phase flow rules (bot/policy/flow.py), without Rasa."""
 
 from __future__ import annotations
 
 import pytest
 
-from bot import flow
+from bot.policy import flow
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ import pytest
 import pytest_asyncio
 from redis.asyncio import Redis
 
-from bot.handoff import (
+from bot.store.handoff import (
     GROUP,
     CaseNotClaimed,
     CaseNotFound,
@@ -22,7 +22,7 @@ from bot.handoff import (
     HandoffQueue,
     HandoffQueueUnavailable,
 )
-from bot.stack import RedisSettings, Stack, base_env, free_port
+from tools.devstack import RedisSettings, Stack, base_env, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = 1_700_000_000.0
@@ -259,7 +259,7 @@ AGENT_PROCESS = textwrap.dedent(
     """
     import asyncio, os, sys
     from redis.asyncio import Redis
-    from bot.handoff import HandoffQueue
+    from bot.store.handoff import HandoffQueue
 
     async def main():
         client = Redis(host=sys.argv[1], port=int(sys.argv[2]), db=int(sys.argv[3]), decode_responses=True)

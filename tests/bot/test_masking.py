@@ -1,7 +1,7 @@
 import json
 import logging
 
-from bot.masking import PiiMaskingFilter, is_id_card_number, mask_pii
+from bot.privacy import PiiMaskingFilter, is_id_card_number, mask_pii
 
 
 def test_mobile_id_and_address_masked() -> None:

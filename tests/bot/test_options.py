@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from bot.options import (
+from bot.policy.catalogue import (
     COMPLAINT_TYPES,
     DEFAULT_PATH,
     Case,

@@ -6,7 +6,7 @@ import pytest
 from jsonschema import ValidationError
 from rasa.core.actions.action import RemoteAction
 
-from bot import rasa_patches
+from bot.rasa_ext import patches as rasa_patches
 
 
 @pytest.fixture(scope="module")

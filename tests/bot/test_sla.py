@@ -1,4 +1,4 @@
-"""SLA tiers, deadlines and customer-facing times (bot/sla.py, bot/config/sla.yml)."""
+"""SLA tiers, deadlines and customer-facing times (bot/policy/sla.py, policy/sla.yml)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 
-from bot import sla
-from bot.sla import (
+from bot.policy import sla
+from bot.policy.sla import (
     deadlines,
     format_deadline,
     load_sla,

@@ -1,4 +1,4 @@
-"""bot/stack.py: which credentials file the Rasa server gets."""
+"""tools/devstack.py: which credentials file the Rasa server gets."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.stack import ROOT, credentials_file, rasa_command
+from tools.devstack import ROOT, credentials_file, rasa_command
 
 
 def test_without_platform_variables_the_committed_credentials_are_used() -> None:
@@ -17,13 +17,13 @@ def test_a_platform_channel_is_added_when_its_variable_is_set() -> None:
     path = credentials_file({"TAOBAO_APP_KEY": "k"})
     text = path.read_text(encoding="utf-8")
     assert "bot.channels.taobao.TaobaoInput: {}" in text and "WeChatInput" not in text
-    assert "bot.channels.rest.ValidatingRestInput" in text and "bot.channels.agent_api.AgentApi" in text
+    assert "bot.channels.rest.ValidatingRestInput" in text and "bot.agent_api.api.AgentApi" in text
     both = credentials_file({"TAOBAO_APP_KEY": "k", "WECHAT_TOKEN": "t"}).read_text(encoding="utf-8")
     assert "TaobaoInput" in both and "WeChatInput" in both
 
 
 def test_free_ports_are_outside_the_ephemeral_range() -> None:
-    from bot.stack import free_port
+    from tools.devstack import free_port
 
     ports = {free_port() for _ in range(20)}
     assert all(20000 <= p < 32000 for p in ports)

@@ -1,4 +1,4 @@
-"""The ticket store (bot/tickets.py) on a real Redis server."""
+"""The ticket store (bot/store/tickets.py) on a real Redis server."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ import pytest
 import pytest_asyncio
 from redis.asyncio import Redis
 
-from bot.stack import RedisSettings, Stack, free_port
-from bot.tickets import Ticket, TicketNotFound, TicketStore, TicketStoreUnavailable
+from tools.devstack import RedisSettings, Stack, free_port
+from bot.store.tickets import Ticket, TicketNotFound, TicketStore, TicketStoreUnavailable
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 HOUR = 3600.0
@@ -553,7 +553,7 @@ async def test_a_client_without_decoded_responses_works_too(
 async def test_log_lines_mask_personal_data(
     store: TicketStore, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.DEBUG, logger="bot.tickets"):
+    with caplog.at_level(logging.DEBUG, logger="bot.store.tickets"):
         ticket, _ = await store.create(
             "pii",
             channel="rest",
@@ -643,7 +643,7 @@ async def test_a_store_whose_redis_is_down_says_so_plainly() -> None:
 
 
 def test_describe_tells_the_customer_where_a_ticket_stands() -> None:
-    from bot.tickets import Ticket, describe
+    from bot.store.tickets import Ticket, describe
 
     ticket = Ticket(id="TS202611230001", channel="rest", sender_id="c1", status="with_agent", created_at=0.0, updated_at=0.0,
                     chosen_option={"label": "换货", "description": "48小时内给您发出新的。"})

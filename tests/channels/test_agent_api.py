@@ -17,11 +17,11 @@ from typing import Any, Callable
 
 import pytest
 
-from bot.channels.agent_api import AgentApi
-from bot.handoff import HandoffCase, HandoffQueue
-from bot.sla import format_deadline
-from bot.stack import http_json
-from bot.tickets import TicketStore
+from bot.agent_api.api import AgentApi
+from bot.store.handoff import HandoffCase, HandoffQueue
+from bot.policy.sla import format_deadline
+from tools.devstack import http_json
+from bot.store.tickets import TicketStore
 
 TICKET_FIELDS = ("id", "type", "urgency", "priority", "status", "options_offered", "chosen_option",
                  "compensation", "risk_flag", "history")

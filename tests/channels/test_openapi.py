@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from bot.channels.agent_api import AgentApi
+from bot.agent_api.api import AgentApi
 
 ROOT = Path(__file__).resolve().parents[2]
 

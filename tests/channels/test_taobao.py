@@ -1,4 +1,4 @@
-"""Taobao channel (bot/channels/taobao.py) and TOP request signing (bot/taobao_sign.py).
+"""Taobao channel (bot/channels/taobao.py) and TOP request signing (bot/channels/taobao_sign.py).
 
 The webhook is tested on a real Sanic server on a free port, with the real Redis of the test
 run (``redis_server``) and a fake Taobao reply endpoint (aiohttp, free port) that checks the
@@ -27,8 +27,9 @@ from rasa.core.channels.channel import UserMessage
 from rasa.shared.exceptions import RasaException
 from sanic import Sanic
 
-from bot import taobao_sign
-from bot.channels import delivery, taobao
+from bot.channels import taobao_sign
+from bot.channels import taobao
+from bot.services import delivery
 from bot.channels.taobao import (
     IMAGE_ONLY_REPLY,
     TaobaoInput,
@@ -38,7 +39,7 @@ from bot.channels.taobao import (
     parse_message,
     sender_id_for,
 )
-from bot.stack import free_port
+from tools.devstack import free_port
 
 APP_KEY = "12345678"
 SECRET = "test-secret-请勿外传"

@@ -13,8 +13,8 @@ from typing import Any, Iterator
 
 import pytest
 
-from bot import taobao_sign
-from bot.stack import Stack, base_env, free_port
+from bot.channels import taobao_sign
+from tools.devstack import Stack, base_env, free_port
 
 KEY, SECRET = "shop-key", "shop-secret"
 

@@ -29,7 +29,7 @@ from bot.channels.webchat import (
     missed_messages,
     sender_id_for,
 )
-from bot.stack import ROOT, http_request
+from tools.devstack import ROOT, http_request
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = ROOT / "reports" / "screenshots"  # copied to docs/screenshots/ by hand when the widget changes
@@ -218,8 +218,8 @@ def test_uploads_per_chat_are_limited(web: WebStack) -> None:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    # Not a skip: `make test` installs Debian's chromium (scripts/setup.sh --browser).
-    assert CHROMIUM.exists(), "chromium is not installed at /usr/bin/chromium: run `bash scripts/setup.sh --browser`"
+    # Not a skip: `make test` installs Debian's chromium (tools/setup.sh --browser).
+    assert CHROMIUM.exists(), "chromium is not installed at /usr/bin/chromium: run `bash tools/setup.sh --browser`"
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:

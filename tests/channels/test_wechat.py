@@ -26,7 +26,7 @@ from wechatpy.crypto import WeChatCrypto
 from wechatpy.exceptions import InvalidSignatureException
 from wechatpy.utils import WeChatSigner, check_signature
 
-from bot import stores
+from bot.store import client as stores
 from bot.channels import wechat
 from bot.channels.wechat import (
     FALLBACK_WELCOME,
@@ -49,7 +49,7 @@ from bot.channels.wechat import (
     text_with_buttons,
     verify_request,
 )
-from bot.stack import free_port
+from tools.devstack import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "wechatTestToken2026"
@@ -800,7 +800,7 @@ async def test_closed_window_stops_sending_and_marks_the_tickets(redis_server: A
         # an agent's message now is reported as not delivered (the agents' API answers 502)
         from rasa.shared.core.events import UserUttered
 
-        from bot.channels import delivery
+        from bot.services import delivery
 
         tracker = h.agent.tracker_store.init_tracker(sender_id)
         tracker.update(UserUttered("还在吗", input_channel="wechat"))
@@ -818,7 +818,7 @@ async def test_closed_window_stops_sending_and_marks_the_tickets(redis_server: A
 
 async def test_agent_messages_go_out_through_get_output_channel(redis_server: Any,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    from bot.channels import delivery
+    from bot.services import delivery
 
     async with harness(redis_server, monkeypatch) as h:
         openid = new_openid()
@@ -850,7 +850,7 @@ async def test_agent_messages_go_out_through_get_output_channel(redis_server: An
 def _start_rasa(stack: Any, port: int, model: Path, token: str, env: Dict[str, str], credentials: Path,
                 log: Path) -> Any:
     """``rasa run`` like ``Stack.start_rasa``, with our own credentials file."""
-    from bot.stack import rasa_command
+    from tools.devstack import rasa_command
 
     return stack.start("rasa", rasa_command(model, port, token, credentials), env=env, log=log)
 
@@ -860,7 +860,7 @@ async def test_end_to_end_with_the_real_bot(model_path: Path, redis_server: Any,
     import secrets
     import urllib.parse
 
-    from bot.stack import Stack, base_env, http_ok, wait_until
+    from tools.devstack import Stack, base_env, http_ok, wait_until
 
     app_id = "wx" + uuid.uuid4().hex[:16]
     fake = FakeWeChatApi(app_id)
@@ -868,7 +868,7 @@ async def test_end_to_end_with_the_real_bot(model_path: Path, redis_server: Any,
     credentials = tmp_path / "credentials.wechat.yml"
     credentials.write_text(
         "bot.channels.rest.ValidatingRestInput: {}\n"
-        "bot.channels.agent_api.AgentApi: {}\n"
+        "bot.agent_api.api.AgentApi: {}\n"
         "bot.channels.wechat.WeChatInput: {}\n",
         encoding="utf-8",
     )

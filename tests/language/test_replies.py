@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot import flow
+from bot.policy import flow
 from bot.language import replies
 
 

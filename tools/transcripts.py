@@ -6,8 +6,8 @@ own stack (a throw-away Redis, the action server and the Rasa server, on free po
 ``docs/transcripts/<scenario>.md``: what the customer said, what the bot answered, and the
 intent, confidence and urgency the NLU found for each message (from the tracker).
 
-    .venv/bin/python scripts/transcripts.py                 # all scenarios
-    .venv/bin/python scripts/transcripts.py --only safety   # scenarios whose name contains "safety"
+    .venv/bin/python tools/transcripts.py                 # all scenarios
+    .venv/bin/python tools/transcripts.py --only safety   # scenarios whose name contains "safety"
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bot.language.causes import cause_label  # noqa: E402
-from bot.stack import Stack, base_env, ensure_model, free_port  # noqa: E402
+from tools.devstack import Stack, base_env, ensure_model, free_port  # noqa: E402
 
 
 def _request(url: str, body: Any | None = None) -> Any:

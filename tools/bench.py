@@ -20,7 +20,7 @@ compete for the CPU. For each bot:
 Writes ``reports/bench.md`` and ``reports/bench.json`` and prints the table. Exit code 0 even
 when a target is missed (it is a report); non-zero only when the benchmark itself failed.
 
-Usage: python scripts/bench.py [--quick] [--duration S] [--rate R] [--workers N] [--skip-starter]
+Usage: python tools/bench.py [--quick] [--duration S] [--rate R] [--workers N] [--skip-starter]
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.stack import (  # noqa: E402 - after the sys.path line above
+from tools.devstack import (  # noqa: E402 - after the sys.path line above
     VENV_BIN,
     RedisSettings,
     Stack,
@@ -422,7 +422,7 @@ def write_starter_endpoints(redis: RedisSettings, db: int) -> Path:
         f'  password: "{redis.password}"\n' if redis.password else ""
     )
     path.write_text(
-        "# Written by scripts/bench.py: Redis tracker and lock store, like our bot.\n"
+        "# Written by tools/bench.py: Redis tracker and lock store, like our bot.\n"
         f'tracker_store:\n  type: redis\n{common}  key_prefix: "startertracker"\n  use_ssl: false\n\n'
         f'lock_store:\n  type: redis\n{common}  key_prefix: "starterlock"\n',
         encoding="utf-8",
@@ -1276,7 +1276,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"{LONG_TURNS} turns. With Rasa's own Redis tracker store (the starter bot) every turn "
         "loads, replays and rewrites the whole conversation and the policies featurise its whole "
         "history, so a turn costs more the longer the conversation; our store "
-        "(`bot/tracker_store.py`) appends only a turn's new events and hands the dialogue the last "
+        "(`bot/store/tracker_store.py`) appends only a turn's new events and hands the dialogue the last "
         "40 events (about six turns) plus the state before them. Per-turn medians: `reports/bench.json` "
         "(`bots.ours.long.per_turn_median_ms`)."
     )
@@ -1353,7 +1353,7 @@ def render_markdown(report: dict[str, Any]) -> str:
     lines = [
         "# Benchmark: our bot vs Rasa's starter bot",
         "",
-        f"Written by `make bench` (`scripts/bench.py`) on {report['date']}{quick}.",
+        f"Written by `make bench` (`tools/bench.py`) on {report['date']}{quick}.",
         "",
         setup,
         "",

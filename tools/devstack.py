@@ -2,8 +2,8 @@
 
 Also used by the tests and the benchmark, so that all three start the stack the same way.
 
-    python -m bot.stack train   # train unless a model for the current config/domain/data exists
-    python -m bot.stack run     # train if needed, start everything, stop it all on Ctrl-C/SIGTERM
+    python -m tools.devstack train   # train unless a model for the current config/domain/data exists
+    python -m tools.devstack run     # train if needed, start everything, stop it all on Ctrl-C/SIGTERM
 """
 
 from __future__ import annotations
@@ -266,7 +266,7 @@ class Stack:
         """Starts a real redis-server with append-only persistence in ``data_dir``."""
         binary = shutil.which("redis-server")
         if binary is None:
-            raise RuntimeError("redis-server not found: run scripts/setup.sh (or set REDIS_URL)")
+            raise RuntimeError("redis-server not found: run tools/setup.sh (or set REDIS_URL)")
         data_dir.mkdir(parents=True, exist_ok=True)
         process = self.start(
             "redis",

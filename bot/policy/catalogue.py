@@ -3,7 +3,7 @@
 The bot offers at least two concrete options that fit the complaint type and the facts of the
 case, each with what happens and by when, and always a human review last. Which options exist,
 when they apply, what they cost and who must approve the cost is configuration
-(``bot/config/options.yml``); this module evaluates it:
+(``policy/options.yml``); this module evaluates it:
 
 * :class:`Case` holds the facts the understand phase collected;
 * :func:`load_catalogue` reads and validates the configuration;
@@ -40,7 +40,7 @@ from bot.language.replies import (
     read_outcome,
 )
 
-DEFAULT_PATH = Path(__file__).parent / "config" / "options.yml"
+DEFAULT_PATH = Path(__file__).resolve().parents[2] / "policy" / "options.yml"
 """The catalogue shipped with the bot."""
 
 COMPLAINT_TYPES = ("product", "logistics", "service", "malicious")
@@ -1263,7 +1263,7 @@ def load_catalogue(path: str | Path | None = None) -> Catalogue:
     """Reads and validates an option catalogue.
 
     Args:
-        path: a YAML file; None reads the shipped ``bot/config/options.yml``.
+        path: a YAML file; None reads the shipped ``policy/options.yml``.
 
     Returns:
         The catalogue.

@@ -3,10 +3,10 @@
 For error analysis on real text without labels: read a random sample of the corpora and judge
 the readings yourself; or check your own sentences before adding them as training data.
 
-    .venv/bin/python scripts/parse.py 快递五天了还没到 "客服半天不回"        # messages as arguments
-    .venv/bin/python scripts/parse.py --file my_sentences.txt                 # one message a line
-    .venv/bin/python scripts/parse.py --sample 40 --source jddc --seed 3      # corpus sample (../shared/corpora)
-    .venv/bin/python scripts/parse.py --sample 40 --only complaint_service    # only those read as this intent
+    .venv/bin/python tools/parse.py 快递五天了还没到 "客服半天不回"        # messages as arguments
+    .venv/bin/python tools/parse.py --file my_sentences.txt                 # one message a line
+    .venv/bin/python tools/parse.py --sample 40 --source jddc --seed 3      # corpus sample (../shared/corpora)
+    .venv/bin/python tools/parse.py --sample 40 --only complaint_service    # only those read as this intent
 
 Output: one line per message (``intent conf | runner-up conf | entities | text``); corpus texts
 are printed for reading only, never to be copied into data/.

@@ -27,12 +27,13 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot import sla as sla_module
-from bot import stores
-from bot.channels import delivery, guard
-from bot.handoff import CaseNotClaimed, CaseNotFound, HandoffQueue, HandoffQueueUnavailable
-from bot.masking import mask_pii
-from bot.tickets import TicketNotFound, TicketStore, TicketStoreUnavailable, describe
+from bot.policy import sla as sla_module
+from bot.store import client as stores
+from bot.rasa_ext import guard
+from bot.services import delivery
+from bot.store.handoff import CaseNotClaimed, CaseNotFound, HandoffQueue, HandoffQueueUnavailable
+from bot.privacy import mask_pii
+from bot.store.tickets import TicketNotFound, TicketStore, TicketStoreUnavailable, describe
 
 logger = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ Writes ``reports/nlu_eval.md`` and ``reports/nlu_eval.json`` (figures, committed
 ``reports/nlu_confusion.png``; the misread texts go to ``reports/nlu_errors.md``
 (git-ignored: the corpora are not ours to redistribute).
 
-Usage: python scripts/eval_nlu.py [--model models/x.tar.gz] [--data dev.tsv] [--cause-set labels.tsv ...]
+Usage: python tools/eval_nlu.py [--model models/x.tar.gz] [--data dev.tsv] [--cause-set labels.tsv ...]
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ Keys, for prefix ``P`` (default ``tickets``):
 
 Ticket ids read well on the phone: ``TS`` + the date in Asia/Shanghai + a daily sequence of at
 least four digits (``TS202611230007``). Nothing is masked in storage; every log line written
-here goes through :func:`bot.masking.mask_pii`. Any failure to reach Redis raises
+here goes through :func:`bot.privacy.mask_pii`. Any failure to reach Redis raises
 :class:`TicketStoreUnavailable`, so callers can tell the customer plainly.
 
 The create script builds ticket and index key names inside Lua, so it assumes a single Redis
@@ -48,9 +48,9 @@ from zoneinfo import ZoneInfo
 from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 
-from bot import sla as sla_module
+from bot.policy import sla as sla_module
 from bot.language.causes import vocabulary as cause_vocabulary
-from bot.masking import mask_pii
+from bot.privacy import mask_pii
 
 logger = logging.getLogger(__name__)
 
@@ -361,7 +361,7 @@ class TicketStore:
         clock: Returns the current time in epoch seconds; injectable for tests.
         idempotency_ttl: How long (seconds) an idempotency key keeps pointing at its ticket.
         sla: SLA configuration used to fill priority, queue and deadlines at creation;
-            :func:`bot.sla.load_sla` by default (loaded on first use).
+            :func:`bot.policy.sla.load_sla` by default (loaded on first use).
         id_prefix: Letters before the date in ticket ids.
         timezone: Time zone of the date in ticket ids.
         max_attempts: How often an update is retried when another update got there first.

@@ -1,7 +1,7 @@
 """The three-phase complaint flow as plain rules (SPEC.md section 4), without Rasa.
 
 Phase 1 (understand) collects, one question per turn, what the case needs and skips what
-the customer already said; phase 2 (explore) offers options (``bot.options``); phase 3
+the customer already said; phase 2 (explore) offers options (``bot.policy.catalogue``); phase 3
 (settle) confirms the choice and opens the ticket. The Rasa forms in ``actions/`` ask the
 questions; this module decides which questions a case still needs and what an agent reads
 first. The answers themselves are read by ``bot.language.replies``.

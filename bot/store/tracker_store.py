@@ -38,7 +38,7 @@ from rasa.shared.core.events import (
 )
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from bot import rasa_patches
+from bot.rasa_ext import patches as rasa_patches
 
 rasa_patches.apply()  # the Rasa server imports this module at start (endpoints.yml)
 

@@ -1,6 +1,6 @@
 """Service-level agreement: priority tiers, queues and deadlines (SPEC.md sections 3, 5 and 7).
 
-The numbers live in ``bot/config/sla.yml``; this module loads them, picks the tier for a case
+The numbers live in ``policy/sla.yml``; this module loads them, picks the tier for a case
 and computes its deadlines. Plain Python (no Rasa imports): actions, the ticket store and the
 handoff code all call it.
 
@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
-DEFAULT_PATH = Path(__file__).resolve().parent / "config" / "sla.yml"
+DEFAULT_PATH = Path(__file__).resolve().parents[2] / "policy" / "sla.yml"
 """Where the SLA configuration lives unless ``SLA_CONFIG`` or a ``path`` says otherwise."""
 
 ENV_VAR = "SLA_CONFIG"
@@ -309,7 +309,7 @@ def load_sla(path: str | os.PathLike[str] | None = None) -> SlaConfig:
     """Loads the SLA configuration (cached per file).
 
     Args:
-        path: The YAML file; by default ``$SLA_CONFIG`` or ``bot/config/sla.yml``.
+        path: The YAML file; by default ``$SLA_CONFIG`` or ``policy/sla.yml``.
 
     Returns:
         The validated configuration.

@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from bot.handoff import HandoffQueue
-from bot.tickets import TicketStore
+from bot.store.handoff import HandoffQueue
+from bot.store.tickets import TicketStore
 
 TICKET_PREFIX = "tk"
 HANDOFF_PREFIX = "handoff"

@@ -1,0 +1,1 @@
+"""The agents' HTTP API under /api, mounted on Rasa's port."""

@@ -1,0 +1,1 @@
+"""Business rules a shop owner configures (policy/*.yml): plain Python, no Rasa, no Redis."""

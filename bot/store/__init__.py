@@ -1,0 +1,1 @@
+"""Redis stores: tickets, the handoff queue, the REST outbox, the tracker store."""

@@ -1,0 +1,1 @@
+"""Developer commands (run, train, eval, bench, transcripts); never imported by the bot."""
