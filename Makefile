@@ -40,7 +40,7 @@ eval: train
 	@$(PY) tools/eval_nlu.py --model "$$($(PY) -m tools.devstack model-path | tail -n 1)"
 
 bench: train
-	@$(PY) tools/bench.py
+	@$(PY) -m tools.bench
 
 transcripts: train
 	@$(PY) tools/transcripts.py

@@ -9,7 +9,6 @@ Also used by the tests and the benchmark, so that all three start the stack the 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import random
 import secrets
@@ -19,12 +18,15 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Iterable
+
+# The tools' one HTTP client; re-exported under the names the tests import from here.
+from tools.http_client import json_request as http_json  # noqa: F401
+from tools.http_client import ok as http_ok
+from tools.http_client import request as http_request  # noqa: F401
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
@@ -122,42 +124,6 @@ def wait_until(check, timeout: float, what: str, process: subprocess.Popen | Non
             pass
         time.sleep(0.3)
     raise TimeoutError(f"{what} did not become ready within {timeout:.0f} s")
-
-
-def http_ok(url: str) -> bool:
-    """True when ``url`` answers 200."""
-    with urllib.request.urlopen(url, timeout=2) as r:
-        return r.status == 200
-
-
-def http_request(method: str, url: str, body: Any = None, *, headers: dict[str, str] | None = None,
-                 timeout: float = 60) -> tuple[int, dict[str, str], bytes]:
-    """One HTTP request to a local server: (status, headers, body); an error status is returned.
-
-    ``body``: bytes as they are, anything else as JSON (None: no body; empty for POST).
-    """
-    if body is None:
-        data = b"" if method == "POST" else None
-    else:
-        data = body if isinstance(body, bytes) else json.dumps(body, ensure_ascii=False).encode()
-    request = urllib.request.Request(url, data=data, method=method,
-                                     headers={"Content-Type": "application/json", **(headers or {})})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as reply:
-            return reply.status, dict(reply.headers), reply.read()
-    except urllib.error.HTTPError as error:
-        return error.code, dict(error.headers), error.read()
-
-
-def http_json(method: str, url: str, body: Any = None, *,
-              headers: dict[str, str] | None = None) -> tuple[int, str, Any]:
-    """:func:`http_request` returning (status, text, decoded JSON or None)."""
-    status, _, raw = http_request(method, url, body, headers=headers)
-    text = raw.decode("utf-8", errors="replace")
-    try:
-        return status, text, json.loads(text)
-    except ValueError:
-        return status, text, None
 
 
 def redis_ping(host: str, port: int, password: str = "") -> bool:

@@ -37,7 +37,7 @@ import sys
 from pathlib import Path
 from typing import Any, Iterable
 
-from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -69,6 +69,7 @@ def predicted_urgency(entities: list[dict[str, Any]]) -> str:
 
 
 def _per_class(gold: list[str], pred: list[str], labels: list[str]) -> dict[str, dict[str, float]]:
+    """Precision, recall, F1 and support of each label (scikit-learn; 0.0 where a ratio is undefined)."""
     p, r, f, s = precision_recall_fscore_support(gold, pred, labels=labels, zero_division=0)
     return {
         label: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}
@@ -76,12 +77,29 @@ def _per_class(gold: list[str], pred: list[str], labels: list[str]) -> dict[str,
     }
 
 
+def _macro_f1(gold: list[str], pred: list[str], labels: list[str]) -> float:
+    """Unweighted mean of the labels' F1 (scikit-learn's ``average="macro"`` over ``labels`` only)."""
+    _, _, f1, _ = precision_recall_fscore_support(gold, pred, labels=labels, average="macro", zero_division=0)
+    return float(f1)
+
+
 def score(rows: list[dict[str, str]], preds: list[dict[str, Any]]) -> dict[str, Any]:
     """Type, urgency and (where labelled) cause figures.
 
     A predicted type equal to the secondary type (``type2``) counts as correct. The macro-F1
     is over product, logistics, service and none. Urgency is scored as "any urgency" (recall
-    and precision: did the bot see that the case is urgent) and per class.
+    and precision: did the bot see that the case is urgent) and per class. The cause is scored
+    on rows whose labelled cause is in the vocabulary (not in ``NO_CAUSE``): accuracy, coverage
+    (a cause was given) and accuracy when given.
+
+    Every ratio comes from scikit-learn (``precision_recall_fscore_support`` with
+    ``zero_division=0``, ``accuracy_score``, ``confusion_matrix``); tests/bench/test_eval_nlu.py
+    checks them against the hand-written formulas they replaced.
+
+    Returns:
+        ``n``, ``type`` (``per_class``, ``macro_f1``, ``macro_classes``, ``accuracy``), ``urgency``
+        (``per_class``, ``any_urgency``), ``confusion`` (``labels``, ``matrix``: gold rows,
+        predicted columns) and, when some row has a scoreable cause, ``cause``.
     """
     gold_types = []
     for row, pred in zip(rows, preds):
@@ -89,8 +107,8 @@ def score(rows: list[dict[str, str]], preds: list[dict[str, Any]]) -> dict[str, 
         gold_types.append(pred["type"] if secondary and pred["type"] == secondary else row["type"])
     pred_types = [p["type"] for p in preds]
     per_type = _per_class(gold_types, pred_types, TYPES)
-    macro = sum(per_type[t]["f1"] for t in MACRO_TYPES) / len(MACRO_TYPES)
-    accuracy = sum(g == p for g, p in zip(gold_types, pred_types)) / len(rows)
+    macro = _macro_f1(gold_types, pred_types, MACRO_TYPES)
+    accuracy = float(accuracy_score(gold_types, pred_types))
 
     gold_u = [r["urgent"] for r in rows]
     pred_u = [p["urgency"] for p in preds]
@@ -107,15 +125,29 @@ def score(rows: list[dict[str, str]], preds: list[dict[str, Any]]) -> dict[str, 
     }
     caused = [(row, pred) for row, pred in zip(rows, preds) if row.get("cause") and row["cause"] not in NO_CAUSE]
     if caused:
-        hits = sum(pred.get("cause") == row["cause"] for row, pred in caused)
-        found = [pred.get("cause") for _, pred in caused if pred.get("cause")]
+        gold_c = [row["cause"] for row, _ in caused]
+        pred_c = [pred.get("cause") or "" for _, pred in caused]  # "" (no cause given) never equals a label
+        given = [i for i, cause in enumerate(pred_c) if cause]
+        right_when_given = accuracy_score([gold_c[i] for i in given], [pred_c[i] for i in given]) if given else 0.0
         result["cause"] = {
             "n": len(caused),
-            "accuracy": hits / len(caused),
-            "coverage": len(found) / len(caused),
-            "precision_when_given": (hits / len(found)) if found else 0.0,
+            "accuracy": float(accuracy_score(gold_c, pred_c)),
+            "coverage": len(given) / len(caused),
+            "precision_when_given": float(right_when_given),
         }
     return result
+
+
+def malicious_figures(cases: list[dict[str, str]], preds: list[dict[str, Any]]) -> dict[str, Any]:
+    """Malicious precision and recall on the bad-faith set (``label`` "malicious" or anything else).
+
+    Returns ``n``, ``precision`` and ``recall`` (0.0 where undefined), and ``positives`` (the
+    bad-faith messages).
+    """
+    gold = ["malicious" if c["label"] == "malicious" else "other" for c in cases]
+    pred = ["malicious" if p["type"] == "malicious" else "other" for p in preds]
+    figures = _per_class(gold, pred, ["malicious"])["malicious"]
+    return {"n": len(cases), "precision": figures["precision"], "recall": figures["recall"], "positives": figures["support"]}
 
 
 def load_dev(path: Path) -> list[dict[str, str]]:
@@ -288,15 +320,9 @@ def main() -> None:
         errors += _errors(title, rows, preds)
     if cases:
         preds = case_preds
-        tp = sum(c["label"] == "malicious" and p["type"] == "malicious" for c, p in zip(cases, preds))
-        fp = sum(c["label"] != "malicious" and p["type"] == "malicious" for c, p in zip(cases, preds))
-        positives = sum(c["label"] == "malicious" for c in cases)
-        figures["malicious_cases"] = {
-            "n": len(cases),
-            "precision": tp / (tp + fp) if tp + fp else 0.0,
-            "recall": tp / positives if positives else 0.0,
-        }
-        m = figures["malicious_cases"]
+        m = malicious_figures(cases, preds)
+        positives = m.pop("positives")
+        figures["malicious_cases"] = m
         report += [
             "## Bad faith (`docs/eval/malicious_cases.tsv`, our own sentences)",
             "",

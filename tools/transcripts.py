@@ -17,10 +17,8 @@ import json
 import secrets
 import sys
 import tempfile
-import urllib.request
 import uuid
 from pathlib import Path
-from typing import Any
 
 import yaml
 
@@ -29,20 +27,14 @@ sys.path.insert(0, str(ROOT))
 
 from bot.language.causes import cause_label  # noqa: E402
 from tools.devstack import Stack, base_env, ensure_model, free_port  # noqa: E402
-
-
-def _request(url: str, body: Any | None = None) -> Any:
-    data = None if body is None else json.dumps(body, ensure_ascii=False).encode()
-    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=60) as response:
-        return json.loads(response.read().decode())
+from tools.http_client import get_json, post_json  # noqa: E402
 
 
 def play(base: str, token: str, name: str, turns: list[str]) -> str:
     """Plays one scenario and returns its transcript as Markdown."""
     sender = f"transcript-{name}-{uuid.uuid4().hex[:6]}"
-    replies = [_request(f"{base}/webhooks/rest/webhook", {"sender": sender, "message": text}) for text in turns]
-    tracker = _request(f"{base}/conversations/{sender}/tracker?token={token}")
+    replies = [post_json(f"{base}/webhooks/rest/webhook", {"sender": sender, "message": text}) for text in turns]
+    tracker = get_json(f"{base}/conversations/{sender}/tracker?token={token}", timeout=60)
     parses = [e.get("parse_data", {}) for e in tracker.get("events", []) if e.get("event") == "user"]
     lines = [f"# {name}", ""]
     for i, (text, answer) in enumerate(zip(turns, replies)):
@@ -62,7 +54,7 @@ def play(base: str, token: str, name: str, turns: list[str]) -> str:
             for button in message.get("buttons", []) or []:
                 lines.append(f"> - [{button.get('title')}]")
         lines.append("")
-    tickets = _request(f"{base}/api/tickets?sender_id={sender}&token={token}")
+    tickets = get_json(f"{base}/api/tickets?sender_id={sender}&token={token}", timeout=60)
     for ticket in tickets:
         chosen = (ticket.get("chosen_option") or {}).get("label") or "—"
         compensation = ticket.get("compensation") or {}
