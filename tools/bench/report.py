@@ -19,7 +19,7 @@ from tools.bench.settings import (
 )
 from tools.bench.targets import get, no_errors, verdict
 
-TABLEFMT = "github"
+TABLEFMT = "pipe"
 MAIN_HEADERS = ("metric", "our bot", "starter bot", "target", "met?")
 CPU_HEADERS = (
     "process",
