@@ -106,7 +106,7 @@ from bot.channels import taobao_sign
 from bot.store import client as stores
 from bot.rasa_ext import guard
 from bot.services import delivery
-from bot.channels.rest import MAX_MESSAGE_CHARS, escape_user_text
+from bot.channels.common import MAX_MESSAGE_CHARS, OrderedTasks, escape_user_text
 from bot.privacy import install_log_masking, mask_pii
 
 logger = logging.getLogger(__name__)
@@ -504,8 +504,7 @@ class TaobaoInput(InputChannel):
             timeout=reply_timeout, backoff=reply_backoff,
         )
         self._client: Any = None
-        self._tasks: Set["asyncio.Task[None]"] = set()
-        self._tails: Dict[str, "asyncio.Task[None]"] = {}
+        self.tasks = OrderedTasks(CHANNEL)
 
     @classmethod
     def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> "TaobaoInput":
@@ -601,39 +600,14 @@ class TaobaoInput(InputChannel):
 
     def spawn(self, app: Any, on_new_message: OnNewMessage, message: TaobaoMessage) -> "asyncio.Task[None]":
         """Processes ``message`` in a tracked task, after the buyer's previous message."""
-        sender_id = sender_id_for(message.buyer_nick)
-        previous = self._tails.get(sender_id)
-        task = asyncio.get_running_loop().create_task(
-            self._process(app, on_new_message, message, previous), name=f"taobao:{message.message_id}"
-        )
-        self._tasks.add(task)
-        self._tails[sender_id] = task
-
-        def forget(done: "asyncio.Task[None]") -> None:
-            self._tasks.discard(done)
-            if self._tails.get(sender_id) is done:
-                del self._tails[sender_id]
-
-        task.add_done_callback(forget)
-        return task
+        return self.tasks.spawn(sender_id_for(message.buyer_nick),
+                                lambda: self._process(app, on_new_message, message), name=message.message_id)
 
     async def drain(self, timeout: float = DRAIN_SECONDS) -> None:
         """Waits for messages in progress (at shutdown); cancels what is left after ``timeout``."""
-        pending = [t for t in self._tasks if not t.done()]
-        if not pending:
-            return
-        done, still = await asyncio.wait(pending, timeout=timeout)
-        for task in still:
-            logger.error("taobao: %s still running at shutdown, cancelled", task.get_name())
-            task.cancel()
-        if still:  # let the cancelled ones record their message for replay
-            await asyncio.wait(still, timeout=2.0)
+        await self.tasks.drain(timeout)
 
-    async def _process(
-        self, app: Any, on_new_message: OnNewMessage, message: TaobaoMessage, previous: Optional["asyncio.Task[None]"]
-    ) -> None:
-        if previous is not None and not previous.done():
-            await asyncio.wait([previous])
+    async def _process(self, app: Any, on_new_message: OnNewMessage, message: TaobaoMessage) -> None:
         try:
             await self.handle(app, on_new_message, message)
         except asyncio.CancelledError:

@@ -51,7 +51,7 @@ from sanic.response import HTTPResponse
 from bot.rasa_ext import guard
 
 from bot.services import delivery
-from bot.channels.rest import MAX_MESSAGE_CHARS, MAX_SENDER_CHARS, escape_user_text
+from bot.channels.common import MAX_MESSAGE_CHARS, MAX_SENDER_CHARS, escape_user_text
 from bot.privacy import install_log_masking, mask_pii
 
 logger = logging.getLogger(__name__)

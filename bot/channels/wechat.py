@@ -72,7 +72,7 @@ from sanic.response import HTTPResponse
 from bot.store import client as stores
 from bot.rasa_ext import guard
 from bot.services import delivery
-from bot.channels.rest import escape_user_text
+from bot.channels.common import OrderedTasks, escape_user_text, read_body
 from bot.privacy import install_log_masking, mask_pii
 
 logger = logging.getLogger(__name__)
@@ -711,7 +711,7 @@ class WeChatInput(InputChannel):
     def __init__(self, config: WeChatConfig, redis: Any = None) -> None:
         self.config = config
         self.api = WeChatApi(config, redis)
-        self._tasks: Set[asyncio.Task] = set()
+        self.tasks = OrderedTasks(CHANNEL)
         self._crypto: Any = None
         if config.safe_mode:
             from wechatpy.crypto import WeChatCrypto
@@ -734,17 +734,11 @@ class WeChatInput(InputChannel):
     @property
     def pending(self) -> int:
         """Messages still being processed in the background."""
-        return len(self._tasks)
+        return self.tasks.pending
 
     async def drain(self, timeout: float = 10.0) -> None:
-        """Waits for the background work (at shutdown, and in tests)."""
-        if self._tasks:
-            await asyncio.wait(set(self._tasks), timeout=timeout)
-
-    def _spawn(self, work: Awaitable[None]) -> None:
-        task = asyncio.ensure_future(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        """Waits for the background work (at shutdown, and in tests); cancels it after ``timeout``."""
+        await self.tasks.drain(timeout)
 
     # routes -----------------------------------------------------------------------------
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
@@ -835,7 +829,8 @@ class WeChatInput(InputChannel):
         if not first:
             logger.info("duplicate WeChat delivery %s dropped", inbound.dedup_key)
             return response.text("success")
-        self._spawn(self._process(request.app, inbound, on_new_message))
+        self.tasks.spawn(inbound.openid, lambda: self._process(request.app, inbound, on_new_message),
+                         name=inbound.dedup_key)
         return response.text("success")
 
     def _decrypt(self, encrypt: str, msg_signature: str, timestamp: str, nonce: str) -> bytes:
@@ -906,22 +901,3 @@ class WeChatInput(InputChannel):
 
 class _Forbidden(Exception):
     """A signed part does not verify (answered 403)."""
-
-
-async def read_body(request: Request, limit: int) -> Optional[bytes]:
-    """The request body, or None as soon as it is longer than ``limit`` bytes."""
-    length = request.headers.get("content-length") or ""
-    if length.strip().isdigit() and int(length) > limit:
-        return None
-    stream = getattr(request, "stream", None)
-    if stream is None:
-        body = request.body or b""
-        return None if len(body) > limit else body
-    chunks: List[bytes] = []
-    size = 0
-    async for chunk in stream:
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)

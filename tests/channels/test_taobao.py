@@ -402,7 +402,7 @@ class Webhook:
     async def idle(self, timeout: float = 10.0) -> None:
         """Waits until every background task of the channel is done."""
         deadline = time.monotonic() + timeout
-        while any(not t.done() for t in self.channel._tasks):
+        while self.channel.tasks.pending:
             assert time.monotonic() < deadline, "background tasks still running"
             await asyncio.sleep(0.02)
 

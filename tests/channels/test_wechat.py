@@ -201,14 +201,17 @@ class Recorder:
         self.replies: List[str] = ["收到，我来帮您处理。"]
         self.fail = False
         self.finished = 0
+        self.echo = False  # answer "回复：<text>" instead of ``replies``
+        self.delay_for: Optional[Any] = None  # text -> seconds, instead of ``delay``
 
     async def __call__(self, message: UserMessage) -> None:
         self.messages.append(message)
-        if self.delay:
-            await asyncio.sleep(self.delay)
+        delay = self.delay_for(message.text) if self.delay_for else self.delay
+        if delay:
+            await asyncio.sleep(delay)
         if self.fail:
             raise RuntimeError("boom")
-        for reply in self.replies:
+        for reply in [f"回复：{message.text}"] if self.echo else self.replies:
             await message.output_channel.send_text_message(message.sender_id, reply)
         self.finished += 1
 
@@ -503,6 +506,21 @@ async def test_text_is_acknowledged_at_once_and_answered_through_the_api(redis_s
         sent = h.fake.sends[0]
         assert sent == {"touser": openid, "msgtype": "text", "text": {"content": "收到，我来帮您处理。"},
                         "_token": "ACCESS_TOKEN_1"}
+
+
+async def test_one_customers_messages_are_answered_in_order(redis_server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Like Taobao (``common.OrderedTasks``): a slow first message is answered before the next ones."""
+    async with harness(redis_server, monkeypatch) as h:
+        openid, other = new_openid(), new_openid()
+        h.recorder.echo = True
+        h.recorder.delay_for = lambda text: 0.8 if text == "第一条" else 0.0
+        for text in ("第一条", "第二条", "第三条"):
+            assert await h.deliver(text_xml(openid, text)) == (200, "success")
+        assert await h.deliver(text_xml(other, "别人的")) == (200, "success")
+        assert await h.fake.wait_for(other) == ["回复：别人的"]  # another customer does not wait
+        assert h.fake.texts_to(openid) == []
+        assert await h.fake.wait_for(openid, 3) == ["回复：第一条", "回复：第二条", "回复：第三条"]
+        assert [m.text for m in h.recorder.messages if m.sender_id == f"wechat:{openid}"] == ["第一条", "第二条", "第三条"]
 
 
 async def test_duplicates_are_dropped_silently(redis_server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
