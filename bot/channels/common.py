@@ -5,6 +5,8 @@
 * :data:`MAX_MESSAGE_CHARS`, :data:`MAX_SENDER_CHARS`: the size limits of a customer message
   and of a conversation id, the same on every channel.
 * :func:`read_body`: a streamed request body, refused as soon as it is over a limit.
+* :class:`HttpClient`: one aiohttp session per connector and worker, with aiohttp-retry for
+  the platform's send API (created on first use in the server's loop, closed at stop).
 * :class:`OrderedTasks`: platforms with reply deadlines (WeChat, Taobao) are acknowledged at
   once and the turn runs in a tracked background task; one customer's messages run one after
   the other, in arrival order (per worker), and the tasks are drained when the server stops.
@@ -16,9 +18,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Awaitable, Callable, Dict, List, Optional, Set
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Dict, List, Optional, Set
 
 from sanic.request import Request
+
+if TYPE_CHECKING:
+    from aiohttp_retry import RetryClient, RetryOptionsBase
 
 logger = logging.getLogger(__name__)
 
@@ -150,3 +155,52 @@ class OrderedTasks:
             task.cancel()
         if still:
             await asyncio.wait(still, timeout=2.0)
+
+
+class HttpClient:
+    """One aiohttp session for a connector in one worker, retried by aiohttp-retry.
+
+    The session is created on first use (inside the server's event loop, never at import) and
+    reused for every call until :meth:`close` (the connector's ``before_server_stop`` listener).
+
+    Args:
+        retry: when and how often a request is repeated (``aiohttp_retry.ExponentialRetry``).
+        timeout: total seconds for one attempt.
+    """
+
+    def __init__(self, retry: "RetryOptionsBase", timeout: float) -> None:
+        self.retry = retry
+        self.timeout = timeout
+        self._client: Optional["RetryClient"] = None
+
+    def client(self) -> "RetryClient":
+        """The retrying client (created on first use)."""
+        import aiohttp
+        from aiohttp_retry import RetryClient
+
+        if self._client is None or self._client._client.closed:
+            trace = aiohttp.TraceConfig()
+            trace.on_request_start.append(_count_attempt)
+            session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout), trace_configs=[trace])
+            self._client = RetryClient(client_session=session, retry_options=self.retry)
+        return self._client
+
+    def request(self, method: str, url: Any, *, tally: Optional[Dict[str, int]] = None, **kwargs: Any) -> Any:
+        """``RetryClient.request``; ``tally["attempts"]`` is set to the number of attempts made.
+
+        Use as ``async with http.request(...) as response``. After the last attempt the last
+        response is returned (a retryable status included) or the last exception raised.
+        """
+        return self.client().request(method, url, trace_request_ctx={"tally": tally}, **kwargs)
+
+    async def close(self) -> None:
+        """Closes the session (a later call opens a new one)."""
+        if self._client is not None:
+            await self._client.close()
+        self._client = None
+
+
+async def _count_attempt(session: Any, context: Any, params: Any) -> None:
+    info = getattr(context, "trace_request_ctx", None)
+    if isinstance(info, dict) and isinstance(info.get("tally"), dict):
+        info["tally"]["attempts"] = int(info.get("current_attempt") or 1)
