@@ -56,11 +56,10 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot.rasa_ext import guard
-
-from bot.services import delivery
 from bot.channels.common import MAX_MESSAGE_CHARS, MAX_SENDER_CHARS, escape_user_text
 from bot.privacy import install_log_masking, mask_pii
+from bot.rasa_ext import guard
+from bot.services import delivery
 
 logger = logging.getLogger(__name__)
 

@@ -19,8 +19,8 @@ from typing import Any, Awaitable, Callable, Dict, List, Optional, Text, Tuple
 from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 from rasa.shared.core.events import BotUttered
 
-from bot.rasa_ext import guard
 from bot.privacy import mask_pii
+from bot.rasa_ext import guard
 
 logger = logging.getLogger(__name__)
 
@@ -138,9 +138,9 @@ async def paused_notice(agent: Any, sender_id: Text, channel: Text) -> Optional[
 
 async def system_error(agent: Any, sender_id: Text, channel: Text) -> Dict[Text, Any]:
     """The reply when an action failed; the conversation is queued for a human (best effort)."""
+    from bot.policy.sla import load_sla
     from bot.store import client as stores
     from bot.store.handoff import HandoffCase
-    from bot.policy.sla import load_sla
 
     try:
         tier = load_sla().priority_for(None)

@@ -26,12 +26,11 @@ from wechatpy.crypto import WeChatCrypto
 from wechatpy.exceptions import InvalidSignatureException
 from wechatpy.utils import WeChatSigner, check_signature
 
-from bot.channels.wechat import WeChatConfig, WeChatConfigError, WeChatInput
+from bot.channels.wechat import WeChatConfig, WeChatConfigError, WeChatInput, security
 from bot.channels.wechat import api as wechat_api
 from bot.channels.wechat import inbound as wechat_inbound
-from bot.channels.wechat import security
 from bot.channels.wechat.api import WeChatApi, WeChatApiError
-from bot.channels.wechat.connector import RESPONSES, UNSUPPORTED_MESSAGE, VOICE_NOT_RECOGNISED, text_with_buttons
+from bot.channels.wechat.connector import UNSUPPORTED_MESSAGE, VOICE_NOT_RECOGNISED, text_with_buttons
 from bot.channels.wechat.inbound import IMAGE_TEXT, Inbound, dedup_key, parse_inbound
 from bot.channels.wechat.security import XmlRejected, is_fresh, safe_xml_fields, signature_matches, verify_request
 from bot.services.contact import WINDOW_CLOSED_NOTE

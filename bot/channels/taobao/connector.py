@@ -35,8 +35,15 @@ from sanic.response import HTTPResponse
 
 from bot.channels.common import OrderedTasks, escape_user_text
 from bot.channels.taobao.config import CHANNEL, TaobaoConfig
-from bot.channels.taobao.inbound import (TaobaoMessage, TaobaoRequestError, check_request, message_metadata,
-                                         nick_of, parse_message, sender_id_for)
+from bot.channels.taobao.inbound import (
+    TaobaoMessage,
+    TaobaoRequestError,
+    check_request,
+    message_metadata,
+    nick_of,
+    parse_message,
+    sender_id_for,
+)
 from bot.channels.taobao.replies import ReplySender, TaobaoOutput
 from bot.privacy import install_log_masking, mask_pii
 from bot.rasa_ext import guard
