@@ -19,26 +19,27 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any, Awaitable, Callable, Dict, Optional, Text, Tuple
+from typing import Any, Awaitable, Callable, Dict, Optional, Text, Tuple, Union
 
+from pydantic import BaseModel, StrictInt, StrictStr, ValidationError, constr, validator
 from rasa.core.channels.channel import CollectingOutputChannel, OutputChannel, UserMessage
 from rasa.core.channels.rest import RestInput
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot.store import client as stores
+from bot.channels.common import EMPTY_MESSAGE_INTENT, MAX_MESSAGE_CHARS, MAX_SENDER_CHARS, escape_user_text
+from bot.privacy import install_log_masking, mask_pii
 from bot.rasa_ext import guard
 from bot.services import delivery
+from bot.store import client as stores
 from bot.store import outbox
 from bot.store.outbox import OutboxOutput
-from bot.privacy import install_log_masking, mask_pii
 
 logger = logging.getLogger(__name__)
 
-MAX_MESSAGE_CHARS = 20_000
-MAX_SENDER_CHARS = 128
-EMPTY_MESSAGE_INTENT = "/empty_message"
+__all__ = ["EMPTY_MESSAGE_INTENT", "MAX_MESSAGE_CHARS", "PayloadError", "RestPayload", "ValidatingRestInput",
+           "parse_payload"]
 
 
 class PayloadError(ValueError):
@@ -47,6 +48,33 @@ class PayloadError(ValueError):
     def __init__(self, reason: str, status: int = 400) -> None:
         super().__init__(reason)
         self.status = status
+
+
+class RestPayload(BaseModel):
+    """The JSON body of ``POST /webhooks/rest/webhook`` (Rasa's REST format; other keys are ignored).
+
+    Attributes:
+        sender: the conversation id, 1-128 characters after trimming (a number is accepted).
+        message: what the customer typed, at most 20,000 characters ("" allowed).
+        metadata: optional object handed to Rasa as the message metadata.
+    """
+
+    sender: Union[StrictStr, StrictInt]
+    message: constr(strict=True, max_length=MAX_MESSAGE_CHARS)  # type: ignore[valid-type]
+    metadata: Optional[Dict[str, Any]] = None
+
+    @validator("sender")
+    def _sender_length(cls, value: Union[str, int]) -> str:
+        text = str(value).strip()
+        if not text or len(text) > MAX_SENDER_CHARS:
+            raise ValueError(f"must be 1-{MAX_SENDER_CHARS} characters")
+        return text
+
+    @validator("metadata", pre=True)
+    def _metadata_object(cls, value: Any) -> Any:
+        if value is not None and not isinstance(value, dict):
+            raise ValueError("must be an object")
+        return value
 
 
 def parse_payload(body: bytes) -> Tuple[str, str, Optional[Dict[str, Any]]]:
@@ -59,7 +87,8 @@ def parse_payload(body: bytes) -> Tuple[str, str, Optional[Dict[str, Any]]]:
         ``(sender_id, text, metadata)``; ``text`` is already escaped for Rasa.
 
     Raises:
-        PayloadError: with the HTTP status to answer.
+        PayloadError: 400 for a body that is not a JSON object or a field that is missing or
+            of the wrong type, 413 for a ``message`` over 20,000 characters.
     """
     try:
         data = json.loads(body or b"")
@@ -67,35 +96,14 @@ def parse_payload(body: bytes) -> Tuple[str, str, Optional[Dict[str, Any]]]:
         raise PayloadError("body must be a JSON object")
     if not isinstance(data, dict):
         raise PayloadError("body must be a JSON object")
-    sender = data.get("sender")
-    if isinstance(sender, bool) or not isinstance(sender, (str, int)):
-        raise PayloadError("'sender' is required (string)")
-    sender = str(sender).strip()
-    if not sender or len(sender) > MAX_SENDER_CHARS:
-        raise PayloadError(f"'sender' must be 1-{MAX_SENDER_CHARS} characters")
-    message = data.get("message")
-    if not isinstance(message, str):
-        raise PayloadError("'message' is required (string)")
-    if len(message) > MAX_MESSAGE_CHARS:
-        raise PayloadError(f"'message' is longer than {MAX_MESSAGE_CHARS} characters", status=413)
-    metadata = data.get("metadata")
-    if metadata is not None and not isinstance(metadata, dict):
-        raise PayloadError("'metadata' must be an object")
-    return sender, escape_user_text(message), metadata
-
-
-def escape_user_text(message: str) -> str:
-    """Maps empty input to the empty-message intent and neutralises a leading "/".
-
-    Rasa treats text starting with "/" as a direct intent trigger; customers must not be able
-    to do that. The full-width slash is turned back into "/" by the NLU normaliser.
-    """
-    stripped = message.strip()
-    if not stripped:
-        return EMPTY_MESSAGE_INTENT
-    if stripped.startswith("/"):
-        return "／" + stripped[1:]
-    return message
+    try:
+        payload = RestPayload.parse_obj(data)
+    except ValidationError as error:
+        first = error.errors()[0]
+        field = str(first["loc"][0])
+        status = 413 if first["type"] == "value_error.any_str.max_length" else 400
+        raise PayloadError(f"'{field}': {first['msg']}", status=status)
+    return str(payload.sender), escape_user_text(payload.message), payload.metadata
 
 
 class ValidatingRestInput(RestInput):

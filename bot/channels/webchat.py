@@ -16,9 +16,13 @@ every browser session is the conversation ``webchat:<session id>`` (metadata ``c
   (:func:`bot.services.delivery.complete_turn`);
 * ``GET /webhooks/webchat/`` the demo shop page, ``/webhooks/webchat/widget.js`` the widget (one
   ``<script>`` tag embeds it), ``/webhooks/webchat/socket.io.min.js`` the socket.io client
-  (served from here, no CDN);
+  (served from here, no CDN): Sanic ``Blueprint.static`` routes, one per file, so nothing else
+  in ``webchat_static/`` or beside it is reachable;
 * ``POST /webhooks/webchat/upload`` (multipart: ``file``, ``session_id``): an evidence photo,
-  at most 5 MB, JPEG/PNG/WebP by its magic bytes (413/415/400 otherwise), stored under
+  at most 5 MB, a JPEG/PNG/WebP that Pillow opens, verifies and decodes completely, at most
+  40 megapixels (413/415/400 otherwise; a truncated file, a foreign header behind image magic
+  bytes or a decompression bomb is 415), checked in a worker thread and stored with aiofiles
+  (the event loop never blocks on it) under
   ``var/uploads/`` (``WEBCHAT_UPLOAD_DIR``); answers ``{"url": ...}``, served at
   ``/webhooks/webchat/uploads/<name>``. The widget then sends ``[图片] <url>``, which becomes
   ``metadata["image"]`` and so the ticket's evidence;
@@ -34,6 +38,8 @@ upgrade fails between python-engineio 4.15 and Sanic 21.12 ("Invalid frame heade
 
 from __future__ import annotations
 
+import asyncio
+import io
 import logging
 import os
 import re
@@ -42,17 +48,18 @@ import uuid
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Text
 
+import aiofiles
+import aiofiles.os
 from rasa.core.channels.channel import UserMessage
 from rasa.core.channels.socketio import SocketBlueprint, SocketIOInput, SocketIOOutput
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot.rasa_ext import guard
-
-from bot.services import delivery
-from bot.channels.rest import MAX_MESSAGE_CHARS, MAX_SENDER_CHARS, escape_user_text
+from bot.channels.common import MAX_MESSAGE_CHARS, MAX_SENDER_CHARS, escape_user_text
 from bot.privacy import install_log_masking, mask_pii
+from bot.rasa_ext import guard
+from bot.services import delivery
 
 logger = logging.getLogger(__name__)
 
@@ -66,16 +73,18 @@ UPLOAD_COUNT_KEY = "webchat:uploads:{}"
 SESSION_TTL = 30 * 24 * 3600
 
 STATIC_FILES = {
-    "index.html": "text/html; charset=utf-8",
-    "widget.js": "application/javascript; charset=utf-8",
-    "socket.io.min.js": "application/javascript; charset=utf-8",
+    "index.html": "text/html",
+    "widget.js": "application/javascript",
+    "socket.io.min.js": "application/javascript",
 }
+"""The widget's files and their types (Sanic adds ``charset=utf-8``)."""
+MAX_IMAGE_PIXELS = 40_000_000
+"""Largest photo accepted, in pixels (a 48-megapixel phone photo is about 8000 x 6000 = 48 M)."""
 SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 CHANNEL = "webchat"
 SENDER_PREFIX = "webchat:"
 UPLOADED_IMAGE = re.compile(r"^\[图片\]\s*(https?://\S+/webhooks/webchat/uploads/[0-9a-f]{32}\.(?:jpg|png|webp))$")
-UPLOAD_NAME = re.compile(r"^[0-9a-f]{32}\.(jpg|png|webp)$")
-UPLOAD_TYPES = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
+UPLOAD_FORMATS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}
 NO_SESSION_TEXT = "连接还没有准备好，请刷新页面后重新发送。"
 TOO_LONG_TEXT = "消息太长了，请分几条发送。"
 
@@ -89,14 +98,29 @@ class UploadError(ValueError):
 
 
 def image_kind(data: bytes) -> Optional[str]:
-    """``jpg``, ``png`` or ``webp`` from the file's magic bytes; None for anything else."""
-    if data[:3] == b"\xff\xd8\xff":
-        return "jpg"
-    if data[:8] == b"\x89PNG\r\n\x1a\n":
-        return "png"
-    if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "webp"
-    return None
+    """``jpg``, ``png`` or ``webp`` when Pillow reads the whole file as that format; else None.
+
+    ``Image.verify()`` checks the file's structure (PNG chunk checksums), then a second
+    ``Image.open`` decodes every pixel, which refuses truncated files. Magic bytes alone are not
+    trusted: a PNG signature in front of HTML or a script is refused, so is any other format
+    and a picture over :data:`MAX_IMAGE_PIXELS` (checked from the header, before decoding).
+    Bytes after a complete image are not looked at (uploads are served as ``image/*`` with
+    ``nosniff``). CPU-bound: call it in a worker thread.
+    """
+    from PIL import Image
+
+    formats = list(UPLOAD_FORMATS)
+    try:
+        with Image.open(io.BytesIO(data), formats=formats) as image:
+            kind = UPLOAD_FORMATS.get(image.format or "")
+            image.verify()
+        with Image.open(io.BytesIO(data), formats=formats) as image:
+            if image.width * image.height > MAX_IMAGE_PIXELS:
+                return None
+            image.load()
+    except Exception:  # noqa: BLE001 - anything Pillow cannot read is not an image we keep
+        return None
+    return kind
 
 
 def check_upload(data: Optional[bytes], session_id: Optional[str]) -> str:
@@ -112,7 +136,7 @@ def check_upload(data: Optional[bytes], session_id: Optional[str]) -> str:
         raise UploadError("'file' is required (multipart/form-data)", 400)
     if len(data) > MAX_UPLOAD_BYTES:
         raise UploadError("the image is larger than 5 MB", 413)
-    kind = image_kind(data)
+    kind = image_kind(data)  # a worker thread in the route: decoding is CPU work
     if kind is None:
         raise UploadError("only JPEG, PNG or WebP images are accepted", 415)
     return kind
@@ -328,27 +352,22 @@ class WebChatInput(SocketIOInput):
         async def remember_app(app: Any, loop: Any) -> None:
             self._app = app
 
-        @webchat.route("/", methods=["GET"])
-        async def index(request: Request) -> HTTPResponse:
-            return await self._static("index.html")
+        for name, content_type in STATIC_FILES.items():
+            webchat.static("/" if name == "index.html" else f"/{name}", STATIC_DIR / name, name=f"webchat_{name}",
+                           content_type=content_type, resource_type="file")
+        webchat.static("/uploads", str(self.upload_dir), name="webchat_uploads", resource_type="dir")
+
+        @webchat.on_response
+        async def upload_headers(request: Request, reply: HTTPResponse) -> None:
+            if request.path.startswith("/webhooks/webchat/uploads/"):  # customers' photos: private, never sniffed
+                reply.headers["Cache-Control"] = "private, max-age=86400"
+                reply.headers["X-Content-Type-Options"] = "nosniff"
+            elif request.method == "GET" and reply.status == 200:
+                reply.headers.setdefault("Cache-Control", "no-cache")
 
         @webchat.route("/health", methods=["GET"])
         async def health(request: Request) -> HTTPResponse:
             return response.json({"status": "ok"})
-
-        @webchat.route("/<name:[A-Za-z0-9._-]+>", methods=["GET"])
-        async def static(request: Request, name: str) -> HTTPResponse:
-            return await self._static(name)
-
-        @webchat.route("/uploads/<name:[A-Za-z0-9._-]+>", methods=["GET"])
-        async def uploaded(request: Request, name: str) -> HTTPResponse:
-            if not UPLOAD_NAME.match(name) or not (self.upload_dir / name).is_file():
-                return response.json({"error": "not found"}, status=404)
-            return await response.file(
-                self.upload_dir / name,
-                mime_type=UPLOAD_TYPES[name.rsplit(".", 1)[1]],
-                headers={"Cache-Control": "private, max-age=86400", "X-Content-Type-Options": "nosniff"},
-            )
 
         @webchat.route("/upload", methods=["POST"])
         async def upload(request: Request) -> HTTPResponse:
@@ -361,7 +380,8 @@ class WebChatInput(SocketIOInput):
             except Exception:  # noqa: BLE001 - a broken multipart body
                 return response.json({"error": "multipart/form-data with 'file' expected"}, status=400)
             try:
-                kind = check_upload(form_file.body if form_file else None, session_id)
+                kind = await asyncio.get_running_loop().run_in_executor(
+                    None, check_upload, form_file.body if form_file else None, session_id)
             except UploadError as error:
                 return response.json({"error": str(error)}, status=error.status)
             refused = await self._upload_allowed((session_id or "").strip())
@@ -369,8 +389,9 @@ class WebChatInput(SocketIOInput):
                 return response.json({"error": str(refused)}, status=refused.status)
             name = f"{uuid.uuid4().hex}.{kind}"
             try:
-                self.upload_dir.mkdir(parents=True, exist_ok=True)
-                (self.upload_dir / name).write_bytes(form_file.body)
+                await aiofiles.os.makedirs(self.upload_dir, exist_ok=True)
+                async with aiofiles.open(self.upload_dir / name, "wb") as stored:
+                    await stored.write(form_file.body)
             except OSError:
                 logger.exception("could not store an upload")
                 return response.json({"error": "temporarily unavailable, please retry"}, status=503)
@@ -379,9 +400,3 @@ class WebChatInput(SocketIOInput):
             return response.json({"url": url})
 
         return webchat
-
-    async def _static(self, name: str) -> HTTPResponse:
-        mime = STATIC_FILES.get(name)
-        if mime is None:
-            return response.json({"error": "not found"}, status=404)
-        return await response.file(STATIC_DIR / name, mime_type=mime, headers={"Cache-Control": "no-cache"})

@@ -10,17 +10,22 @@ customer-service API, ...).
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
+from pathlib import Path
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Text, Tuple
 
 from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 from rasa.shared.core.events import BotUttered
 
-from bot.rasa_ext import guard
 from bot.privacy import mask_pii
+from bot.rasa_ext import guard
 
 logger = logging.getLogger(__name__)
+
+DOMAIN_FILE = Path(__file__).resolve().parents[2] / "domain.yml"
+
 
 
 async def render(agent: Any, response: Text, sender_id: Text, channel: Optional[Text] = None, **values: Any) -> Dict[Text, Any]:
@@ -28,6 +33,50 @@ async def render(agent: Any, response: Text, sender_id: Text, channel: Optional[
     tracker = await agent.tracker_store.retrieve(sender_id) or agent.tracker_store.init_tracker(sender_id)
     message = await agent.nlg.generate(response, tracker, channel or tracker.get_latest_input_channel() or "rest", **values)
     return dict(message or {"text": ""})
+
+
+@functools.lru_cache(maxsize=None)
+def _domain_responses(path: Path) -> Dict[Text, List[Dict[Text, Any]]]:
+    from rasa.shared.utils.io import read_yaml_file
+
+    return dict((read_yaml_file(str(path)) or {}).get("responses") or {})
+
+
+def domain_response(name: Text, path: Path = DOMAIN_FILE) -> Dict[Text, Any]:
+    """The first variation of the response ``name`` in ``domain.yml`` (read once per process).
+
+    The fallback of :func:`fixed_reply` when the conversation cannot be read, so the Chinese
+    text exists once, in the domain, and nowhere in Python.
+
+    Raises:
+        LookupError: the domain has no response ``name`` (or it has no text).
+    """
+    variations = _domain_responses(path).get(name) or []
+    for variation in variations:
+        if isinstance(variation, dict) and (variation.get("text") or "").strip():
+            return {k: v for k, v in variation.items() if k not in ("condition", "channel")}
+    raise LookupError(f"domain.yml has no response {name!r} with a text")
+
+
+async def fixed_reply(agent: Any, response: Text, sender_id: Text, channel: Text) -> Dict[Text, Any]:
+    """A reply the channel sends itself (welcome, "please describe the photo", ...).
+
+    Rendered by the agent's NLG with the conversation's slots when it can be; otherwise (no
+    agent yet, the tracker store unreachable, an empty rendering) the first variation in
+    ``domain.yml``.
+
+    Raises:
+        LookupError: the domain has no response ``response``.
+    """
+    if agent is not None:
+        try:
+            message = await render(agent, response, sender_id, channel)
+            if (message.get("text") or "").strip():
+                return message
+        except Exception:  # noqa: BLE001 - the domain's text will do
+            logger.warning("could not render %s for %s, using the domain's first variation", response,
+                           mask_pii(sender_id))
+    return domain_response(response)
 
 
 def output_channel_for(app: Any, channel_name: Optional[Text]) -> Any:
@@ -89,9 +138,9 @@ async def paused_notice(agent: Any, sender_id: Text, channel: Text) -> Optional[
 
 async def system_error(agent: Any, sender_id: Text, channel: Text) -> Dict[Text, Any]:
     """The reply when an action failed; the conversation is queued for a human (best effort)."""
+    from bot.policy.sla import load_sla
     from bot.store import client as stores
     from bot.store.handoff import HandoffCase
-    from bot.policy.sla import load_sla
 
     try:
         tier = load_sla().priority_for(None)
@@ -113,11 +162,7 @@ async def system_error(agent: Any, sender_id: Text, channel: Text) -> Dict[Text,
             await client.close()
     except Exception:  # noqa: BLE001 - the customer still gets the error reply
         logger.exception("could not queue %s for a human after an action failure", mask_pii(sender_id))
-    try:
-        return await render(agent, "utter_system_error", sender_id, channel)
-    except Exception:  # noqa: BLE001
-        logger.exception("could not render the error reply for %s", mask_pii(sender_id))
-        return {"text": "系统出了点问题，您的消息已保存，我们会尽快处理。"}
+    return await fixed_reply(agent, "utter_system_error", sender_id, channel)
 
 
 async def complete_turn(agent: Any, sender_id: Text, channel: Text, problems: List[str],

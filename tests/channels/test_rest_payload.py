@@ -2,7 +2,8 @@ import json
 
 import pytest
 
-from bot.channels.rest import EMPTY_MESSAGE_INTENT, MAX_MESSAGE_CHARS, PayloadError, parse_payload
+from bot.channels.common import EMPTY_MESSAGE_INTENT, MAX_MESSAGE_CHARS
+from bot.channels.rest import PayloadError, parse_payload
 
 
 def body(obj) -> bytes:

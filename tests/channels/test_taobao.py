@@ -1,4 +1,4 @@
-"""Taobao channel (bot/channels/taobao.py) and TOP request signing (bot/channels/taobao_sign.py).
+"""Taobao channel (bot/channels/taobao/) and TOP request signing (bot/channels/taobao/sign.py).
 
 The webhook is tested on a real Sanic server on a free port, with the real Redis of the test
 run (``redis_server``) and a fake Taobao reply endpoint (aiohttp, free port) that checks the
@@ -27,18 +27,12 @@ from rasa.core.channels.channel import UserMessage
 from rasa.shared.exceptions import RasaException
 from sanic import Sanic
 
-from bot.channels import taobao_sign
-from bot.channels import taobao
+from bot.channels.taobao import TaobaoInput, TaobaoOutput
+from bot.channels.taobao import sign as taobao_sign
+from bot.channels.taobao.connector import IMAGE_ONLY_RESPONSE
+from bot.channels.taobao.inbound import TaobaoRequestError, nick_of, parse_message, sender_id_for
+from bot.channels.taobao.replies import ReplySender
 from bot.services import delivery
-from bot.channels.taobao import (
-    IMAGE_ONLY_REPLY,
-    TaobaoInput,
-    TaobaoOutput,
-    TaobaoRequestError,
-    nick_of,
-    parse_message,
-    sender_id_for,
-)
 from tools.devstack import free_port
 
 APP_KEY = "12345678"
@@ -402,7 +396,7 @@ class Webhook:
     async def idle(self, timeout: float = 10.0) -> None:
         """Waits until every background task of the channel is done."""
         deadline = time.monotonic() + timeout
-        while any(not t.done() for t in self.channel._tasks):
+        while self.channel.tasks.pending:
             assert time.monotonic() < deadline, "background tasks still running"
             await asyncio.sleep(0.02)
 
@@ -431,6 +425,7 @@ async def running(recorder: Recorder, reply_url: str, *, agent: Any = None, atte
         await server.after_stop()
         if channel._client is not None:
             await channel._client.close()
+        await channel.sender.close()
 
 
 @pytest.fixture(autouse=True)
@@ -576,7 +571,7 @@ async def test_image_only_gets_a_defined_reply_and_the_image_is_kept_as_evidence
         first = new_message(buyer_nick=nick, text=None, image_url="https://img.alicdn.com/imgextra/broken-1.jpg")
         assert (await hook.post(first))[0] == 200
         [reply] = await fake.wait_for(1)
-        assert reply["signed"] and reply["body"]["text"] == IMAGE_ONLY_REPLY
+        assert reply["signed"] and reply["body"]["text"] == delivery.domain_response(IMAGE_ONLY_RESPONSE)["text"]
         assert reply["body"]["in_reply_to"] == first["message_id"]
         assert recorder.started == []  # not guessed at by NLU
         second = new_message(buyer_nick=nick, text="", image_url="https://img.alicdn.com/imgextra/broken-2.jpg")
@@ -631,7 +626,7 @@ async def test_outbound_failures_are_bounded_logged_masked_and_the_worker_carrie
         assert len(fake.attempts) == 4 and fake.received == []  # a 4xx is not retried
         assert (await hook.post(new_message(buyer_nick="tb13812345678", text="第三次")))[0] == 200
         await fake.wait_for(1)
-    errors = [r.getMessage() for r in caplog.records if r.name == "bot.channels.taobao"]
+    errors = [r.getMessage() for r in caplog.records if r.name.startswith("bot.channels.taobao")]
     assert any("not delivered after 3 attempt(s): HTTP 500" in e for e in errors), errors
     assert any("not delivered after 1 attempt(s): HTTP 400" in e for e in errors), errors
     assert all("13812345678" not in e for e in errors) and any("tb138****5678" in e for e in errors)
@@ -748,7 +743,7 @@ async def test_an_agent_message_the_shop_refuses_is_reported_not_delivered() -> 
 
 async def test_output_channel_sends_images_and_buttons_and_never_raises() -> None:
     async with fake_taobao() as fake:
-        sender = taobao.ReplySender(fake.url, APP_KEY, SECRET, sign_method="md5", backoff=0.01)
+        sender = ReplySender(fake.url, APP_KEY, SECRET, sign_method="md5", backoff=0.01)
         output = TaobaoOutput(sender)
         await output.send_response("taobao:小明", {"text": "请选一个：\n1. 换货\n2. 退款",
                                                   "buttons": [{"title": "换货", "payload": "1"},
@@ -757,6 +752,7 @@ async def test_output_channel_sends_images_and_buttons_and_never_raises() -> Non
         await output.send_response("taobao:小明", {"custom": {"x": 1}})  # nothing Taobao can show: skipped
         await output.send_text_message("rest-user", "不是淘宝会话")  # logged, not raised
         received = await fake.wait_for(2)
+        await sender.close()
     assert output.delivered == [True, True, True, False]
     assert received[0]["body"]["buttons"] == [{"title": "换货", "payload": "1"}, {"title": "退款", "payload": "2"}]
     assert received[1]["body"]["image_url"] == "https://img.example.com/guide.png" and "text" not in received[1]["body"]

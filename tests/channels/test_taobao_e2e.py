@@ -13,7 +13,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from bot.channels import taobao_sign
+from bot.channels.taobao import sign as taobao_sign
 from tools.devstack import Stack, base_env, free_port
 
 KEY, SECRET = "shop-key", "shop-secret"

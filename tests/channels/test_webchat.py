@@ -1,4 +1,4 @@
-"""The web chat widget channel (bot/channels/webchat.py): upload limits, and a real browser.
+"""The web chat widget channel (bot/channels/webchat.py): uploads (Pillow), static files, and a real browser.
 
 The HTTP and browser tests run against the session's bot (credentials.yml always has the web chat
 channel). The browser is the Debian chromium at
@@ -47,27 +47,55 @@ def tiny_png() -> bytes:
             + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
 
 
-JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 100
-WEBP = b"RIFF\x24\x00\x00\x00WEBPVP8 " + b"\x00" * 100
-GIF = b"GIF89a" + b"\x00" * 100
+def pillow_image(fmt: str, size: tuple[int, int] = (8, 8)) -> bytes:
+    """A valid image written by Pillow (JPEG, WEBP, GIF)."""
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", size, (255, 80, 0)).save(buffer, fmt)
+    return buffer.getvalue()
+
+
+JPEG = pillow_image("JPEG")
+WEBP = pillow_image("WEBP")
+GIF = pillow_image("GIF")
+FAKE_JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 100  # the magic bytes and nothing behind them
+PNG_THEN_HTML = b"\x89PNG\r\n\x1a\n<html><script>alert(1)</script></html>"
 
 
 # ---------------------------------------------------------------------------------------------
 # Upload validation on its own
 # ---------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("data, kind", [(tiny_png(), "png"), (JPEG, "jpg"), (WEBP, "webp"), (GIF, None),
-                                        (b"%PDF-1.4", None), (b"RIFF\x00\x00\x00\x00WAVE", None), (b"", None)])
-def test_image_kind_by_magic_bytes(data: bytes, kind: str | None) -> None:
+@pytest.mark.parametrize("data, kind", [
+    (tiny_png(), "png"), (JPEG, "jpg"), (WEBP, "webp"), (GIF, None), (b"%PDF-1.4", None),
+    (b"RIFF\x00\x00\x00\x00WAVE", None), (b"", None),
+    (FAKE_JPEG, None), (PNG_THEN_HTML, None),  # magic bytes alone are not an image
+    (tiny_png()[:-20], None), (JPEG[: len(JPEG) // 2], None), (WEBP[:-10], None),  # truncated
+])
+def test_image_kind_is_what_pillow_reads_completely(data: bytes, kind: str | None) -> None:
     assert image_kind(data) == kind
+
+
+def test_too_many_pixels_are_refused_before_decoding(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot.channels import webchat
+
+    big = pillow_image("PNG", (300, 200))
+    assert image_kind(big) == "png"
+    monkeypatch.setattr(webchat, "MAX_IMAGE_PIXELS", 300 * 200 - 1)
+    assert image_kind(big) is None
 
 
 def test_upload_limits() -> None:
     assert check_upload(tiny_png(), "s1") == "png"
-    assert check_upload(b"\xff\xd8\xff" + b"\x00" * (MAX_UPLOAD_BYTES - 3), "s1") == "jpg"  # exactly 5 MB
+    assert check_upload(JPEG + b"\x00" * (MAX_UPLOAD_BYTES - len(JPEG)), "s1") == "jpg"  # exactly 5 MB
     cases = [
         (b"\xff\xd8\xff" + b"\x00" * MAX_UPLOAD_BYTES, "s1", 413),
         (GIF, "s1", 415),
+        (FAKE_JPEG, "s1", 415),
+        (tiny_png()[:-20], "s1", 415),
         (b"<svg xmlns='http://www.w3.org/2000/svg'/>", "s1", 415),
         (None, "s1", 400),
         (b"", "s1", 400),
@@ -122,7 +150,9 @@ class WebStack:
 
     def request(self, path: str, data: bytes | None = None, headers: dict[str, str] | None = None,
                 method: str | None = None) -> tuple[int, dict[str, str], bytes]:
-        return http_request(method or ("GET" if data is None else "POST"), self.base + path, data, headers=headers)
+        status, answer_headers, body = http_request(method or ("GET" if data is None else "POST"), self.base + path, data,
+                                                    headers=headers)
+        return status, {k.lower(): v for k, v in answer_headers.items()}, body
 
     def agent_message(self, session_id: str, text: str) -> tuple[int, Any]:
         status, _, raw = self.request(f"/api/conversations/webchat:{session_id}/messages?token={self.token}",
@@ -190,9 +220,12 @@ def test_upload_limits_over_http(web: WebStack) -> None:
     assert len(stored) == 1 and stored[0].read_bytes() == tiny_png() and stored[0].name == url.rsplit("/", 1)[1]
     status, headers, served = web.request(url[len(web.base):])
     assert status == 200 and headers["content-type"] == "image/png" and served == tiny_png()
+    assert headers["x-content-type-options"] == "nosniff" and headers["cache-control"].startswith("private")
 
     assert web.upload(GIF, session, filename="a.gif")[0] == 415
     assert web.upload(b"<html>not an image</html>", session, filename="a.png")[0] == 415
+    assert web.upload(PNG_THEN_HTML, session, filename="a.png")[0] == 415
+    assert web.upload(tiny_png()[:-20], session, filename="a.png")[0] == 415
     assert web.upload(b"\xff\xd8\xff" + b"\x00" * MAX_UPLOAD_BYTES, session)[0] == 413
     assert web.upload(tiny_png(), session_id=None)[0] == 400
     assert web.upload(None, session)[0] == 400

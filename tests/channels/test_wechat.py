@@ -1,4 +1,4 @@
-"""The WeChat channel (bot/channels/wechat.py) against the real SDK, a real Redis and a fake WeChat API.
+"""The WeChat channel (bot/channels/wechat/) against the real SDK, a real Redis and a fake WeChat API.
 
 Requests are signed with ``wechatpy``'s own signer and encrypted with ``wechatpy``'s
 ``WeChatCrypto``; the webhook runs in a real Sanic server on a free port, with
@@ -26,29 +26,15 @@ from wechatpy.crypto import WeChatCrypto
 from wechatpy.exceptions import InvalidSignatureException
 from wechatpy.utils import WeChatSigner, check_signature
 
+from bot.channels.wechat import WeChatConfig, WeChatConfigError, WeChatInput, security
+from bot.channels.wechat import api as wechat_api
+from bot.channels.wechat import inbound as wechat_inbound
+from bot.channels.wechat.api import WeChatApi, WeChatApiError
+from bot.channels.wechat.connector import UNSUPPORTED_MESSAGE, VOICE_NOT_RECOGNISED, text_with_buttons
+from bot.channels.wechat.inbound import IMAGE_TEXT, Inbound, dedup_key, parse_inbound
+from bot.channels.wechat.security import XmlRejected, is_fresh, safe_xml_fields, signature_matches, verify_request
+from bot.services.contact import WINDOW_CLOSED_NOTE
 from bot.store import client as stores
-from bot.channels import wechat
-from bot.channels.wechat import (
-    FALLBACK_WELCOME,
-    IMAGE_TEXT,
-    UNSUPPORTED_MESSAGE,
-    VOICE_NOT_RECOGNISED,
-    WINDOW_CLOSED_NOTE,
-    Inbound,
-    WeChatApi,
-    WeChatApiError,
-    WeChatConfig,
-    WeChatConfigError,
-    WeChatInput,
-    XmlRejected,
-    dedup_key,
-    is_fresh,
-    parse_inbound,
-    safe_xml_fields,
-    signature_matches,
-    text_with_buttons,
-    verify_request,
-)
 from tools.devstack import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -201,14 +187,17 @@ class Recorder:
         self.replies: List[str] = ["收到，我来帮您处理。"]
         self.fail = False
         self.finished = 0
+        self.echo = False  # answer "回复：<text>" instead of ``replies``
+        self.delay_for: Optional[Any] = None  # text -> seconds, instead of ``delay``
 
     async def __call__(self, message: UserMessage) -> None:
         self.messages.append(message)
-        if self.delay:
-            await asyncio.sleep(self.delay)
+        delay = self.delay_for(message.text) if self.delay_for else self.delay
+        if delay:
+            await asyncio.sleep(delay)
         if self.fail:
             raise RuntimeError("boom")
-        for reply in self.replies:
+        for reply in [f"回复：{message.text}"] if self.echo else self.replies:
             await message.output_channel.send_text_message(message.sender_id, reply)
         self.finished += 1
 
@@ -301,11 +290,11 @@ async def harness(redis_server: Any, monkeypatch: pytest.MonkeyPatch, *, safe_mo
 
 def test_signature_is_wechatpys() -> None:
     ts, nonce = "1700000000", "abc"
-    ours = wechat.wechat_signature(TOKEN, ts, nonce)
+    ours = security.wechat_signature(TOKEN, ts, nonce)
     assert ours == sign(TOKEN, ts, nonce)
     check_signature(TOKEN, ours, ts, nonce)  # the SDK accepts it
     with pytest.raises(InvalidSignatureException):
-        check_signature(TOKEN, wechat.wechat_signature("other", ts, nonce), ts, nonce)
+        check_signature(TOKEN, security.wechat_signature("other", ts, nonce), ts, nonce)
 
 
 @pytest.mark.parametrize(
@@ -505,6 +494,21 @@ async def test_text_is_acknowledged_at_once_and_answered_through_the_api(redis_s
                         "_token": "ACCESS_TOKEN_1"}
 
 
+async def test_one_customers_messages_are_answered_in_order(redis_server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Like Taobao (``common.OrderedTasks``): a slow first message is answered before the next ones."""
+    async with harness(redis_server, monkeypatch) as h:
+        openid, other = new_openid(), new_openid()
+        h.recorder.echo = True
+        h.recorder.delay_for = lambda text: 0.8 if text == "第一条" else 0.0
+        for text in ("第一条", "第二条", "第三条"):
+            assert await h.deliver(text_xml(openid, text)) == (200, "success")
+        assert await h.deliver(text_xml(other, "别人的")) == (200, "success")
+        assert await h.fake.wait_for(other) == ["回复：别人的"]  # another customer does not wait
+        assert h.fake.texts_to(openid) == []
+        assert await h.fake.wait_for(openid, 3) == ["回复：第一条", "回复：第二条", "回复：第三条"]
+        assert [m.text for m in h.recorder.messages if m.sender_id == f"wechat:{openid}"] == ["第一条", "第二条", "第三条"]
+
+
 async def test_duplicates_are_dropped_silently(redis_server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     async with harness(redis_server, monkeypatch) as h:
         h.recorder.delay = 0.3
@@ -518,7 +522,7 @@ async def test_duplicates_are_dropped_silently(redis_server: Any, monkeypatch: p
         assert len(h.recorder.messages) == 1
         assert h.fake.texts_to(openid) == ["收到，我来帮您处理。"]
         ttl = await h.redis.ttl(f"wechat:seen:{h.app_id}:msg:{msg_id}")
-        assert 60 < ttl <= wechat.DEDUP_TTL  # outlives WeChat's retries
+        assert 60 < ttl <= wechat_inbound.DEDUP_TTL  # outlives WeChat's retries
         # events: FromUserName + CreateTime + Event
         event = message_xml(openid, "event", create_time=1800000000, Event="subscribe")
         assert await h.deliver(event) == (200, "success")
@@ -532,7 +536,7 @@ async def test_subscribe_gets_the_welcome(redis_server: Any, monkeypatch: pytest
         openid = new_openid()
         assert await h.deliver(message_xml(openid, "event", Event="subscribe")) == (200, "success")
         welcome = await h.fake.wait_for(openid)
-        assert welcome[0] in (response_texts("utter_greet") or [FALLBACK_WELCOME])
+        assert welcome[0] in response_texts("utter_greet")
         assert h.recorder.messages == []
         other = new_openid()
         for event in ("unsubscribe", "CLICK", "VIEW", "TEMPLATESENDJOBFINISH"):
@@ -555,9 +559,9 @@ async def test_image_and_voice(redis_server: Any, monkeypatch: pytest.MonkeyPatc
         silent = new_openid()
         assert await h.deliver(message_xml(silent, "voice", MediaId="media-3", Format="amr")) == (200, "success")
         sent = await h.fake.wait_for(silent)
-        assert sent == [VOICE_NOT_RECOGNISED[1]]
+        assert sent == response_texts(VOICE_NOT_RECOGNISED)[:1]
         # every reply after the first does without an apology (the first one was the bot's)
-        assert not any("抱歉" in t or "对不起" in t for t in sent + response_texts(VOICE_NOT_RECOGNISED[0])), sent
+        assert not any("抱歉" in t or "对不起" in t for t in sent), sent
         assert all(m.sender_id != f"wechat:{silent}" for m in h.recorder.messages)
 
 
@@ -573,8 +577,8 @@ async def test_unsupported_types_get_a_defined_reply(redis_server: Any, monkeypa
         openid = new_openid()
         assert await h.deliver(message_xml(openid, msg_type, **fields)) == (200, "success")
         sent = await h.fake.wait_for(openid)
-        assert sent == [UNSUPPORTED_MESSAGE[1]]
-        assert not any("抱歉" in t for t in sent + response_texts(UNSUPPORTED_MESSAGE[0])), sent
+        assert sent == response_texts(UNSUPPORTED_MESSAGE)[:1]
+        assert not any("抱歉" in t for t in sent), sent
         assert h.recorder.messages == []
 
 
@@ -722,7 +726,7 @@ async def test_token_is_fetched_once_and_cached_in_redis(redis_server: Any, monk
         assert h.fake.token_fetches[0] == {"grant_type": "client_credential", "appid": h.app_id, "secret": SECRET}
         assert await h.redis.get(f"wechat:token:{h.app_id}") == "ACCESS_TOKEN_1"
         ttl = await h.redis.ttl(f"wechat:token:{h.app_id}")
-        assert 7200 - wechat.TOKEN_REFRESH_MARGIN - 10 < ttl <= 7200 - wechat.TOKEN_REFRESH_MARGIN
+        assert 7200 - wechat_api.TOKEN_REFRESH_MARGIN - 10 < ttl <= 7200 - wechat_api.TOKEN_REFRESH_MARGIN
         # a second worker (its own channel object, same Redis) uses the cached token
         other = WeChatApi(h.channel.config, h.redis)
         try:
@@ -763,6 +767,28 @@ async def test_invalid_token_is_refreshed_once_and_the_send_retried(redis_server
             await output.send_text_message(f"wechat:{openid}", "不会送达")
         assert error.value.errcode == 40001
         assert len(h.fake.token_fetches) == 3  # retried once, not in a loop
+
+
+async def test_drop_token_keeps_a_newer_token(redis_server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    async with harness(redis_server, monkeypatch) as h:
+        api = WeChatApi(h.channel.config, h.redis)
+        await h.redis.set(api.token_key, "NEW")
+        await api.drop_token("OLD")  # another worker already replaced the bad token
+        assert await h.redis.get(api.token_key) == "NEW"
+        await api.drop_token("NEW")
+        assert await h.redis.get(api.token_key) is None
+
+
+async def test_token_lock_held_elsewhere_times_out_with_an_error(redis_server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    async with harness(redis_server, monkeypatch) as h:
+        monkeypatch.setattr(wechat_api, "TOKEN_LOCK_TTL", 1)  # blocking_timeout = 6 s
+        api = WeChatApi(h.channel.config, h.redis)
+        await h.redis.set(api.token_lock_key, "another-worker", ex=30)  # a worker that never finishes
+        started = time.monotonic()
+        with pytest.raises(WeChatApiError, match="another worker"):
+            await api.access_token()
+        assert 5 < time.monotonic() - started < 10 and h.fake.token_fetches == []
+        await h.redis.delete(api.token_lock_key)
 
 
 async def test_token_refused_raises_without_leaking_the_secret(redis_server: Any, monkeypatch: pytest.MonkeyPatch) -> None:

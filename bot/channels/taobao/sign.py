@@ -1,7 +1,7 @@
 """Request signing the way the Taobao Open Platform (TOP) signs API calls.
 
 Plain Python (no Rasa, no I/O): used by the Taobao channel to verify forwarded messages and to
-sign the replies it posts back (``bot/channels/taobao.py``).
+sign the replies it posts back (``bot/channels/taobao/``).
 
 The algorithm (TOP "签名算法", Qimen variant for JSON bodies):
 
