@@ -30,6 +30,7 @@ from typing import Any
 import yaml
 
 from bot.language.causes import vocabulary as cause_vocabulary
+from bot.vocabulary import ComplaintType, Urgency
 from bot.language.numbers import demanded_amount
 from bot.language.replies import (
     comparable,
@@ -43,10 +44,10 @@ from bot.language.replies import (
 DEFAULT_PATH = Path(__file__).resolve().parents[2] / "policy" / "options.yml"
 """The catalogue shipped with the bot."""
 
-COMPLAINT_TYPES = ("product", "logistics", "service", "malicious")
+COMPLAINT_TYPES = tuple(ComplaintType)
 """Complaint types of SPEC.md section 2; the configuration must define options for each."""
 
-URGENCY_LEVELS = ("safety", "media_legal", "vulnerable")
+URGENCY_LEVELS = tuple(Urgency)
 """Urgency classes of SPEC.md section 3."""
 
 FAST = "fast"

@@ -28,13 +28,15 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
+from bot.vocabulary import Urgency
+
 DEFAULT_PATH = Path(__file__).resolve().parents[2] / "policy" / "sla.yml"
 """Where the SLA configuration lives unless ``SLA_CONFIG`` or a ``path`` says otherwise."""
 
 ENV_VAR = "SLA_CONFIG"
 """Environment variable that overrides :data:`DEFAULT_PATH`."""
 
-URGENCY_TIERS = ("safety", "media_legal", "vulnerable")
+URGENCY_TIERS = tuple(Urgency)
 """Urgency values (SPEC.md section 3); each has a tier of the same name."""
 
 REPEAT_TIER = "repeat"

@@ -79,7 +79,9 @@ from typing import Any, ParamSpec, TypeVar
 from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 
-REASONS = ("urgency", "asked", "misunderstood", "repeat", "approval", "failure")
+from bot.vocabulary import HandoffReason
+
+REASONS = tuple(HandoffReason)
 # Also the tie-break order when two waiting cases have the same priority and deadline.
 QUEUES = ("emergency", "senior", "priority", "supervisor", "general")
 STATUSES = ("waiting", "claimed", "resolved")

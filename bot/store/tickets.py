@@ -51,13 +51,13 @@ from redis.asyncio import Redis
 from bot.policy import sla as sla_module
 from bot.language.causes import vocabulary as cause_vocabulary
 from bot.privacy import mask_pii
+from bot.vocabulary import DONE_STATUSES, ComplaintType, TicketStatus, Urgency
 
 logger = logging.getLogger(__name__)
 
-STATUSES = ("open", "pending_approval", "with_agent", "resolved", "closed")
+STATUSES = tuple(TicketStatus)
 """Every ticket status (SPEC.md section 6)."""
 
-DONE_STATUSES = frozenset({"resolved", "closed"})
 STATUS_LABELS = {
     "open": "处理中",
     "pending_approval": "等待审批",
@@ -66,9 +66,8 @@ STATUS_LABELS = {
     "closed": "已关闭",
 }
 """How a status reads to the customer."""
-"""Statuses of a ticket that is no longer open."""
 
-COMPLAINT_TYPES = ("product", "logistics", "service", "malicious")
+COMPLAINT_TYPES = tuple(ComplaintType)
 """Complaint types (SPEC.md section 2)."""
 
 DEFAULT_PREFIX = "tickets"
@@ -299,7 +298,7 @@ def _validate(values: dict[str, Any]) -> None:
             )
     if (
         values.get("urgency") is not None
-        and values["urgency"] not in sla_module.URGENCY_TIERS
+        and values["urgency"] not in tuple(Urgency)
     ):
         raise ValueError(f"invalid urgency {values['urgency']!r}")
     if "satisfaction" in values:
