@@ -19,15 +19,13 @@ import functools
 import math
 import os
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
-import yaml
-
+from bot.policy import schema
 from bot.vocabulary import Urgency
 
 DEFAULT_PATH = Path(__file__).resolve().parents[2] / "policy" / "sla.yml"
@@ -45,7 +43,7 @@ REPEAT_TIER = "repeat"
 NORMAL_TIER = "normal"
 """Tier of an ordinary complaint."""
 
-REQUIRED_TIERS = (*URGENCY_TIERS, REPEAT_TIER, NORMAL_TIER)
+REQUIRED_TIERS = schema.REQUIRED_TIERS
 
 _DAY_WORDS = {0: "今天", 1: "明天", 2: "后天"}
 
@@ -228,83 +226,26 @@ class SlaConfig:
         return self.queue(self.escalation_queue)
 
 
-def _positive(value: Any, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise ValueError(f"SLA config: {what} must be a positive number, got {value!r}")
-    return float(value)
-
-
-def parse_sla(raw: Mapping[str, Any]) -> SlaConfig:
-    """Builds and validates an :class:`SlaConfig` from the parsed YAML document.
-
-    Raises:
-        TypeError: The document is not a mapping.
-        ValueError: A missing tier, an unknown queue, a bad priority or a non-positive time.
-    """
-    if not isinstance(raw, Mapping):
-        raise TypeError("SLA config: the document must be a mapping")
-    timezone = str(raw.get("timezone") or "Asia/Shanghai")
-    try:
-        ZoneInfo(timezone)
-    except Exception as e:  # ZoneInfoNotFoundError, ValueError for malformed names
-        raise ValueError(f"SLA config: unknown time zone {timezone!r}") from e
-    queues = tuple(
-        Queue(name=str(name), display=str((spec or {}).get("display") or name))
-        for name, spec in (raw.get("queues") or {}).items()
-    )
-    queue_names = {q.name: q for q in queues}
-    defaults = raw.get("defaults") or {}
-    tiers = []
-    for order, (name, spec) in enumerate((raw.get("tiers") or {}).items()):
-        spec = {**defaults, **(spec or {})}
-        priority = str(spec.get("priority", ""))
-        if len(priority) < 2 or priority[0] != "P" or not priority[1:].isdigit():
-            raise ValueError(
-                f"SLA config: tier {name!r} needs a priority like P1, got {priority!r}"
-            )
-        queue = str(spec.get("queue", ""))
-        if queue not in queue_names:
-            raise ValueError(f"SLA config: tier {name!r} names unknown queue {queue!r}")
-        tiers.append(
-            Tier(
-                name=str(name),
-                priority=priority,
-                queue=queue,
-                queue_display=queue_names[queue].display,
-                first_response_minutes=_positive(
-                    spec.get("first_response_minutes"), f"{name}.first_response_minutes"
-                ),
-                resolution_hours=_positive(
-                    spec.get("resolution_hours"), f"{name}.resolution_hours"
-                ),
-                progress_every_hours=_positive(
-                    spec.get("progress_every_hours"), f"{name}.progress_every_hours"
-                ),
-                satisfaction_within_hours=_positive(
-                    spec.get("satisfaction_within_hours"),
-                    f"{name}.satisfaction_within_hours",
-                ),
-                order=order,
-            )
+def from_spec(spec: schema.SlaFile) -> SlaConfig:
+    """The runtime configuration of a validated ``sla.yml`` (:class:`bot.policy.schema.SlaFile`)."""
+    queues = tuple(Queue(name=name, display=q.display) for name, q in spec.queues.items())
+    tiers = tuple(
+        Tier(
+            name=name,
+            priority=tier.priority,
+            queue=tier.queue,
+            queue_display=spec.queues[tier.queue].display,
+            order=order,
+            **spec.tier_times(name),
         )
-    missing = [t for t in REQUIRED_TIERS if t not in {tier.name for tier in tiers}]
-    if missing:
-        raise ValueError(f"SLA config: missing tier(s) {', '.join(missing)}")
-    escalation = str(raw.get("escalation_queue") or "")
-    if escalation not in queue_names:
-        raise ValueError(f"SLA config: escalation_queue {escalation!r} is not a queue")
-    return SlaConfig(
-        timezone=timezone,
-        tiers=tuple(tiers),
-        queues=queues,
-        escalation_queue=escalation,
+        for order, (name, tier) in enumerate(spec.tiers.items())
     )
+    return SlaConfig(timezone=spec.timezone, tiers=tiers, queues=queues, escalation_queue=spec.escalation_queue)
 
 
 @functools.lru_cache(maxsize=8)
 def _load(path: str) -> SlaConfig:
-    with open(path, encoding="utf-8") as f:
-        return parse_sla(yaml.safe_load(f))
+    return from_spec(schema.load_yaml(Path(path), schema.SlaFile))
 
 
 def load_sla(path: str | os.PathLike[str] | None = None) -> SlaConfig:
@@ -317,9 +258,9 @@ def load_sla(path: str | os.PathLike[str] | None = None) -> SlaConfig:
         The validated configuration.
 
     Raises:
-        OSError: The file cannot be read.
-        TypeError: The file is not a YAML mapping.
-        ValueError: The file is not a valid SLA configuration.
+        OSError: The file cannot be read (``FileNotFoundError`` when it does not exist).
+        PolicyError: (a ``ValueError``) the file is not a valid SLA configuration; each line
+            names the file, the key path and the problem.
     """
     chosen = path or os.environ.get(ENV_VAR) or DEFAULT_PATH
     return _load(str(Path(chosen).resolve()))
