@@ -27,6 +27,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot.followup.jobs import FollowUp, run_forever
 from bot.policy import sla as sla_module
 from bot.store import client as stores
 from bot.rasa_ext import guard
@@ -37,7 +38,6 @@ from bot.store.tickets import TicketNotFound, TicketStore, TicketStoreUnavailabl
 
 logger = logging.getLogger(__name__)
 
-FOLLOWUP_PREFIX = "followup"
 MAX_TEXT = 2000
 
 
@@ -332,43 +332,26 @@ class AgentApi(InputChannel):
         return response.json({"resolved": True, "ticket_id": case.ticket_id, "bot_resumed": True})
 
     # follow-up timer --------------------------------------------------------------------
+    def followup(self, app: Any) -> FollowUp:
+        """The follow-up jobs, rendering with the server's agent and sending on its channels."""
+
+        async def render(response: str, sender_id: str, channel: Optional[str] = None, **values: Any) -> Dict[str, Any]:
+            return await delivery.render(app.ctx.agent, response, sender_id, channel, **values)
+
+        async def send(sender_id: str, message: Dict[str, Any]) -> None:
+            await self._send_quietly(app, sender_id, message)
+
+        return FollowUp(self.tickets(), self.handoffs(), self.client(), render, send)
+
     async def _followup_loop(self, app: Any) -> None:
-        while True:
-            try:
-                await self.followup_once(app)
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # noqa: BLE001 - the timer must survive one bad round
-                logger.exception("follow-up round failed")
-            await asyncio.sleep(self.followup_interval)
+        async def job() -> FollowUp:
+            return self.followup(app)
+
+        await run_forever(job, self.followup_interval)
 
     async def followup_once(self, app: Any, now: Optional[float] = None) -> Dict[str, int]:
         """One round: escalate unclaimed overdue cases, send due progress messages."""
-        now = time.time() if now is None else now
-        done = {"escalated": 0, "progress": 0}
-        for case in await self.handoffs().escalate_overdue(now):
-            message = await delivery.render(
-                app.ctx.agent, "utter_escalated", case.sender_id, case.channel,
-                who=sla_module.load_sla().queue_display(case.queue),
-                deadline=sla_module.format_deadline(case.deadline, now=now),
-            )
-            await self._send_quietly(app, case.sender_id, message)
-            if case.ticket_id:
-                await self.tickets().update(case.ticket_id, actor="timer", note="超时未接手，已升级给主管", queue=case.queue)
-            done["escalated"] += 1
-        store = self.tickets()
-        for ticket in await store.due_for_progress(now):
-            marker = f"{FOLLOWUP_PREFIX}:progress:{ticket.id}:{int(ticket.next_progress_due or 0)}"
-            if not await self.client().set(marker, "1", nx=True, ex=7 * 86400):
-                continue  # another worker sent it
-            message = await delivery.render(app.ctx.agent, "utter_progress_update", ticket.sender_id, ticket.channel,
-                                            **describe(ticket))
-            await self._send_quietly(app, ticket.sender_id, message)
-            interval = sla_module.load_sla().tier("normal").progress_seconds
-            await store.update(ticket.id, actor="timer", note="进展已通知客户",
-                               next_progress_due=(ticket.next_progress_due or now) + interval)
-            done["progress"] += 1
-        return done
+        return await self.followup(app).once(now)
 
     @staticmethod
     async def _send_quietly(app: Any, sender_id: str, message: Dict[str, Any]) -> None:

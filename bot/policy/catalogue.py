@@ -26,6 +26,7 @@ from pathlib import Path
 
 from bot.language.causes import vocabulary as cause_vocabulary
 from bot.policy import schema
+from bot.policy.labels import load_labels
 from bot.vocabulary import ComplaintType, Urgency
 from bot.language.numbers import demanded_amount
 from bot.language.replies import (
@@ -192,10 +193,11 @@ def demanded_amount_from_text(text: str) -> float | None:
 class Catalogue:
     """The validated option catalogue. Build it with :func:`load_catalogue`."""
 
-    def __init__(self, spec: schema.OptionsFile, *, source: str) -> None:
+    def __init__(self, spec: schema.OptionsFile, *, source: str, approvers: Mapping[str, str]) -> None:
         self.source = source
         self.spec = spec
         self.authority = spec.authority
+        self.approvers = dict(approvers)
         self.window_days = int(spec.no_reason_return.window_days)
         self._categories = spec.categories
         self._facts = spec.facts
@@ -401,7 +403,7 @@ class Catalogue:
             hours=_format_number(hours) if hours is not None else "",
             by_when=spec.by_when or "",
             amount=_format_number(compensation) if compensation is not None else "",
-            approver=self.authority.approvers[approval] if approval else "",
+            approver=self.approvers[approval] if approval else "",
             window_days=self.window_days,
         )
         return Option(
@@ -529,11 +531,12 @@ class Catalogue:
         return read_outcome(text, {k: words for k, (_, words) in self._outcomes.items()})
 
 
-def load_catalogue(path: str | Path | None = None) -> Catalogue:
+def load_catalogue(path: str | Path | None = None, *, labels: str | Path | None = None) -> Catalogue:
     """Reads and validates an option catalogue (:class:`bot.policy.schema.OptionsFile`).
 
     Args:
         path: a YAML file; None reads the shipped ``policy/options.yml``.
+        labels: the labels file that names the approvers; ``policy/labels.yml`` by default.
 
     Returns:
         The catalogue.
@@ -546,7 +549,8 @@ def load_catalogue(path: str | Path | None = None) -> Catalogue:
         FileNotFoundError: the file does not exist.
     """
     file = Path(path) if path is not None else DEFAULT_PATH
-    return Catalogue(schema.load_yaml(file, schema.OptionsFile), source=str(file))
+    approvers = load_labels(labels).approvers
+    return Catalogue(schema.load_yaml(file, schema.OptionsFile), source=str(file), approvers=approvers)
 
 
 @functools.lru_cache(maxsize=1)

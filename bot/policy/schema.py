@@ -28,7 +28,7 @@ from pydantic import BaseModel, Extra, ValidationError, root_validator, validato
 from pydantic.error_wrappers import ErrorWrapper
 
 from bot.language.replies import comparable
-from bot.vocabulary import ComplaintType, Urgency
+from bot.vocabulary import ComplaintType, TicketStatus, Urgency
 
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -541,15 +541,15 @@ class Authority(Strict):
         bot_max: The bot grants compensation up to and including this amount (yuan).
         manager_max: Above ``bot_max`` up to and including this, a manager approves; above, headquarters.
         approval_hours: Hours added to an option's by-when while it waits for each approver.
-        approvers: How each approver is named in descriptions.
+
+    How each approver is named is a label (``policy/labels.yml``, ``approvers``).
     """
 
     bot_max: PositiveNumber
     manager_max: PositiveNumber
     approval_hours: dict[str, NonNegativeNumber]
-    approvers: dict[str, Text]
 
-    @validator("approval_hours", "approvers")
+    @validator("approval_hours")
     def _every_approver(cls, value: dict[str, Any]) -> dict[str, Any]:
         missing = [a for a in APPROVERS if a not in value]
         unknown = [a for a in value if a not in APPROVERS]
@@ -734,23 +734,40 @@ class TierSpec(TierTimes):
         return value
 
 
-class QueueSpec(Strict):
-    """An agents' queue; ``display`` is who the customer is told takes over."""
-
-    display: Text
-
-
 REQUIRED_TIERS = (*Urgency, "repeat", "normal")
 """Tiers every SLA file defines: one per urgency, the repeat complainant, the ordinary case."""
 
 
+class Escalation(Strict):
+    """Where an unclaimed case goes after its first-response deadline, and the time it gets there."""
+
+    queue: Ident
+    window_minutes: PositiveNumber
+
+
+class LowSatisfaction(Strict):
+    """A satisfaction score at or below ``max_score`` (1-4) is handed to ``queue``."""
+
+    max_score: int
+    queue: Ident
+
+    @validator("max_score", pre=True)
+    def _score(cls, value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 4:
+            raise ValueError(f"expected a whole score from 1 to 4 (5 is the best), got {value!r}")
+        return value
+
+
 class SlaFile(Strict):
-    """``policy/sla.yml``: time zone, default targets, queues, escalation, tiers."""
+    """``policy/sla.yml``: time zone, default targets, queues, escalation, approval, repeat window, tiers."""
 
     timezone: str = "Asia/Shanghai"
     defaults: TierTimes = TierTimes()
-    queues: dict[Ident, QueueSpec]
-    escalation_queue: str
+    queues: list[Ident]
+    escalation: Escalation
+    approval_queue: Ident
+    repeat_window_days: PositiveNumber
+    low_satisfaction: LowSatisfaction
     tiers: dict[Ident, TierSpec]
 
     @validator("timezone")
@@ -761,22 +778,36 @@ class SlaFile(Strict):
             raise ValueError(f"unknown time zone {value!r}") from None
         return value
 
+    @validator("queues")
+    def _distinct(cls, queues: list[str]) -> list[str]:
+        if not queues:
+            raise ValueError("no queues")
+        twice = sorted({q for q in queues if queues.count(q) > 1})
+        if twice:
+            raise ValueError(f"queue(s) named twice: {', '.join(twice)}")
+        return queues
+
     @root_validator(skip_on_failure=True)
     def _cross_references(cls, values: dict[str, Any]) -> dict[str, Any]:
         problems: list[tuple[tuple[Any, ...], str]] = []
         queues = values["queues"]
         defaults: TierTimes = values["defaults"]
+
+        def known(where: tuple[Any, ...], queue: str) -> None:
+            if queue not in queues:
+                problems.append((where, f"names unknown queue {queue!r}; queues: {', '.join(queues)}"))
+
         for name, tier in values["tiers"].items():
-            if tier.queue not in queues:
-                problems.append((("tiers", name, "queue"), f"names unknown queue {tier.queue!r}; queues: {', '.join(queues)}"))
+            known(("tiers", name, "queue"), tier.queue)
             for key in TierTimes.__fields__:
                 if getattr(tier, key) is None and getattr(defaults, key) is None:
                     problems.append((("tiers", name, key), "field required (here or in defaults)"))
         missing = [t for t in REQUIRED_TIERS if t not in values["tiers"]]
         if missing:
             problems.append((("tiers",), f"missing tier(s) {', '.join(missing)}"))
-        if values["escalation_queue"] not in queues:
-            problems.append((("escalation_queue",), f"{values['escalation_queue']!r} is not a queue"))
+        known(("escalation", "queue"), values["escalation"].queue)
+        known(("approval_queue",), values["approval_queue"])
+        known(("low_satisfaction", "queue"), values["low_satisfaction"].queue)
         if problems:
             raise fail(cls, *problems)
         return values
@@ -785,3 +816,51 @@ class SlaFile(Strict):
         """A tier's targets with the defaults filled in."""
         tier = self.tiers[name]
         return {k: float(getattr(tier, k) or getattr(self.defaults, k)) for k in TierTimes.__fields__}
+
+
+# ---------------------------------------------------------------------------------------------
+# labels.yml
+
+
+class LabelsFile(Strict):
+    """``policy/labels.yml``: the Chinese words for complaint types, ticket statuses, approvers, queues.
+
+    Every complaint type, ticket status and approver needs its label; the queues of ``sla.yml``
+    are checked against ``queues`` when the SLA is loaded (:func:`check_queue_labels`).
+    """
+
+    complaint_types: dict[ComplaintType, Text]
+    ticket_statuses: dict[TicketStatus, Text]
+    approvers: dict[str, Text]
+    queues: dict[Ident, Text]
+
+    @validator("complaint_types", "ticket_statuses", "approvers", pre=True)
+    def _complete(cls, value: Any, field: Any) -> Any:
+        expected = {
+            "complaint_types": tuple(ComplaintType),
+            "ticket_statuses": tuple(TicketStatus),
+            "approvers": APPROVERS,
+        }[field.name]
+        if isinstance(value, dict):
+            missing = [str(k) for k in expected if k not in value]
+            unknown = [str(k) for k in value if k not in expected]
+            if missing or unknown:
+                raise ValueError(
+                    "; ".join(
+                        ([f"missing label(s) for {', '.join(missing)}"] if missing else [])
+                        + ([f"unknown id(s) {', '.join(unknown)}; expected {', '.join(expected)}"] if unknown else [])
+                    )
+                )
+        return value
+
+
+def check_queue_labels(labels: LabelsFile, labels_source: str, queues: Sequence[str]) -> None:
+    """Every queue of ``sla.yml`` has a label, and no label names a queue that does not exist.
+
+    Raises:
+        PolicyError: Naming the labels file and ``queues.<name>``.
+    """
+    problems = [(f"queues.{q}", "no label for this queue of sla.yml") for q in queues if q not in labels.queues]
+    problems += [(f"queues.{q}", "not a queue of sla.yml") for q in labels.queues if q not in queues]
+    if problems:
+        raise PolicyError(labels_source, problems)

@@ -26,6 +26,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from bot.policy import schema
+from bot.policy.labels import labels_path, load_labels
 from bot.vocabulary import Urgency
 
 DEFAULT_PATH = Path(__file__).resolve().parents[2] / "policy" / "sla.yml"
@@ -38,7 +39,7 @@ URGENCY_TIERS = tuple(Urgency)
 """Urgency values (SPEC.md section 3); each has a tier of the same name."""
 
 REPEAT_TIER = "repeat"
-"""Tier of a repeat complainant (another complaint open, or one in the last 30 days)."""
+"""Tier of a repeat complainant (another complaint open, or one within ``repeat_window_days``)."""
 
 NORMAL_TIER = "normal"
 """Tier of an ordinary complaint."""
@@ -148,14 +149,43 @@ class SlaConfig:
     Attributes:
         timezone: IANA name of the time zone customer-facing times are given in.
         tiers: Every tier, in configuration order.
-        queues: Every queue, in configuration order.
+        queues: Every queue, in configuration order (the tie-break order of the agents' queue).
         escalation_queue: Where a case goes when nobody claimed it in time.
+        escalation_window_minutes: The time the escalation queue gets for such a case.
+        approval_queue: Where a compensation above the bot's authority goes for approval.
+        repeat_window_days: A complaint created within this many days makes a repeat complainant.
+        low_satisfaction_max_score: A satisfaction score at or below this goes to a human.
+        low_satisfaction_queue: The queue that follows up a low score.
     """
 
     timezone: str
     tiers: tuple[Tier, ...]
     queues: tuple[Queue, ...]
     escalation_queue: str
+    escalation_window_minutes: float = 30.0
+    approval_queue: str = "senior"
+    repeat_window_days: float = 30.0
+    low_satisfaction_max_score: int = 2
+    low_satisfaction_queue: str = "supervisor"
+
+    @property
+    def queue_names(self) -> tuple[str, ...]:
+        """The queue ids, in configuration order."""
+        return tuple(q.name for q in self.queues)
+
+    @property
+    def escalation_window_seconds(self) -> float:
+        """Seconds the escalation queue gets for an escalated case."""
+        return self.escalation_window_minutes * 60
+
+    @property
+    def repeat_window_seconds(self) -> float:
+        """The repeat-complainant window in seconds."""
+        return self.repeat_window_days * 86400
+
+    def is_low_satisfaction(self, score: int) -> bool:
+        """A score (1-5) that goes to a human (``low_satisfaction.max_score`` or below)."""
+        return 1 <= score <= self.low_satisfaction_max_score
 
     @property
     def tz(self) -> ZoneInfo:
@@ -196,7 +226,7 @@ class SlaConfig:
         Args:
             urgency: ``safety``, ``media_legal``, ``vulnerable``, several of them, or ``None``
                 (or an empty string) for an ordinary complaint.
-            repeat: The customer has another complaint open or had one in the last 30 days.
+            repeat: The customer has another complaint open or had one within ``repeat_window_days``.
 
         Returns:
             The winning tier (``normal`` when nothing else applies).
@@ -226,33 +256,49 @@ class SlaConfig:
         return self.queue(self.escalation_queue)
 
 
-def from_spec(spec: schema.SlaFile) -> SlaConfig:
-    """The runtime configuration of a validated ``sla.yml`` (:class:`bot.policy.schema.SlaFile`)."""
-    queues = tuple(Queue(name=name, display=q.display) for name, q in spec.queues.items())
+def from_spec(spec: schema.SlaFile, labels: schema.LabelsFile) -> SlaConfig:
+    """The runtime configuration of a validated ``sla.yml`` with the queues' labels."""
+    queues = tuple(Queue(name=name, display=labels.queues[name]) for name in spec.queues)
     tiers = tuple(
         Tier(
             name=name,
             priority=tier.priority,
             queue=tier.queue,
-            queue_display=spec.queues[tier.queue].display,
+            queue_display=labels.queues[tier.queue],
             order=order,
             **spec.tier_times(name),
         )
         for order, (name, tier) in enumerate(spec.tiers.items())
     )
-    return SlaConfig(timezone=spec.timezone, tiers=tiers, queues=queues, escalation_queue=spec.escalation_queue)
+    return SlaConfig(
+        timezone=spec.timezone,
+        tiers=tiers,
+        queues=queues,
+        escalation_queue=spec.escalation.queue,
+        escalation_window_minutes=spec.escalation.window_minutes,
+        approval_queue=spec.approval_queue,
+        repeat_window_days=spec.repeat_window_days,
+        low_satisfaction_max_score=spec.low_satisfaction.max_score,
+        low_satisfaction_queue=spec.low_satisfaction.queue,
+    )
 
 
 @functools.lru_cache(maxsize=8)
-def _load(path: str) -> SlaConfig:
-    return from_spec(schema.load_yaml(Path(path), schema.SlaFile))
+def _load(path: str, labels_file: str) -> SlaConfig:
+    spec = schema.load_yaml(Path(path), schema.SlaFile)
+    labels = load_labels(labels_file)
+    schema.check_queue_labels(labels, labels_file, spec.queues)
+    return from_spec(spec, labels)
 
 
-def load_sla(path: str | os.PathLike[str] | None = None) -> SlaConfig:
-    """Loads the SLA configuration (cached per file).
+def load_sla(
+    path: str | os.PathLike[str] | None = None, *, labels: str | os.PathLike[str] | None = None
+) -> SlaConfig:
+    """Loads the SLA configuration with its queues' labels (cached per file pair).
 
     Args:
         path: The YAML file; by default ``$SLA_CONFIG`` or ``policy/sla.yml``.
+        labels: The labels file; by default ``$POLICY_LABELS`` or ``policy/labels.yml``.
 
     Returns:
         The validated configuration.
@@ -263,7 +309,7 @@ def load_sla(path: str | os.PathLike[str] | None = None) -> SlaConfig:
             names the file, the key path and the problem.
     """
     chosen = path or os.environ.get(ENV_VAR) or DEFAULT_PATH
-    return _load(str(Path(chosen).resolve()))
+    return _load(str(Path(chosen).resolve()), str(labels_path(labels)))
 
 
 def priority_for(

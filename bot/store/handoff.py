@@ -5,8 +5,8 @@ job all talk to one :class:`HandoffQueue` built on a ``redis.asyncio`` client.
 
 Keys, for prefix ``P`` (give the prefix a hash tag, e.g. ``{handoff}``, to run on Redis Cluster):
 
-- ``P:q:<queue>`` - one stream per queue (``emergency``, ``senior``, ``priority``, ``supervisor``,
-  ``general``). An entry is ``sender_id``, ``case_id``, ``priority``, ``rank`` (the number in the
+- ``P:q:<queue>`` - one stream per queue of ``policy/sla.yml`` (``emergency``, ``senior``,
+  ``priority``, ``supervisor``, ``general`` as shipped). An entry is ``sender_id``, ``case_id``, ``priority``, ``rank`` (the number in the
   priority), ``deadline``. Every stream has the consumer group ``agents``.
 - ``P:q:direct`` - stream through which a specific case is delivered to the agent who asked for it
   (see below); same group.
@@ -56,11 +56,15 @@ case is still waiting and the new trigger is more urgent (lower priority number)
 the new reason, queue and priority, its deadline becomes the earlier of the two, and its entry moves
 to the new queue's stream. A claimed case only gets the new summary (the agent already has it).
 
-Escalation. :meth:`escalate_overdue` moves waiting cases past their deadline to ``supervisor``
-(entry deleted from the old stream - it was never delivered, so there is nothing to acknowledge -
-and added to the supervisor stream), with ``escalated=True`` and a new deadline
-``now + supervisor_window``. Escalated cases and cases already in the supervisor queue are never
-escalated again, so running it twice is harmless.
+Escalation. :meth:`escalate_overdue` moves waiting cases past their deadline to the escalation
+queue of ``sla.yml`` (``escalation.queue``; entry deleted from the old stream - it was never
+delivered, so there is nothing to acknowledge - and added to the escalation stream), with
+``escalated=True`` and a new deadline ``now + escalation.window_minutes``. Escalated cases and
+cases already in the escalation queue are never escalated again, so running it twice is harmless.
+
+Queues. The queue names, their tie-break order, the escalation queue and its window all come
+from ``policy/sla.yml`` (:class:`bot.policy.sla.SlaConfig`): a queue renamed there is a new
+stream at the next enqueue, and a case naming a queue that is not defined is refused.
 
 Every Redis connection or timeout error surfaces as :class:`HandoffQueueUnavailable`.
 """
@@ -79,17 +83,14 @@ from typing import Any, ParamSpec, TypeVar
 from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 
+from bot.policy import sla as sla_module
 from bot.vocabulary import HandoffReason
 
 REASONS = tuple(HandoffReason)
-# Also the tie-break order when two waiting cases have the same priority and deadline.
-QUEUES = ("emergency", "senior", "priority", "supervisor", "general")
 STATUSES = ("waiting", "claimed", "resolved")
-SUPERVISOR = "supervisor"
 DIRECT = "direct"
 GROUP = "agents"
 
-DEFAULT_SUPERVISOR_WINDOW = 30 * 60.0
 DEFAULT_IDEMPOTENCY_TTL = 24 * 3600.0
 MAX_ATTEMPTS = 50  # compare-and-set retries before giving up (only under heavy contention)
 
@@ -137,7 +138,7 @@ class HandoffCase:
         channel: The channel the customer wrote on (replies go back there).
         customer_id: The customer.
         reason: Why the bot handed over; one of :data:`REASONS`.
-        queue: Which agents' queue; one of :data:`QUEUES`.
+        queue: Which agents' queue; a queue of ``policy/sla.yml`` (checked when enqueued).
         priority: ``"P1"``.. ``"P4"``; a lower number is more urgent.
         deadline: When a human must have taken the case (epoch seconds).
         summary: What the agent needs (type, urgency, phase, facts, options_offered, last_messages...).
@@ -147,7 +148,7 @@ class HandoffCase:
         status: ``waiting``, ``claimed`` or ``resolved``.
         claimed_by: The agent holding the case.
         claimed_at: When that agent got it.
-        escalated: Whether the case was moved to the supervisor queue after its deadline.
+        escalated: Whether the case was moved to the escalation queue after its deadline.
         resolved_at: When an agent resolved it.
     """
 
@@ -171,8 +172,8 @@ class HandoffCase:
     def __post_init__(self) -> None:
         if self.reason not in REASONS:
             raise ValueError(f"reason must be one of {REASONS}, got {self.reason!r}")
-        if self.queue not in QUEUES:
-            raise ValueError(f"queue must be one of {QUEUES}, got {self.queue!r}")
+        if not self.queue or self.queue == DIRECT:
+            raise ValueError(f"queue must name a queue of sla.yml, got {self.queue!r}")
         if self.status not in STATUSES:
             raise ValueError(f"status must be one of {STATUSES}, got {self.status!r}")
         if not self.sender_id:
@@ -453,7 +454,8 @@ class HandoffQueue:
         client: A ``redis.asyncio`` client (``decode_responses`` either way).
         prefix: Prefix of every key.
         clock: Returns the current time in epoch seconds (injectable for tests).
-        supervisor_window: Seconds a supervisor gets for an escalated case.
+        sla: The queues, the escalation queue and its window; :func:`bot.policy.sla.load_sla`
+            by default (loaded on first use).
         idempotency_ttl: Seconds an enqueue idempotency key is remembered.
     """
 
@@ -463,13 +465,13 @@ class HandoffQueue:
         prefix: str = "handoff",
         *,
         clock: Callable[[], float] = time.time,
-        supervisor_window: float = DEFAULT_SUPERVISOR_WINDOW,
+        sla: sla_module.SlaConfig | None = None,
         idempotency_ttl: float = DEFAULT_IDEMPOTENCY_TTL,
     ) -> None:
         self.redis = client
         self.prefix = prefix
         self.clock = clock
-        self.supervisor_window = float(supervisor_window)
+        self._sla = sla
         self.idempotency_ttl = float(idempotency_ttl)
         self._write = client.register_script(_LUA_LIB + _WRITE)
         self._claim_next = client.register_script(_LUA_LIB + _CLAIM_NEXT)
@@ -477,6 +479,33 @@ class HandoffQueue:
         self._reclaim = client.register_script(_LUA_LIB + _RECLAIM)
         self._heartbeat = client.register_script(_LUA_LIB + _HEARTBEAT)
         self._resolve = client.register_script(_LUA_LIB + _RESOLVE)
+
+    # policy -------------------------------------------------------------------------------------
+    @property
+    def sla(self) -> sla_module.SlaConfig:
+        """The SLA configuration (loaded on first use)."""
+        if self._sla is None:
+            self._sla = sla_module.load_sla()
+        return self._sla
+
+    @property
+    def queues(self) -> tuple[str, ...]:
+        """The queue names of ``sla.yml``, in tie-break order."""
+        return self.sla.queue_names
+
+    @property
+    def escalation_queue(self) -> str:
+        """Where overdue waiting cases go (``escalation.queue``)."""
+        return self.sla.escalation_queue
+
+    @property
+    def escalation_window(self) -> float:
+        """Seconds the escalation queue gets for an escalated case (``escalation.window_minutes``)."""
+        return self.sla.escalation_window_seconds
+
+    def _check_queue(self, name: str) -> None:
+        if name not in self.queues:
+            raise ValueError(f"unknown queue {name!r}; the queues of sla.yml are {', '.join(self.queues)}")
 
     # keys ---------------------------------------------------------------------------------------
     @property
@@ -504,7 +533,7 @@ class HandoffQueue:
 
     def all_streams(self) -> list[str]:
         """Every stream key: the queues, then the direct stream."""
-        return [self.stream_key(name) for name in (*QUEUES, DIRECT)]
+        return [self.stream_key(name) for name in (*self.queues, DIRECT)]
 
     # reading ------------------------------------------------------------------------------------
     async def _snapshot(self, sender_id: str) -> _Snapshot | None:
@@ -576,7 +605,11 @@ class HandoffQueue:
         Returns:
             The case as stored, and True when this call added a new case (False for a duplicate key
             or an update of the conversation's open case).
+
+        Raises:
+            ValueError: The case names a queue that ``sla.yml`` does not define.
         """
+        self._check_queue(case.queue)
         incoming = HandoffCase.from_dict({**case.to_dict(), "created_at": case.created_at or self.clock()})
         for _ in range(MAX_ATTEMPTS):
             current = await self._snapshot(case.sender_id)
@@ -659,13 +692,12 @@ class HandoffQueue:
             another agent holds it. Claiming a case the agent already holds returns it again.
         """
         if sender_id is None:
-            return await self._claim_next_case(agent, queues or QUEUES)
+            return await self._claim_next_case(agent, queues or self.queues)
         return await self._claim_case(agent, sender_id)
 
     async def _claim_next_case(self, agent: str, queues: Sequence[str]) -> HandoffCase | None:
         for name in queues:
-            if name not in QUEUES:
-                raise ValueError(f"unknown queue {name!r}")
+            self._check_queue(name)
         reply = await self._claim_next(
             keys=[self.open_key, self.pos_key, *(self.stream_key(q) for q in queues)],
             args=[GROUP, agent, repr(self.clock()), *queues],
@@ -704,7 +736,7 @@ class HandoffQueue:
         Returns:
             The cases now held by ``agent``, with ``claimed_at`` = now.
         """
-        names = [*QUEUES, DIRECT]
+        names = [*self.queues, DIRECT]
         senders = await self._reclaim(
             keys=[self.pos_key, *(self.stream_key(n) for n in names)],
             args=[GROUP, agent, str(int(min_idle_seconds * 1000)), repr(self.clock()), *names],
@@ -756,13 +788,13 @@ class HandoffQueue:
 
     @_guarded
     async def escalate_overdue(self, now: float | None = None) -> list[HandoffCase]:
-        """Moves waiting cases past their deadline to the supervisor queue.
+        """Moves waiting cases past their deadline to the escalation queue of ``sla.yml``.
 
         Args:
             now: The time to judge deadlines by (default: the clock).
 
         Returns:
-            The escalated cases, with their new deadline (``now + supervisor_window``), so the caller
+            The escalated cases, with their new deadline (``now`` + the escalation window), so the caller
             can tell each customer the new time. Empty when nothing is overdue or all was escalated.
         """
         now = self.clock() if now is None else now
@@ -774,14 +806,14 @@ class HandoffQueue:
         return sorted(escalated, key=HandoffCase.sort_key)
 
     def _overdue(self, case: HandoffCase, now: float) -> bool:
-        return case.status == "waiting" and not case.escalated and case.queue != SUPERVISOR and case.deadline <= now
+        return case.status == "waiting" and not case.escalated and case.queue != self.escalation_queue and case.deadline <= now
 
     async def _escalate(self, snapshot: _Snapshot | None, now: float) -> HandoffCase | None:
         for _ in range(MAX_ATTEMPTS):
             if snapshot is None or not self._overdue(snapshot.case, now):
                 return None
             case = snapshot.case
-            case.queue, case.escalated, case.deadline = SUPERVISOR, True, now + self.supervisor_window
+            case.queue, case.escalated, case.deadline = self.escalation_queue, True, now + self.escalation_window
             reply = await self._cas_write(snapshot, case, move=True)
             if reply[0] == "ok":
                 return _merge(reply[1], reply[2])

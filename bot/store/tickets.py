@@ -49,6 +49,8 @@ from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 
 from bot.policy import sla as sla_module
+from bot.policy.labels import load_labels
+from bot.policy.schema import LabelsFile
 from bot.language.causes import vocabulary as cause_vocabulary
 from bot.privacy import mask_pii
 from bot.vocabulary import DONE_STATUSES, ComplaintType, TicketStatus, Urgency
@@ -58,14 +60,6 @@ logger = logging.getLogger(__name__)
 STATUSES = tuple(TicketStatus)
 """Every ticket status (SPEC.md section 6)."""
 
-STATUS_LABELS = {
-    "open": "处理中",
-    "pending_approval": "等待审批",
-    "with_agent": "人工客服处理中",
-    "resolved": "已解决",
-    "closed": "已关闭",
-}
-"""How a status reads to the customer."""
 
 COMPLAINT_TYPES = tuple(ComplaintType)
 """Complaint types (SPEC.md section 2)."""
@@ -125,6 +119,9 @@ class Ticket:
         cause: The complaint cause, an id of ``bot/language/resources/causes.yml`` (``wrong_item``).
         urgency: ``safety``, ``media_legal``, ``vulnerable`` or None.
         priority: SLA priority label, ``P1`` .. ``P4``.
+        tier: The SLA tier the case was filed under (``safety`` ... ``normal``); its progress
+            interval paces the progress messages. Tickets stored before the field existed read
+            as None, which means ``normal``.
         queue: The agents' queue (``emergency``, ``senior``, ``priority``, ``general``, ``supervisor``).
         first_response_due: A human must answer by then.
         resolution_due: An initial solution is due by then.
@@ -154,6 +151,7 @@ class Ticket:
     cause: str | None = None
     urgency: str | None = None
     priority: str | None = None
+    tier: str | None = None
     queue: str | None = None
     first_response_due: float | None = None
     resolution_due: float | None = None
@@ -282,7 +280,7 @@ def _validate(values: dict[str, Any]) -> None:
     for name in ("channel", "sender_id"):
         if name in values and (not isinstance(values[name], str) or not values[name]):
             raise ValueError(f"{name} must be a non-empty string")
-    for name in ("customer_id", "order_id", "owner", "priority", "queue"):
+    for name in ("customer_id", "order_id", "owner", "priority", "queue", "tier"):
         if values.get(name) is not None and not isinstance(values[name], str):
             raise ValueError(f"{name} must be a string or None")
     if "status" in values and values["status"] not in STATUSES:
@@ -432,6 +430,20 @@ class TicketStore:
             self._sla = sla_module.load_sla()
         return self._sla
 
+    def _check_tier(self, name: str) -> None:
+        try:
+            self.sla.tier(name)
+        except KeyError:
+            raise ValueError(f"invalid tier {name!r}; expected a tier of sla.yml") from None
+
+    def tier_of(self, ticket: Ticket) -> sla_module.Tier:
+        """The SLA tier of a ticket; ``normal`` for a ticket stored before tickets kept their tier
+        (or whose tier was since removed from ``sla.yml``)."""
+        try:
+            return self.sla.tier(ticket.tier or sla_module.NORMAL_TIER)
+        except KeyError:
+            return self.sla.tier(sla_module.NORMAL_TIER)
+
     # writing ----------------------------------------------------------------------------
     @_guard
     async def create(
@@ -447,8 +459,8 @@ class TicketStore:
 
         The first call with a key creates the ticket; every later (or concurrent) call with the
         same key, within ``idempotency_ttl``, gets that same ticket back as it is now and its
-        ``fields`` are ignored. Missing ``priority``, ``queue`` and SLA deadlines are filled
-        from the SLA tier of ``urgency`` (and ``repeat``).
+        ``fields`` are ignored. The SLA tier of ``urgency`` (and ``repeat``) is kept on the ticket
+        (``tier``) and fills a missing ``priority``, ``queue`` and SLA deadlines.
 
         Args:
             idempotency_key: Identifies the request (e.g. conversation id + confirmation message id).
@@ -479,6 +491,11 @@ class TicketStore:
         _validate(values)
 
         now = float(self.clock())
+        tier = self.sla.priority_for(values.get("urgency"), repeat=repeat)
+        if values.get("tier") is None:
+            values["tier"] = tier.name
+        else:
+            self._check_tier(values["tier"])
         missing_sla = [k for k in ("priority", "queue") if values.get(k) is None]
         missing_due = [
             k
@@ -486,7 +503,6 @@ class TicketStore:
             if values.get(k) is None
         ]
         if missing_sla or missing_due:
-            tier = self.sla.priority_for(values.get("urgency"), repeat=repeat)
             values.update({k: getattr(tier, k) for k in missing_sla})
             due = sla_module.deadlines(tier, now).as_dict()
             values.update({k: due[k] for k in missing_due})
@@ -597,6 +613,8 @@ class TicketStore:
         if status is not None:
             values["status"] = status
         _validate(values)
+        if values.get("tier") is not None:
+            self._check_tier(values["tier"])
         key = self.ticket_key(ticket_id)
         async with self.redis.pipeline(transaction=True) as pipe:
             for attempt in range(self.max_attempts):
@@ -728,7 +746,7 @@ class TicketStore:
         customer_id: str | None = None,
         sender_id: str | None = None,
         *,
-        days: float = 30,
+        days: float | None = None,
         now: float | None = None,
     ) -> list[Ticket]:
         """A customer's tickets that are still open or were created within ``days``, newest first.
@@ -739,7 +757,7 @@ class TicketStore:
         Args:
             customer_id: The customer's id on the channel.
             sender_id: The Rasa conversation id.
-            days: The "recent" window.
+            days: The "recent" window; ``repeat_window_days`` of ``policy/sla.yml`` by default.
             now: The current time; the store's clock by default.
 
         Returns:
@@ -751,7 +769,8 @@ class TicketStore:
         """
         if not customer_id and not sender_id:
             raise ValueError("customer_id or sender_id is required")
-        since = (self.clock() if now is None else now) - days * 86400
+        window = self.sla.repeat_window_days if days is None else days
+        since = (self.clock() if now is None else now) - window * 86400
         ids: set[str] = set()
         if customer_id:
             ids.update(
@@ -794,8 +813,18 @@ class TicketStore:
             return False
 
 
-def describe(ticket: Ticket) -> dict[str, Any]:
-    """Template values for telling the customer where a ticket stands (status, agreed option)."""
+def describe(ticket: Ticket, labels: LabelsFile | None = None) -> dict[str, Any]:
+    """Template values for telling the customer where a ticket stands (status, agreed option).
+
+    Args:
+        ticket: The ticket.
+        labels: The labels (``policy/labels.yml`` by default) that say how a status reads.
+
+    Returns:
+        ``{"ticket_id", "status", "next_steps"}`` for ``utter_progress_update`` and
+        ``utter_answer_timing_ticket``.
+    """
+    statuses = (labels or load_labels()).ticket_statuses
     option = ticket.chosen_option if isinstance(ticket.chosen_option, dict) else {}
     steps = f"方案：{option.get('label')}，{option['description']}" if option.get("description") else ""
-    return {"ticket_id": ticket.id, "status": STATUS_LABELS.get(ticket.status, ticket.status), "next_steps": steps}
+    return {"ticket_id": ticket.id, "status": statuses.get(ticket.status, ticket.status), "next_steps": steps}

@@ -1414,7 +1414,8 @@ _GOOD = {
         (_delete("human_review.label"), r"human_review\.label: field required"),
         (_set("authority.manager_max", 500), "must be above bot_max"),
         (_set("authority.bot_max", 0), r"authority\.bot_max: ensure this value is greater than 0"),
-        (_delete("authority.approvers.headquarters"), "headquarters"),
+        (_delete("authority.approval_hours.headquarters"), r"authority\.approval_hours: missing field\(s\) headquarters"),
+        (_set("authority.approvers", {"manager": "经理"}), r"authority\.approvers: extra fields not permitted"),
         (_set("no_reason_return.window_days", 0), "positive whole number"),
         (_set("no_reason_return.window_days", 7.5), "positive whole number"),
         (
