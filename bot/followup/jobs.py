@@ -40,7 +40,8 @@ from bot.store.tickets import TicketStore, describe
 logger = logging.getLogger(__name__)
 
 MARKER_PREFIX = "followup"
-"""Key prefix of the ``SET NX`` markers that make one worker send each progress message."""
+"""Key prefix of the ``SET NX`` markers that make one worker send each progress message:
+``followup:<ticket store prefix>:progress:<ticket id>:<due time>``."""
 
 MARKER_TTL = 7 * 86400
 """Seconds a progress marker is kept (longer than any progress interval)."""
@@ -106,7 +107,7 @@ class FollowUp:
         """Sends every due progress message once and schedules the next by the ticket's own tier."""
         count = 0
         for ticket in await self.tickets.due_for_progress(now):
-            marker = f"{MARKER_PREFIX}:progress:{ticket.id}:{int(ticket.next_progress_due or 0)}"
+            marker = f"{MARKER_PREFIX}:{self.tickets.prefix}:progress:{ticket.id}:{int(ticket.next_progress_due or 0)}"
             if not await self.redis.set(marker, "1", nx=True, ex=MARKER_TTL):
                 continue  # another worker sent it
             message = await self.render("utter_progress_update", ticket.sender_id, ticket.channel, **describe(ticket))
