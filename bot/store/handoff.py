@@ -78,6 +78,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 from redis import exceptions as redis_errors
@@ -202,180 +203,18 @@ class HandoffCase:
 
 
 # Lua ------------------------------------------------------------------------------------------
-# Shared helpers, prepended to every script when it is registered.
-_LUA_LIB = """
-local function str(v) if v then return v end return '' end
-local function ensure_group(key, group)
-  redis.pcall('XGROUP', 'CREATE', key, group, '0', 'MKSTREAM')
-end
-local function unchanged(open, pos, sender, case_json, pos_json)
-  return str(redis.call('HGET', open, sender)) == case_json and str(redis.call('HGET', pos, sender)) == pos_json
-end
-local function entry_fields(flat)
-  local t = {}
-  for i = 1, #flat, 2 do t[flat[i]] = flat[i + 1] end
-  return t
-end
-"""
+# Each transition is one script in bot/store/lua/ (what KEYS and ARGV each takes is written at the
+# top of its file); handoff_lib.lua holds shared helpers and is prepended to every script. Read once
+# per process and registered per client with ``register_script`` (EVALSHA, EVAL on NOSCRIPT).
+LUA_DIR = Path(__file__).resolve().parent / "lua"
 
-# Compare-and-set one case, optionally moving its waiting entry, optionally recording an idempotency key.
-# KEYS: open, pos, old stream, new stream, idempotency key
-# ARGV: group, sender, expected case JSON ('' = none), expected pos JSON ('' = none), new case JSON,
-#       move ('1' = XDEL the old entry if any and XADD to the new stream), idempotency TTL in ms
-#       ('' = no key), new stream name, entry fields...
-_WRITE = """
-local open, pos, sender = KEYS[1], KEYS[2], ARGV[2]
-if ARGV[7] ~= '' and redis.call('EXISTS', KEYS[5]) == 1 then
-  return {'duplicate', str(redis.call('HGET', open, sender)), str(redis.call('HGET', pos, sender)),
-          str(redis.call('GET', KEYS[5]))}
-end
-if not unchanged(open, pos, sender, ARGV[3], ARGV[4]) then return {'conflict'} end
-local where = ARGV[4]
-if ARGV[6] == '1' then
-  if where ~= '' then
-    local old = cjson.decode(where)
-    if str(old.agent) ~= '' then return {'conflict'} end
-    redis.call('XDEL', KEYS[3], old.id)
-  end
-  ensure_group(KEYS[4], ARGV[1])
-  local id = redis.call('XADD', KEYS[4], '*', unpack(ARGV, 9))
-  where = cjson.encode({stream = ARGV[8], id = id, agent = '', at = ''})
-  redis.call('HSET', pos, sender, where)
-end
-redis.call('HSET', open, sender, ARGV[5])
-if ARGV[7] ~= '' then redis.call('SET', KEYS[5], ARGV[5], 'PX', ARGV[7]) end
-return {'ok', ARGV[5], where}
-"""
 
-# Deliver the most urgent head-of-stream entry to an agent.
-# KEYS: open, pos, queue streams...   ARGV: group, agent, now, queue names (parallel to the streams)...
-_CLAIM_NEXT = """
-local open, pos, group, agent = KEYS[1], KEYS[2], ARGV[1], ARGV[2]
-local function last_delivered(key)
-  for _, info in ipairs(redis.call('XINFO', 'GROUPS', key)) do
-    local g = entry_fields(info)
-    if g['name'] == group then return g['last-delivered-id'] end
-  end
-  return '0-0'
-end
--- The first undelivered entry of a stream that still belongs to an open waiting case;
--- entries nobody refers to any more are deleted on the way.
-local function head(key, queue)
-  for _ = 1, 100 do
-    local entry = redis.call('XRANGE', key, '(' .. last_delivered(key), '+', 'COUNT', 1)[1]
-    if not entry then return nil end
-    local f = entry_fields(entry[2])
-    local where = redis.call('HGET', pos, f.sender_id)
-    if where then
-      local p = cjson.decode(where)
-      if p.id == entry[1] and p.stream == queue and str(p.agent) == '' then
-        return {id = entry[1], sender = f.sender_id, rank = tonumber(f.rank), deadline = tonumber(f.deadline)}
-      end
-    end
-    redis.call('XDEL', key, entry[1])
-  end
-  return nil
-end
-local best, best_i = nil, nil
-for i = 3, #KEYS do
-  ensure_group(KEYS[i], group)
-  local h = head(KEYS[i], ARGV[i + 1])
-  if h and (not best or h.rank < best.rank or (h.rank == best.rank and h.deadline < best.deadline)) then
-    best, best_i = h, i
-  end
-end
-if not best then return false end
-local got = redis.call('XREADGROUP', 'GROUP', group, agent, 'COUNT', 1, 'STREAMS', KEYS[best_i], '>')
-local id = got[1][2][1][1]
-if id ~= best.id then return redis.error_reply('handoff: delivered ' .. id .. ' instead of ' .. best.id) end
-local where = cjson.encode({stream = ARGV[best_i + 1], id = id, agent = agent, at = ARGV[3]})
-redis.call('HSET', pos, best.sender, where)
-return {best.sender, str(redis.call('HGET', open, best.sender)), where}
-"""
-
-# Deliver one specific waiting case to an agent through the direct stream.
-# KEYS: open, pos, the case's queue stream, direct stream
-# ARGV: group, agent, now, sender, expected case JSON, expected pos JSON, entry fields...
-_CLAIM_ONE = """
-local open, pos, group, agent, sender = KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[4]
-if not unchanged(open, pos, sender, ARGV[5], ARGV[6]) then return {'conflict'} end
-local p = cjson.decode(ARGV[6])
-if str(p.agent) ~= '' then return {'taken', ARGV[6]} end
-redis.call('XDEL', KEYS[3], p.id)
-ensure_group(KEYS[4], group)
-local id = redis.call('XADD', KEYS[4], '*', unpack(ARGV, 7))
-for _ = 1, 100 do
-  local got = redis.call('XREADGROUP', 'GROUP', group, agent, 'COUNT', 1, 'STREAMS', KEYS[4], '>')
-  local read = got[1][2][1][1]
-  if read == id then break end
-  redis.call('XACK', KEYS[4], group, read)  -- a stray entry (should not exist): drop it
-  redis.call('XDEL', KEYS[4], read)
-end
-local where = cjson.encode({stream = 'direct', id = id, agent = agent, at = ARGV[3]})
-redis.call('HSET', pos, sender, where)
-return {'ok', ARGV[5], where}
-"""
-
-# XAUTOCLAIM every entry idle longer than min_idle to an agent.
-# KEYS: pos, streams...   ARGV: group, agent, min idle ms, now, stream names (parallel to the streams)...
-_RECLAIM = """
-local pos, group, agent = KEYS[1], ARGV[1], ARGV[2]
-local moved = {}
-for i = 2, #KEYS do
-  ensure_group(KEYS[i], group)
-  local cursor = '0-0'
-  repeat
-    local res = redis.call('XAUTOCLAIM', KEYS[i], group, agent, ARGV[3], cursor, 'COUNT', 100)
-    cursor = res[1]
-    for _, entry in ipairs(res[2]) do
-      local f = entry_fields(entry[2])
-      local where = redis.call('HGET', pos, f.sender_id)
-      local p = where and cjson.decode(where)
-      if p and p.id == entry[1] and p.stream == ARGV[i + 3] then
-        p.agent, p.at = agent, ARGV[4]
-        redis.call('HSET', pos, f.sender_id, cjson.encode(p))
-        table.insert(moved, f.sender_id)
-      else
-        redis.call('XACK', KEYS[i], group, entry[1])  -- nobody refers to it any more
-        redis.call('XDEL', KEYS[i], entry[1])
-      end
-    end
-  until cursor == '0-0'
-end
-return moved
-"""
-
-# Reset the idle time of everything an agent holds (XCLAIM to itself, JUSTID: no delivery counted).
-# KEYS: streams...   ARGV: group, agent
-_HEARTBEAT = """
-local group, agent, n = ARGV[1], ARGV[2], 0
-for i = 1, #KEYS do
-  ensure_group(KEYS[i], group)
-  local args = {'XCLAIM', KEYS[i], group, agent, 0}
-  for _, p in ipairs(redis.call('XPENDING', KEYS[i], group, '-', '+', 1000, agent)) do
-    table.insert(args, p[1])
-  end
-  if #args > 5 then
-    table.insert(args, 'JUSTID')
-    n = n + #redis.call(unpack(args))
-  end
-end
-return n
-"""
-
-# Acknowledge and close a case.
-# KEYS: open, pos, the stream holding its entry, resolved
-# ARGV: group, sender, expected case JSON, expected pos JSON, entry id, resolved record JSON
-_RESOLVE = """
-local open, pos, sender = KEYS[1], KEYS[2], ARGV[2]
-if not unchanged(open, pos, sender, ARGV[3], ARGV[4]) then return 'conflict' end
-redis.call('XACK', KEYS[3], ARGV[1], ARGV[5])
-redis.call('XDEL', KEYS[3], ARGV[5])
-redis.call('HDEL', open, sender)
-redis.call('HDEL', pos, sender)
-redis.call('HSET', KEYS[4], sender, ARGV[6])
-return 'ok'
-"""
+@functools.cache
+def lua(name: str) -> str:
+    """The source of ``bot/store/lua/handoff_<name>.lua``, with the shared helpers in front."""
+    return (LUA_DIR / "handoff_lib.lua").read_text(encoding="utf-8") + (LUA_DIR / f"handoff_{name}.lua").read_text(
+        encoding="utf-8"
+    )
 
 
 def _text(value: str | bytes | None) -> str:
@@ -473,12 +312,12 @@ class HandoffQueue:
         self.clock = clock
         self._sla = sla
         self.idempotency_ttl = float(idempotency_ttl)
-        self._write = client.register_script(_LUA_LIB + _WRITE)
-        self._claim_next = client.register_script(_LUA_LIB + _CLAIM_NEXT)
-        self._claim_one = client.register_script(_LUA_LIB + _CLAIM_ONE)
-        self._reclaim = client.register_script(_LUA_LIB + _RECLAIM)
-        self._heartbeat = client.register_script(_LUA_LIB + _HEARTBEAT)
-        self._resolve = client.register_script(_LUA_LIB + _RESOLVE)
+        self._write = client.register_script(lua("write"))
+        self._claim_next = client.register_script(lua("claim_next"))
+        self._claim_one = client.register_script(lua("claim_one"))
+        self._reclaim = client.register_script(lua("reclaim"))
+        self._heartbeat = client.register_script(lua("heartbeat"))
+        self._resolve = client.register_script(lua("resolve"))
 
     # policy -------------------------------------------------------------------------------------
     @property

@@ -42,6 +42,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -199,35 +200,11 @@ TICKET_FIELDS = tuple(f.name for f in dataclasses.fields(Ticket))
 _CREATE_FIELDS = frozenset(TICKET_FIELDS) - _MANAGED
 _UPDATE_FIELDS = _CREATE_FIELDS - _IMMUTABLE - {"status"}
 
-# Creation, atomically. KEYS: idempotency, sequence, created zset, sender zset, customer zset,
-# progress zset, order zset. ARGV: ticket key prefix, id prefix (TS + date), ticket JSON without
-# its id, idempotency TTL, created_at, has customer (1/0), progress score or "", sequence TTL,
-# has order (1/0).
-_CREATE_LUA = """
-local existing = redis.call('GET', KEYS[1])
-if existing then
-  local body = redis.call('GET', ARGV[1] .. existing)
-  return {0, existing, body or ''}
-end
-local seq = redis.call('INCR', KEYS[2])
-redis.call('EXPIRE', KEYS[2], ARGV[8])
-local id = ARGV[2] .. string.format('%04d', seq)
-local body = '{"id": "' .. id .. '", ' .. string.sub(ARGV[3], 2)
-redis.call('SET', ARGV[1] .. id, body)
-redis.call('SET', KEYS[1], id, 'EX', ARGV[4])
-redis.call('ZADD', KEYS[3], ARGV[5], id)
-redis.call('ZADD', KEYS[4], ARGV[5], id)
-if ARGV[6] == '1' then
-  redis.call('ZADD', KEYS[5], ARGV[5], id)
-end
-if ARGV[7] ~= '' then
-  redis.call('ZADD', KEYS[6], ARGV[7], id)
-end
-if ARGV[9] == '1' then
-  redis.call('ZADD', KEYS[7], ARGV[5], id)
-end
-return {1, id, body}
-"""
+# Creation, atomically: bot/store/lua/ticket_create.lua (its KEYS and ARGV are written at its top),
+# read once per process and registered per client with ``register_script``.
+@functools.cache
+def _create_lua() -> str:
+    return (Path(__file__).resolve().parent / "lua" / "ticket_create.lua").read_text(encoding="utf-8")
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -386,7 +363,7 @@ class TicketStore:
         self.id_prefix = id_prefix
         self.tz = ZoneInfo(timezone)
         self.max_attempts = max_attempts
-        self._create_script = redis.register_script(_CREATE_LUA)
+        self._create_script = redis.register_script(_create_lua())
 
     # keys -------------------------------------------------------------------------------
     def ticket_key(self, ticket_id: str) -> str:
