@@ -13,13 +13,13 @@ from rasa_sdk.types import DomainDict
 
 from actions import services
 from actions.handoff import trigger_key
+from bot.language import replies
 from bot.policy import flow
 from bot.policy import sla as sla_module
-from bot.store.handoff import HandoffCase, HandoffQueueUnavailable
-from bot.vocabulary import HandoffReason
-from bot.language import replies
 from bot.privacy import mask_pii
+from bot.store.handoff import HandoffCase, HandoffQueueUnavailable
 from bot.store.tickets import TicketStoreUnavailable
+from bot.vocabulary import HandoffReason
 
 logger = logging.getLogger(__name__)
 

@@ -12,11 +12,11 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions import services
+from bot.language.causes import vocabulary as cause_vocabulary
 from bot.policy import flow
 from bot.policy import sla as sla_module
-from bot.store.handoff import HandoffCase, HandoffQueueUnavailable
-from bot.language.causes import vocabulary as cause_vocabulary
 from bot.privacy import mask_pii
+from bot.store.handoff import HandoffCase, HandoffQueueUnavailable
 from bot.store.tickets import TicketStoreUnavailable
 from bot.vocabulary import HandoffReason
 

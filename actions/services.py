@@ -13,11 +13,11 @@ from typing import Any, Dict, List, Optional, Text, Tuple
 
 from rasa_sdk import Tracker
 
+from bot.language import replies
 from bot.policy import sla as sla_module
+from bot.policy.catalogue import Catalogue, load_catalogue
 from bot.store import client as stores
 from bot.store.handoff import HandoffQueue
-from bot.language import replies
-from bot.policy.catalogue import Catalogue, load_catalogue
 from bot.store.tickets import TicketStore
 from bot.vocabulary import customer_identity
 

@@ -14,9 +14,9 @@ from rasa_sdk.types import DomainDict
 from actions import services
 from actions.handoff import ticket_fields, trigger_key
 from bot.policy import sla as sla_module
+from bot.policy.catalogue import Option
 from bot.policy.labels import load_labels
 from bot.privacy import mask_pii
-from bot.policy.catalogue import Option
 from bot.store.tickets import TicketStoreUnavailable, describe
 
 logger = logging.getLogger(__name__)

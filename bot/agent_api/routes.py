@@ -70,6 +70,13 @@ def body_of(request: Request) -> Dict[str, Any]:
     return data
 
 
+def required_text(data: Dict[str, Any], name: str, *, limit: int = MAX_TEXT) -> str:
+    """A required non-empty string field (see :func:`text_field`)."""
+    value = text_field(data, name, limit=limit)
+    assert value is not None
+    return value
+
+
 def text_field(data: Dict[str, Any], name: str, *, required: bool = True, limit: int = MAX_TEXT) -> Optional[str]:
     """A non-empty string field of at most ``limit`` characters, stripped.
 
@@ -163,8 +170,7 @@ def create_blueprint(stores: Stores, name: str = "agent_api") -> Blueprint:
     @route("/handoffs/claim", methods=("POST",))
     async def claim(request: Request) -> HTTPResponse:
         data = body_of(request)
-        agent = text_field(data, "agent", limit=64)
-        assert agent is not None
+        agent = required_text(data, "agent", limit=64)
         sender_id = text_field(data, "sender_id", required=False, limit=128)
         queue = stores.handoffs()
         if sender_id:
@@ -232,7 +238,7 @@ def create_blueprint(stores: Stores, name: str = "agent_api") -> Blueprint:
 async def _decide_compensation(stores: Stores, request: Request, ticket_id: str) -> HTTPResponse:
     """Approves or rejects a compensation waiting for approval (409 when none waits)."""
     data = body_of(request)
-    agent = text_field(data, "agent", limit=64)
+    agent = required_text(data, "agent", limit=64)
     approved = data.get("approved")
     if not isinstance(approved, bool):
         raise ApiError(400, "'approved' must be true or false")
@@ -251,7 +257,7 @@ async def _decide_compensation(stores: Stores, request: Request, ticket_id: str)
 async def _resolve(stores: Stores, request: Request, sender_id: str) -> HTTPResponse:
     """Acknowledges the case, resolves its ticket, resumes the bot, asks for satisfaction."""
     data = body_of(request)
-    agent_name = text_field(data, "agent", limit=64)
+    agent_name = required_text(data, "agent", limit=64)
     note = text_field(data, "note", required=False) or "已解决"
     try:
         case = await stores.handoffs().resolve(sender_id, agent_name)

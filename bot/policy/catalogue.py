@@ -23,11 +23,9 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from bot.language.causes import vocabulary as cause_vocabulary
-from bot.policy import schema
-from bot.policy.labels import load_labels
-from bot.vocabulary import ComplaintType, Urgency
 from bot.language.numbers import demanded_amount
 from bot.language.replies import (
     comparable,
@@ -37,6 +35,9 @@ from bot.language.replies import (
     outcome_vocabulary,
     read_outcome,
 )
+from bot.policy import schema
+from bot.policy.labels import load_labels
+from bot.vocabulary import ComplaintType, Urgency
 
 DEFAULT_PATH = Path(__file__).resolve().parents[2] / "policy" / "options.yml"
 """The catalogue shipped with the bot."""
@@ -210,7 +211,9 @@ class Catalogue:
             if spec.outcomes is not None
             else dict(outcome_vocabulary())
         )
-        self._options = spec.options
+        # keyed by ComplaintType, a StrEnum: a plain "product" finds its entry
+        self._options = cast(Mapping[str, list[schema.OptionSpec]], spec.options)
+        self._demand_rules = cast(Mapping[str, list[schema.DemandRule]], spec.demanded_compensation.rules)
         keywords: dict[str, list[str]] = {}
         for option in (
             *[s for specs in spec.options.values() for s in specs],
@@ -438,7 +441,7 @@ class Catalogue:
             return False
         return any(
             rule.allows(amount, case.order_amount, facts)
-            for rule in self.spec.demanded_compensation.rules.get(case.complaint_type, ())
+            for rule in self._demand_rules.get(case.complaint_type, ())
         )
 
     def options_for(

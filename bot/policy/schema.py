@@ -20,7 +20,7 @@ import re
 import string
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Optional, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Optional, TypeVar
 from zoneinfo import ZoneInfo
 
 import yaml
@@ -59,11 +59,15 @@ class PolicyError(ValueError):
         return cls(source, [(_where(e["loc"]), e["msg"]) for e in error.errors()])
 
 
-def fail(model: type[BaseModel], *problems: tuple[tuple[Any, ...], str]) -> ValidationError:
+def fail(model: Any, *problems: tuple[tuple[Any, ...], str]) -> ValidationError:
     """A pydantic error at a key path, for a check a validator makes on a parent of that key.
 
     Raised from a root validator, the path survives: pydantic prefixes it with ``__root__``,
     which :class:`PolicyError` drops.
+
+    Args:
+        model: The model class reporting it (``cls`` in a validator).
+        problems: ``(key path, message)`` pairs, the path relative to that model.
     """
     return ValidationError([ErrorWrapper(ValueError(message), loc=loc) for loc, message in problems], model)
 
@@ -113,118 +117,127 @@ def _number(value: Any) -> float:
     return float(value)
 
 
-class PositiveNumber(float):
-    """A finite number above 0 (ints and floats; not booleans, not strings)."""
-
-    @classmethod
-    def __get_validators__(cls) -> Iterator[Callable[..., Any]]:
-        yield _number
-        yield cls._check
-
-    @staticmethod
-    def _check(value: float) -> float:
-        if value <= 0:
-            raise ValueError("ensure this value is greater than 0")
-        return value
-
-
-class NonNegativeNumber(float):
-    """A finite number at or above 0."""
-
-    @classmethod
-    def __get_validators__(cls) -> Iterator[Callable[..., Any]]:
-        yield _number
-        yield cls._check
-
-    @staticmethod
-    def _check(value: float) -> float:
-        if value < 0:
-            raise ValueError("ensure this value is greater than or equal to 0")
-        return value
-
-
-class WholeDays(int):
-    """A whole number of days, at least 1."""
-
-    @classmethod
-    def __get_validators__(cls) -> Iterator[Callable[..., Any]]:
-        yield cls._check
-
-    @staticmethod
-    def _check(value: Any) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"expected a positive whole number of days, got {value!r}")
-        return value
-
-
 _ID = re.compile(r"^[a-z][a-z0-9_]*$")
 
+if TYPE_CHECKING:  # what the validated values are, for the type checker
+    PositiveNumber = float
+    NonNegativeNumber = float
+    WholeDays = int
+    Ident = str
+    Text = str
+    Words = tuple[str, ...]
+    SomeWords = tuple[str, ...]
+else:
 
-class Ident(str):
-    """A lower-case ascii id (``return_refund``)."""
+    class PositiveNumber(float):
+        """A finite number above 0 (ints and floats; not booleans, not strings)."""
 
-    @classmethod
-    def __get_validators__(cls) -> Iterator[Callable[..., Any]]:
-        yield cls._check
+        @classmethod
+        def __get_validators__(cls) -> Iterator[Callable[..., Any]]:
+            yield _number
+            yield cls._check
 
-    @staticmethod
-    def _check(value: Any) -> str:
-        if not isinstance(value, str) or not _ID.match(value):
-            raise ValueError(f"id must be lower-case ascii (a-z, 0-9, _), got {value!r}")
-        return value
-
-
-class Text(str):
-    """A non-empty string, stripped."""
-
-    @classmethod
-    def __get_validators__(cls) -> Iterator[Callable[..., Any]]:
-        yield cls._check
-
-    @staticmethod
-    def _check(value: Any) -> str:
-        if not isinstance(value, str) or not value.strip():
-            raise ValueError("expected a non-empty string")
-        return value.strip()
+        @staticmethod
+        def _check(value: float) -> float:
+            if value <= 0:
+                raise ValueError("ensure this value is greater than 0")
+            return value
 
 
-def _word(value: Any) -> str:
-    if isinstance(value, bool) or not isinstance(value, (str, int, float)) or not str(value).strip():
-        raise ValueError(f"expected a non-empty word, got {value!r}")
-    return comparable(str(value).strip())
+    class NonNegativeNumber(float):
+        """A finite number at or above 0."""
+
+        @classmethod
+        def __get_validators__(cls) -> Iterator[Callable[..., Any]]:
+            yield _number
+            yield cls._check
+
+        @staticmethod
+        def _check(value: float) -> float:
+            if value < 0:
+                raise ValueError("ensure this value is greater than or equal to 0")
+            return value
 
 
-class Words(tuple):  # type: ignore[type-arg]
-    """A list of words (keywords, fact names), each normalised with ``comparable``; may be empty."""
+    class WholeDays(int):
+        """A whole number of days, at least 1."""
 
-    min_items: ClassVar[int] = 0
+        @classmethod
+        def __get_validators__(cls) -> Iterator[Callable[..., Any]]:
+            yield cls._check
 
-    @classmethod
-    def __get_validators__(cls) -> Iterator[Callable[..., Any]]:
-        yield cls._check
-
-    @classmethod
-    def _check(cls, value: Any) -> tuple[str, ...]:
-        if value is None and not cls.min_items:
-            return ()
-        if not isinstance(value, list) or len(value) < cls.min_items:
-            raise ValueError("expected a non-empty list of words" if cls.min_items else "expected a list of words")
-        problems = []
-        words = []
-        for i, item in enumerate(value):
-            try:
-                words.append(_word(item))
-            except ValueError as exc:
-                problems.append(((i,), str(exc)))
-        if problems:
-            raise fail(BaseModel, *problems)
-        return tuple(words)
+        @staticmethod
+        def _check(value: Any) -> int:
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"expected a positive whole number of days, got {value!r}")
+            return value
 
 
-class SomeWords(Words):
-    """A non-empty list of words."""
+    class Ident(str):
+        """A lower-case ascii id (``return_refund``)."""
 
-    min_items = 1
+        @classmethod
+        def __get_validators__(cls) -> Iterator[Callable[..., Any]]:
+            yield cls._check
+
+        @staticmethod
+        def _check(value: Any) -> str:
+            if not isinstance(value, str) or not _ID.match(value):
+                raise ValueError(f"id must be lower-case ascii (a-z, 0-9, _), got {value!r}")
+            return value
+
+
+    class Text(str):
+        """A non-empty string, stripped."""
+
+        @classmethod
+        def __get_validators__(cls) -> Iterator[Callable[..., Any]]:
+            yield cls._check
+
+        @staticmethod
+        def _check(value: Any) -> str:
+            if not isinstance(value, str) or not value.strip():
+                raise ValueError("expected a non-empty string")
+            return value.strip()
+
+
+    def _word(value: Any) -> str:
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)) or not str(value).strip():
+            raise ValueError(f"expected a non-empty word, got {value!r}")
+        return comparable(str(value).strip())
+
+
+    class Words(tuple):  # type: ignore[type-arg]
+        """A list of words (keywords, fact names), each normalised with ``comparable``; may be empty."""
+
+        min_items: ClassVar[int] = 0
+
+        @classmethod
+        def __get_validators__(cls) -> Iterator[Callable[..., Any]]:
+            yield cls._check
+
+        @classmethod
+        def _check(cls, value: Any) -> tuple[str, ...]:
+            if value is None and not cls.min_items:
+                return ()
+            if not isinstance(value, list) or len(value) < cls.min_items:
+                raise ValueError("expected a non-empty list of words" if cls.min_items else "expected a list of words")
+            problems = []
+            words = []
+            for i, item in enumerate(value):
+                try:
+                    words.append(_word(item))
+                except ValueError as exc:
+                    problems.append(((i,), str(exc)))
+            if problems:
+                raise fail(BaseModel, *problems)
+            return tuple(words)
+
+
+    class SomeWords(Words):
+        """A non-empty list of words."""
+
+        min_items = 1
 
 
 # ---------------------------------------------------------------------------------------------
@@ -606,7 +619,7 @@ class OptionsFile(Strict):
     @validator("options", pre=True)
     def _every_type(cls, options: Any) -> Any:
         if isinstance(options, dict):
-            problems = []
+            problems: list[tuple[tuple[Any, ...], str]] = []
             for key, entries in options.items():
                 if key not in tuple(ComplaintType):
                     problems.append(
@@ -616,7 +629,7 @@ class OptionsFile(Strict):
                     problems.append(((key,), "expected a non-empty list of options"))
             missing = [t for t in ComplaintType if t not in options]
             if missing:
-                problems.append(((), f"no options for complaint type(s) {', '.join(missing)}"))
+                problems.append((tuple(), f"no options for complaint type(s) {', '.join(missing)}"))
             if problems:
                 raise fail(cls, *problems)
         return options

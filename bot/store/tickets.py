@@ -49,10 +49,10 @@ from zoneinfo import ZoneInfo
 from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 
+from bot.language.causes import vocabulary as cause_vocabulary
 from bot.policy import sla as sla_module
 from bot.policy.labels import load_labels
 from bot.policy.schema import LabelsFile
-from bot.language.causes import vocabulary as cause_vocabulary
 from bot.privacy import mask_pii
 from bot.vocabulary import DONE_STATUSES, ComplaintType, TicketStatus, Urgency
 

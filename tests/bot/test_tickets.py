@@ -16,8 +16,8 @@ import pytest
 import pytest_asyncio
 from redis.asyncio import Redis
 
-from tools.devstack import RedisSettings, Stack, free_port
 from bot.store.tickets import Ticket, TicketNotFound, TicketStore, TicketStoreUnavailable
+from tools.devstack import RedisSettings, Stack, free_port
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 HOUR = 3600.0
