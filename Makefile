@@ -6,7 +6,7 @@ export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: setup setup-test train run test validate unit stories eval bench transcripts lint clean
+.PHONY: setup setup-test train run test validate check-policy unit stories eval bench transcripts lint clean
 
 setup:
 	@bash tools/setup.sh
@@ -19,6 +19,10 @@ run: setup
 
 validate: setup
 	@$(RASA) data validate --quiet
+
+# The shop's policy files (policy/*.yml): prints OK, or every problem as <file>: <key>: <problem> (exit 1).
+check-policy:
+	@$(PY) -m bot.policy.check
 
 setup-test:
 	@bash tools/setup.sh --browser

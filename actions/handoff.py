@@ -12,16 +12,15 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions import services
+from bot.language.causes import vocabulary as cause_vocabulary
 from bot.policy import flow
 from bot.policy import sla as sla_module
-from bot.store.handoff import HandoffCase, HandoffQueueUnavailable
-from bot.language.causes import vocabulary as cause_vocabulary
 from bot.privacy import mask_pii
+from bot.store.handoff import HandoffCase, HandoffQueueUnavailable
 from bot.store.tickets import TicketStoreUnavailable
+from bot.vocabulary import HandoffReason
 
 logger = logging.getLogger(__name__)
-
-APPROVAL_QUEUE = "senior"
 
 
 def trigger_key(tracker: Tracker, what: Text) -> Text:
@@ -36,9 +35,12 @@ def trigger_key(tracker: Tracker, what: Text) -> Text:
     return f"{tracker.sender_id}:{what}:{marker}"
 
 
-def queue_for(reason: Text, tier: sla_module.Tier) -> Text:
-    """The agents' queue: a compensation above the bot's authority goes to someone who may approve it."""
-    return APPROVAL_QUEUE if reason == "approval" else tier.queue
+def queue_for(reason: Text, tier: sla_module.Tier, config: sla_module.SlaConfig | None = None) -> Text:
+    """The agents' queue: a compensation above the bot's authority goes to ``approval_queue`` of
+    ``policy/sla.yml`` (someone who may approve it), every other case to its tier's queue."""
+    if reason == HandoffReason.APPROVAL:
+        return (config or services.sla()).approval_queue
+    return tier.queue
 
 
 def ticket_fields(tracker: Tracker, *, status: Text) -> Dict[Text, Any]:
@@ -86,7 +88,7 @@ class ActionHandoff(Action):
         reason = tracker.get_slot("handoff_reason") or "asked"
         config = services.sla()
         tier = config.priority_for(tracker.get_slot("urgency"), repeat=reason == "repeat")
-        queue = queue_for(reason, tier)
+        queue = queue_for(reason, tier, config)
         now = time.time()
         deadline = now + tier.first_response_seconds
         try:

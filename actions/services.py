@@ -13,12 +13,13 @@ from typing import Any, Dict, List, Optional, Text, Tuple
 
 from rasa_sdk import Tracker
 
+from bot.language import replies
 from bot.policy import sla as sla_module
+from bot.policy.catalogue import Catalogue, load_catalogue
 from bot.store import client as stores
 from bot.store.handoff import HandoffQueue
-from bot.language import replies
-from bot.policy.catalogue import Catalogue, load_catalogue
 from bot.store.tickets import TicketStore
+from bot.vocabulary import customer_identity
 
 _clients: dict[int, Any] = {}
 
@@ -58,7 +59,7 @@ def customer_of(tracker: Tracker) -> Tuple[str, str]:
     metadata = (tracker.latest_message or {}).get("metadata") or {}
     channel = tracker.get_latest_input_channel() or metadata.get("channel") or "rest"
     customer = metadata.get("customer_id") or tracker.sender_id
-    return str(channel), f"{channel}:{customer}"
+    return str(channel), customer_identity(str(channel), str(customer))
 
 
 def user_texts(tracker: Tracker, last: int = 5) -> List[Text]:

@@ -14,14 +14,13 @@ from rasa_sdk.types import DomainDict
 from actions import services
 from actions.handoff import ticket_fields, trigger_key
 from bot.policy import sla as sla_module
-from bot.privacy import mask_pii
 from bot.policy.catalogue import Option
+from bot.policy.labels import load_labels
+from bot.privacy import mask_pii
 from bot.store.tickets import TicketStoreUnavailable, describe
 
 logger = logging.getLogger(__name__)
 
-TYPE_LABELS = {"product": "商品问题", "logistics": "物流问题", "service": "服务问题", "malicious": "这类诉求"}
-APPROVERS = {"manager": "客服经理", "headquarters": "总部"}
 
 
 def next_steps(option: Option, now: float) -> Text:
@@ -67,7 +66,7 @@ class ActionOpenTicket(Action):
             dispatcher.utter_message(
                 response="utter_ticket_pending_approval",
                 ticket_id=ticket.id,
-                approver=APPROVERS.get(chosen.approval, "主管"),
+                approver=services.catalogue().approvers[chosen.approval],
                 deadline=sla_module.format_deadline(now + float(chosen.by_when_hours or 24) * 3600, now=now),
             )
             return events + [SlotSet("handoff_reason", "approval")]
@@ -106,7 +105,7 @@ class ActionAnswerTiming(Action):
         tier = services.sla().priority_for(tracker.get_slot("urgency"))
         dispatcher.utter_message(
             response="utter_answer_timing_before",
-            type_label=TYPE_LABELS.get(complaint_type, "这类问题"),
+            type_label=load_labels().complaint_types[complaint_type],
             hours=round(tier.resolution_seconds / 3600),
         )
         return []

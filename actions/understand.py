@@ -12,10 +12,10 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions import services
-from bot.policy import flow
 from bot.language import replies
 from bot.language.restate import restate
 from bot.language.urgency import URGENCY_LEVELS
+from bot.policy import flow
 from bot.privacy import mask_pii
 from bot.store.tickets import TicketStoreUnavailable
 

@@ -13,10 +13,11 @@ from typing import Any, Iterable, Mapping, Optional, Sequence
 
 from bot.language.causes import vocabulary as cause_vocabulary
 from bot.language.replies import EVIDENCE_LATER, NO_EVIDENCE, UNKNOWN, content_length
+from bot.vocabulary import Phase
 
 __all__ = ["EVIDENCE_LATER", "NO_EVIDENCE", "UNKNOWN"]
 
-PHASES = ("understand", "explore", "settle", "handed_off", "done")
+PHASES = tuple(Phase)
 
 # What each type needs before options can be offered, in the order they are asked.
 REQUIRED_FACTS: Mapping[str, tuple[str, ...]] = {

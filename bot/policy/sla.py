@@ -19,14 +19,15 @@ import functools
 import math
 import os
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
-import yaml
+from bot.policy import schema
+from bot.policy.labels import labels_path, load_labels
+from bot.vocabulary import Urgency
 
 DEFAULT_PATH = Path(__file__).resolve().parents[2] / "policy" / "sla.yml"
 """Where the SLA configuration lives unless ``SLA_CONFIG`` or a ``path`` says otherwise."""
@@ -34,16 +35,16 @@ DEFAULT_PATH = Path(__file__).resolve().parents[2] / "policy" / "sla.yml"
 ENV_VAR = "SLA_CONFIG"
 """Environment variable that overrides :data:`DEFAULT_PATH`."""
 
-URGENCY_TIERS = ("safety", "media_legal", "vulnerable")
+URGENCY_TIERS = tuple(Urgency)
 """Urgency values (SPEC.md section 3); each has a tier of the same name."""
 
 REPEAT_TIER = "repeat"
-"""Tier of a repeat complainant (another complaint open, or one in the last 30 days)."""
+"""Tier of a repeat complainant (another complaint open, or one within ``repeat_window_days``)."""
 
 NORMAL_TIER = "normal"
 """Tier of an ordinary complaint."""
 
-REQUIRED_TIERS = (*URGENCY_TIERS, REPEAT_TIER, NORMAL_TIER)
+REQUIRED_TIERS = schema.REQUIRED_TIERS
 
 _DAY_WORDS = {0: "今天", 1: "明天", 2: "后天"}
 
@@ -148,14 +149,43 @@ class SlaConfig:
     Attributes:
         timezone: IANA name of the time zone customer-facing times are given in.
         tiers: Every tier, in configuration order.
-        queues: Every queue, in configuration order.
+        queues: Every queue, in configuration order (the tie-break order of the agents' queue).
         escalation_queue: Where a case goes when nobody claimed it in time.
+        escalation_window_minutes: The time the escalation queue gets for such a case.
+        approval_queue: Where a compensation above the bot's authority goes for approval.
+        repeat_window_days: A complaint created within this many days makes a repeat complainant.
+        low_satisfaction_max_score: A satisfaction score at or below this goes to a human.
+        low_satisfaction_queue: The queue that follows up a low score.
     """
 
     timezone: str
     tiers: tuple[Tier, ...]
     queues: tuple[Queue, ...]
     escalation_queue: str
+    escalation_window_minutes: float = 30.0
+    approval_queue: str = "senior"
+    repeat_window_days: float = 30.0
+    low_satisfaction_max_score: int = 2
+    low_satisfaction_queue: str = "supervisor"
+
+    @property
+    def queue_names(self) -> tuple[str, ...]:
+        """The queue ids, in configuration order."""
+        return tuple(q.name for q in self.queues)
+
+    @property
+    def escalation_window_seconds(self) -> float:
+        """Seconds the escalation queue gets for an escalated case."""
+        return self.escalation_window_minutes * 60
+
+    @property
+    def repeat_window_seconds(self) -> float:
+        """The repeat-complainant window in seconds."""
+        return self.repeat_window_days * 86400
+
+    def is_low_satisfaction(self, score: int) -> bool:
+        """A score (1-5) that goes to a human (``low_satisfaction.max_score`` or below)."""
+        return 1 <= score <= self.low_satisfaction_max_score
 
     @property
     def tz(self) -> ZoneInfo:
@@ -196,7 +226,7 @@ class SlaConfig:
         Args:
             urgency: ``safety``, ``media_legal``, ``vulnerable``, several of them, or ``None``
                 (or an empty string) for an ordinary complaint.
-            repeat: The customer has another complaint open or had one in the last 30 days.
+            repeat: The customer has another complaint open or had one within ``repeat_window_days``.
 
         Returns:
             The winning tier (``normal`` when nothing else applies).
@@ -226,101 +256,60 @@ class SlaConfig:
         return self.queue(self.escalation_queue)
 
 
-def _positive(value: Any, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise ValueError(f"SLA config: {what} must be a positive number, got {value!r}")
-    return float(value)
-
-
-def parse_sla(raw: Mapping[str, Any]) -> SlaConfig:
-    """Builds and validates an :class:`SlaConfig` from the parsed YAML document.
-
-    Raises:
-        TypeError: The document is not a mapping.
-        ValueError: A missing tier, an unknown queue, a bad priority or a non-positive time.
-    """
-    if not isinstance(raw, Mapping):
-        raise TypeError("SLA config: the document must be a mapping")
-    timezone = str(raw.get("timezone") or "Asia/Shanghai")
-    try:
-        ZoneInfo(timezone)
-    except Exception as e:  # ZoneInfoNotFoundError, ValueError for malformed names
-        raise ValueError(f"SLA config: unknown time zone {timezone!r}") from e
-    queues = tuple(
-        Queue(name=str(name), display=str((spec or {}).get("display") or name))
-        for name, spec in (raw.get("queues") or {}).items()
-    )
-    queue_names = {q.name: q for q in queues}
-    defaults = raw.get("defaults") or {}
-    tiers = []
-    for order, (name, spec) in enumerate((raw.get("tiers") or {}).items()):
-        spec = {**defaults, **(spec or {})}
-        priority = str(spec.get("priority", ""))
-        if len(priority) < 2 or priority[0] != "P" or not priority[1:].isdigit():
-            raise ValueError(
-                f"SLA config: tier {name!r} needs a priority like P1, got {priority!r}"
-            )
-        queue = str(spec.get("queue", ""))
-        if queue not in queue_names:
-            raise ValueError(f"SLA config: tier {name!r} names unknown queue {queue!r}")
-        tiers.append(
-            Tier(
-                name=str(name),
-                priority=priority,
-                queue=queue,
-                queue_display=queue_names[queue].display,
-                first_response_minutes=_positive(
-                    spec.get("first_response_minutes"), f"{name}.first_response_minutes"
-                ),
-                resolution_hours=_positive(
-                    spec.get("resolution_hours"), f"{name}.resolution_hours"
-                ),
-                progress_every_hours=_positive(
-                    spec.get("progress_every_hours"), f"{name}.progress_every_hours"
-                ),
-                satisfaction_within_hours=_positive(
-                    spec.get("satisfaction_within_hours"),
-                    f"{name}.satisfaction_within_hours",
-                ),
-                order=order,
-            )
+def from_spec(spec: schema.SlaFile, labels: schema.LabelsFile) -> SlaConfig:
+    """The runtime configuration of a validated ``sla.yml`` with the queues' labels."""
+    queues = tuple(Queue(name=name, display=labels.queues[name]) for name in spec.queues)
+    tiers = tuple(
+        Tier(
+            name=name,
+            priority=tier.priority,
+            queue=tier.queue,
+            queue_display=labels.queues[tier.queue],
+            order=order,
+            **spec.tier_times(name),
         )
-    missing = [t for t in REQUIRED_TIERS if t not in {tier.name for tier in tiers}]
-    if missing:
-        raise ValueError(f"SLA config: missing tier(s) {', '.join(missing)}")
-    escalation = str(raw.get("escalation_queue") or "")
-    if escalation not in queue_names:
-        raise ValueError(f"SLA config: escalation_queue {escalation!r} is not a queue")
+        for order, (name, tier) in enumerate(spec.tiers.items())
+    )
     return SlaConfig(
-        timezone=timezone,
-        tiers=tuple(tiers),
+        timezone=spec.timezone,
+        tiers=tiers,
         queues=queues,
-        escalation_queue=escalation,
+        escalation_queue=spec.escalation.queue,
+        escalation_window_minutes=spec.escalation.window_minutes,
+        approval_queue=spec.approval_queue,
+        repeat_window_days=spec.repeat_window_days,
+        low_satisfaction_max_score=spec.low_satisfaction.max_score,
+        low_satisfaction_queue=spec.low_satisfaction.queue,
     )
 
 
 @functools.lru_cache(maxsize=8)
-def _load(path: str) -> SlaConfig:
-    with open(path, encoding="utf-8") as f:
-        return parse_sla(yaml.safe_load(f))
+def _load(path: str, labels_file: str) -> SlaConfig:
+    spec = schema.load_yaml(Path(path), schema.SlaFile)
+    labels = load_labels(labels_file)
+    schema.check_queue_labels(labels, labels_file, spec.queues)
+    return from_spec(spec, labels)
 
 
-def load_sla(path: str | os.PathLike[str] | None = None) -> SlaConfig:
-    """Loads the SLA configuration (cached per file).
+def load_sla(
+    path: str | os.PathLike[str] | None = None, *, labels: str | os.PathLike[str] | None = None
+) -> SlaConfig:
+    """Loads the SLA configuration with its queues' labels (cached per file pair).
 
     Args:
         path: The YAML file; by default ``$SLA_CONFIG`` or ``policy/sla.yml``.
+        labels: The labels file; by default ``$POLICY_LABELS`` or ``policy/labels.yml``.
 
     Returns:
         The validated configuration.
 
     Raises:
-        OSError: The file cannot be read.
-        TypeError: The file is not a YAML mapping.
-        ValueError: The file is not a valid SLA configuration.
+        OSError: The file cannot be read (``FileNotFoundError`` when it does not exist).
+        PolicyError: (a ``ValueError``) the file is not a valid SLA configuration; each line
+            names the file, the key path and the problem.
     """
     chosen = path or os.environ.get(ENV_VAR) or DEFAULT_PATH
-    return _load(str(Path(chosen).resolve()))
+    return _load(str(Path(chosen).resolve()), str(labels_path(labels)))
 
 
 def priority_for(

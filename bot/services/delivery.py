@@ -21,6 +21,7 @@ from rasa.shared.core.events import BotUttered
 
 from bot.privacy import mask_pii
 from bot.rasa_ext import guard
+from bot.vocabulary import customer_identity
 
 logger = logging.getLogger(__name__)
 
@@ -148,7 +149,7 @@ async def system_error(agent: Any, sender_id: Text, channel: Text) -> Dict[Text,
             sender_id=sender_id,
             channel=channel,
             # platform channels already put their name in the sender id ("wechat:<openid>")
-            customer_id=sender_id if sender_id.startswith(f"{channel}:") else f"{channel}:{sender_id}",
+            customer_id=customer_identity(channel, sender_id),
             reason="failure",
             queue=tier.queue,
             priority=tier.priority,

@@ -5,8 +5,8 @@ job all talk to one :class:`HandoffQueue` built on a ``redis.asyncio`` client.
 
 Keys, for prefix ``P`` (give the prefix a hash tag, e.g. ``{handoff}``, to run on Redis Cluster):
 
-- ``P:q:<queue>`` - one stream per queue (``emergency``, ``senior``, ``priority``, ``supervisor``,
-  ``general``). An entry is ``sender_id``, ``case_id``, ``priority``, ``rank`` (the number in the
+- ``P:q:<queue>`` - one stream per queue of ``policy/sla.yml`` (``emergency``, ``senior``,
+  ``priority``, ``supervisor``, ``general`` as shipped). An entry is ``sender_id``, ``case_id``, ``priority``, ``rank`` (the number in the
   priority), ``deadline``. Every stream has the consumer group ``agents``.
 - ``P:q:direct`` - stream through which a specific case is delivered to the agent who asked for it
   (see below); same group.
@@ -56,11 +56,15 @@ case is still waiting and the new trigger is more urgent (lower priority number)
 the new reason, queue and priority, its deadline becomes the earlier of the two, and its entry moves
 to the new queue's stream. A claimed case only gets the new summary (the agent already has it).
 
-Escalation. :meth:`escalate_overdue` moves waiting cases past their deadline to ``supervisor``
-(entry deleted from the old stream - it was never delivered, so there is nothing to acknowledge -
-and added to the supervisor stream), with ``escalated=True`` and a new deadline
-``now + supervisor_window``. Escalated cases and cases already in the supervisor queue are never
-escalated again, so running it twice is harmless.
+Escalation. :meth:`escalate_overdue` moves waiting cases past their deadline to the escalation
+queue of ``sla.yml`` (``escalation.queue``; entry deleted from the old stream - it was never
+delivered, so there is nothing to acknowledge - and added to the escalation stream), with
+``escalated=True`` and a new deadline ``now + escalation.window_minutes``. Escalated cases and
+cases already in the escalation queue are never escalated again, so running it twice is harmless.
+
+Queues. The queue names, their tie-break order, the escalation queue and its window all come
+from ``policy/sla.yml`` (:class:`bot.policy.sla.SlaConfig`): a queue renamed there is a new
+stream at the next enqueue, and a case naming a queue that is not defined is refused.
 
 Every Redis connection or timeout error surfaces as :class:`HandoffQueueUnavailable`.
 """
@@ -74,20 +78,20 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 
-REASONS = ("urgency", "asked", "misunderstood", "repeat", "approval", "failure")
-# Also the tie-break order when two waiting cases have the same priority and deadline.
-QUEUES = ("emergency", "senior", "priority", "supervisor", "general")
+from bot.policy import sla as sla_module
+from bot.vocabulary import HandoffReason
+
+REASONS = tuple(HandoffReason)
 STATUSES = ("waiting", "claimed", "resolved")
-SUPERVISOR = "supervisor"
 DIRECT = "direct"
 GROUP = "agents"
 
-DEFAULT_SUPERVISOR_WINDOW = 30 * 60.0
 DEFAULT_IDEMPOTENCY_TTL = 24 * 3600.0
 MAX_ATTEMPTS = 50  # compare-and-set retries before giving up (only under heavy contention)
 
@@ -135,7 +139,7 @@ class HandoffCase:
         channel: The channel the customer wrote on (replies go back there).
         customer_id: The customer.
         reason: Why the bot handed over; one of :data:`REASONS`.
-        queue: Which agents' queue; one of :data:`QUEUES`.
+        queue: Which agents' queue; a queue of ``policy/sla.yml`` (checked when enqueued).
         priority: ``"P1"``.. ``"P4"``; a lower number is more urgent.
         deadline: When a human must have taken the case (epoch seconds).
         summary: What the agent needs (type, urgency, phase, facts, options_offered, last_messages...).
@@ -145,7 +149,7 @@ class HandoffCase:
         status: ``waiting``, ``claimed`` or ``resolved``.
         claimed_by: The agent holding the case.
         claimed_at: When that agent got it.
-        escalated: Whether the case was moved to the supervisor queue after its deadline.
+        escalated: Whether the case was moved to the escalation queue after its deadline.
         resolved_at: When an agent resolved it.
     """
 
@@ -169,8 +173,8 @@ class HandoffCase:
     def __post_init__(self) -> None:
         if self.reason not in REASONS:
             raise ValueError(f"reason must be one of {REASONS}, got {self.reason!r}")
-        if self.queue not in QUEUES:
-            raise ValueError(f"queue must be one of {QUEUES}, got {self.queue!r}")
+        if not self.queue or self.queue == DIRECT:
+            raise ValueError(f"queue must name a queue of sla.yml, got {self.queue!r}")
         if self.status not in STATUSES:
             raise ValueError(f"status must be one of {STATUSES}, got {self.status!r}")
         if not self.sender_id:
@@ -199,180 +203,18 @@ class HandoffCase:
 
 
 # Lua ------------------------------------------------------------------------------------------
-# Shared helpers, prepended to every script when it is registered.
-_LUA_LIB = """
-local function str(v) if v then return v end return '' end
-local function ensure_group(key, group)
-  redis.pcall('XGROUP', 'CREATE', key, group, '0', 'MKSTREAM')
-end
-local function unchanged(open, pos, sender, case_json, pos_json)
-  return str(redis.call('HGET', open, sender)) == case_json and str(redis.call('HGET', pos, sender)) == pos_json
-end
-local function entry_fields(flat)
-  local t = {}
-  for i = 1, #flat, 2 do t[flat[i]] = flat[i + 1] end
-  return t
-end
-"""
+# Each transition is one script in bot/store/lua/ (what KEYS and ARGV each takes is written at the
+# top of its file); handoff_lib.lua holds shared helpers and is prepended to every script. Read once
+# per process and registered per client with ``register_script`` (EVALSHA, EVAL on NOSCRIPT).
+LUA_DIR = Path(__file__).resolve().parent / "lua"
 
-# Compare-and-set one case, optionally moving its waiting entry, optionally recording an idempotency key.
-# KEYS: open, pos, old stream, new stream, idempotency key
-# ARGV: group, sender, expected case JSON ('' = none), expected pos JSON ('' = none), new case JSON,
-#       move ('1' = XDEL the old entry if any and XADD to the new stream), idempotency TTL in ms
-#       ('' = no key), new stream name, entry fields...
-_WRITE = """
-local open, pos, sender = KEYS[1], KEYS[2], ARGV[2]
-if ARGV[7] ~= '' and redis.call('EXISTS', KEYS[5]) == 1 then
-  return {'duplicate', str(redis.call('HGET', open, sender)), str(redis.call('HGET', pos, sender)),
-          str(redis.call('GET', KEYS[5]))}
-end
-if not unchanged(open, pos, sender, ARGV[3], ARGV[4]) then return {'conflict'} end
-local where = ARGV[4]
-if ARGV[6] == '1' then
-  if where ~= '' then
-    local old = cjson.decode(where)
-    if str(old.agent) ~= '' then return {'conflict'} end
-    redis.call('XDEL', KEYS[3], old.id)
-  end
-  ensure_group(KEYS[4], ARGV[1])
-  local id = redis.call('XADD', KEYS[4], '*', unpack(ARGV, 9))
-  where = cjson.encode({stream = ARGV[8], id = id, agent = '', at = ''})
-  redis.call('HSET', pos, sender, where)
-end
-redis.call('HSET', open, sender, ARGV[5])
-if ARGV[7] ~= '' then redis.call('SET', KEYS[5], ARGV[5], 'PX', ARGV[7]) end
-return {'ok', ARGV[5], where}
-"""
 
-# Deliver the most urgent head-of-stream entry to an agent.
-# KEYS: open, pos, queue streams...   ARGV: group, agent, now, queue names (parallel to the streams)...
-_CLAIM_NEXT = """
-local open, pos, group, agent = KEYS[1], KEYS[2], ARGV[1], ARGV[2]
-local function last_delivered(key)
-  for _, info in ipairs(redis.call('XINFO', 'GROUPS', key)) do
-    local g = entry_fields(info)
-    if g['name'] == group then return g['last-delivered-id'] end
-  end
-  return '0-0'
-end
--- The first undelivered entry of a stream that still belongs to an open waiting case;
--- entries nobody refers to any more are deleted on the way.
-local function head(key, queue)
-  for _ = 1, 100 do
-    local entry = redis.call('XRANGE', key, '(' .. last_delivered(key), '+', 'COUNT', 1)[1]
-    if not entry then return nil end
-    local f = entry_fields(entry[2])
-    local where = redis.call('HGET', pos, f.sender_id)
-    if where then
-      local p = cjson.decode(where)
-      if p.id == entry[1] and p.stream == queue and str(p.agent) == '' then
-        return {id = entry[1], sender = f.sender_id, rank = tonumber(f.rank), deadline = tonumber(f.deadline)}
-      end
-    end
-    redis.call('XDEL', key, entry[1])
-  end
-  return nil
-end
-local best, best_i = nil, nil
-for i = 3, #KEYS do
-  ensure_group(KEYS[i], group)
-  local h = head(KEYS[i], ARGV[i + 1])
-  if h and (not best or h.rank < best.rank or (h.rank == best.rank and h.deadline < best.deadline)) then
-    best, best_i = h, i
-  end
-end
-if not best then return false end
-local got = redis.call('XREADGROUP', 'GROUP', group, agent, 'COUNT', 1, 'STREAMS', KEYS[best_i], '>')
-local id = got[1][2][1][1]
-if id ~= best.id then return redis.error_reply('handoff: delivered ' .. id .. ' instead of ' .. best.id) end
-local where = cjson.encode({stream = ARGV[best_i + 1], id = id, agent = agent, at = ARGV[3]})
-redis.call('HSET', pos, best.sender, where)
-return {best.sender, str(redis.call('HGET', open, best.sender)), where}
-"""
-
-# Deliver one specific waiting case to an agent through the direct stream.
-# KEYS: open, pos, the case's queue stream, direct stream
-# ARGV: group, agent, now, sender, expected case JSON, expected pos JSON, entry fields...
-_CLAIM_ONE = """
-local open, pos, group, agent, sender = KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[4]
-if not unchanged(open, pos, sender, ARGV[5], ARGV[6]) then return {'conflict'} end
-local p = cjson.decode(ARGV[6])
-if str(p.agent) ~= '' then return {'taken', ARGV[6]} end
-redis.call('XDEL', KEYS[3], p.id)
-ensure_group(KEYS[4], group)
-local id = redis.call('XADD', KEYS[4], '*', unpack(ARGV, 7))
-for _ = 1, 100 do
-  local got = redis.call('XREADGROUP', 'GROUP', group, agent, 'COUNT', 1, 'STREAMS', KEYS[4], '>')
-  local read = got[1][2][1][1]
-  if read == id then break end
-  redis.call('XACK', KEYS[4], group, read)  -- a stray entry (should not exist): drop it
-  redis.call('XDEL', KEYS[4], read)
-end
-local where = cjson.encode({stream = 'direct', id = id, agent = agent, at = ARGV[3]})
-redis.call('HSET', pos, sender, where)
-return {'ok', ARGV[5], where}
-"""
-
-# XAUTOCLAIM every entry idle longer than min_idle to an agent.
-# KEYS: pos, streams...   ARGV: group, agent, min idle ms, now, stream names (parallel to the streams)...
-_RECLAIM = """
-local pos, group, agent = KEYS[1], ARGV[1], ARGV[2]
-local moved = {}
-for i = 2, #KEYS do
-  ensure_group(KEYS[i], group)
-  local cursor = '0-0'
-  repeat
-    local res = redis.call('XAUTOCLAIM', KEYS[i], group, agent, ARGV[3], cursor, 'COUNT', 100)
-    cursor = res[1]
-    for _, entry in ipairs(res[2]) do
-      local f = entry_fields(entry[2])
-      local where = redis.call('HGET', pos, f.sender_id)
-      local p = where and cjson.decode(where)
-      if p and p.id == entry[1] and p.stream == ARGV[i + 3] then
-        p.agent, p.at = agent, ARGV[4]
-        redis.call('HSET', pos, f.sender_id, cjson.encode(p))
-        table.insert(moved, f.sender_id)
-      else
-        redis.call('XACK', KEYS[i], group, entry[1])  -- nobody refers to it any more
-        redis.call('XDEL', KEYS[i], entry[1])
-      end
-    end
-  until cursor == '0-0'
-end
-return moved
-"""
-
-# Reset the idle time of everything an agent holds (XCLAIM to itself, JUSTID: no delivery counted).
-# KEYS: streams...   ARGV: group, agent
-_HEARTBEAT = """
-local group, agent, n = ARGV[1], ARGV[2], 0
-for i = 1, #KEYS do
-  ensure_group(KEYS[i], group)
-  local args = {'XCLAIM', KEYS[i], group, agent, 0}
-  for _, p in ipairs(redis.call('XPENDING', KEYS[i], group, '-', '+', 1000, agent)) do
-    table.insert(args, p[1])
-  end
-  if #args > 5 then
-    table.insert(args, 'JUSTID')
-    n = n + #redis.call(unpack(args))
-  end
-end
-return n
-"""
-
-# Acknowledge and close a case.
-# KEYS: open, pos, the stream holding its entry, resolved
-# ARGV: group, sender, expected case JSON, expected pos JSON, entry id, resolved record JSON
-_RESOLVE = """
-local open, pos, sender = KEYS[1], KEYS[2], ARGV[2]
-if not unchanged(open, pos, sender, ARGV[3], ARGV[4]) then return 'conflict' end
-redis.call('XACK', KEYS[3], ARGV[1], ARGV[5])
-redis.call('XDEL', KEYS[3], ARGV[5])
-redis.call('HDEL', open, sender)
-redis.call('HDEL', pos, sender)
-redis.call('HSET', KEYS[4], sender, ARGV[6])
-return 'ok'
-"""
+@functools.cache
+def lua(name: str) -> str:
+    """The source of ``bot/store/lua/handoff_<name>.lua``, with the shared helpers in front."""
+    return (LUA_DIR / "handoff_lib.lua").read_text(encoding="utf-8") + (LUA_DIR / f"handoff_{name}.lua").read_text(
+        encoding="utf-8"
+    )
 
 
 def _text(value: str | bytes | None) -> str:
@@ -451,7 +293,8 @@ class HandoffQueue:
         client: A ``redis.asyncio`` client (``decode_responses`` either way).
         prefix: Prefix of every key.
         clock: Returns the current time in epoch seconds (injectable for tests).
-        supervisor_window: Seconds a supervisor gets for an escalated case.
+        sla: The queues, the escalation queue and its window; :func:`bot.policy.sla.load_sla`
+            by default (loaded on first use).
         idempotency_ttl: Seconds an enqueue idempotency key is remembered.
     """
 
@@ -461,20 +304,47 @@ class HandoffQueue:
         prefix: str = "handoff",
         *,
         clock: Callable[[], float] = time.time,
-        supervisor_window: float = DEFAULT_SUPERVISOR_WINDOW,
+        sla: sla_module.SlaConfig | None = None,
         idempotency_ttl: float = DEFAULT_IDEMPOTENCY_TTL,
     ) -> None:
         self.redis = client
         self.prefix = prefix
         self.clock = clock
-        self.supervisor_window = float(supervisor_window)
+        self._sla = sla
         self.idempotency_ttl = float(idempotency_ttl)
-        self._write = client.register_script(_LUA_LIB + _WRITE)
-        self._claim_next = client.register_script(_LUA_LIB + _CLAIM_NEXT)
-        self._claim_one = client.register_script(_LUA_LIB + _CLAIM_ONE)
-        self._reclaim = client.register_script(_LUA_LIB + _RECLAIM)
-        self._heartbeat = client.register_script(_LUA_LIB + _HEARTBEAT)
-        self._resolve = client.register_script(_LUA_LIB + _RESOLVE)
+        self._write = client.register_script(lua("write"))
+        self._claim_next = client.register_script(lua("claim_next"))
+        self._claim_one = client.register_script(lua("claim_one"))
+        self._reclaim = client.register_script(lua("reclaim"))
+        self._heartbeat = client.register_script(lua("heartbeat"))
+        self._resolve = client.register_script(lua("resolve"))
+
+    # policy -------------------------------------------------------------------------------------
+    @property
+    def sla(self) -> sla_module.SlaConfig:
+        """The SLA configuration (loaded on first use)."""
+        if self._sla is None:
+            self._sla = sla_module.load_sla()
+        return self._sla
+
+    @property
+    def queues(self) -> tuple[str, ...]:
+        """The queue names of ``sla.yml``, in tie-break order."""
+        return self.sla.queue_names
+
+    @property
+    def escalation_queue(self) -> str:
+        """Where overdue waiting cases go (``escalation.queue``)."""
+        return self.sla.escalation_queue
+
+    @property
+    def escalation_window(self) -> float:
+        """Seconds the escalation queue gets for an escalated case (``escalation.window_minutes``)."""
+        return self.sla.escalation_window_seconds
+
+    def _check_queue(self, name: str) -> None:
+        if name not in self.queues:
+            raise ValueError(f"unknown queue {name!r}; the queues of sla.yml are {', '.join(self.queues)}")
 
     # keys ---------------------------------------------------------------------------------------
     @property
@@ -502,7 +372,7 @@ class HandoffQueue:
 
     def all_streams(self) -> list[str]:
         """Every stream key: the queues, then the direct stream."""
-        return [self.stream_key(name) for name in (*QUEUES, DIRECT)]
+        return [self.stream_key(name) for name in (*self.queues, DIRECT)]
 
     # reading ------------------------------------------------------------------------------------
     async def _snapshot(self, sender_id: str) -> _Snapshot | None:
@@ -574,7 +444,11 @@ class HandoffQueue:
         Returns:
             The case as stored, and True when this call added a new case (False for a duplicate key
             or an update of the conversation's open case).
+
+        Raises:
+            ValueError: The case names a queue that ``sla.yml`` does not define.
         """
+        self._check_queue(case.queue)
         incoming = HandoffCase.from_dict({**case.to_dict(), "created_at": case.created_at or self.clock()})
         for _ in range(MAX_ATTEMPTS):
             current = await self._snapshot(case.sender_id)
@@ -657,13 +531,12 @@ class HandoffQueue:
             another agent holds it. Claiming a case the agent already holds returns it again.
         """
         if sender_id is None:
-            return await self._claim_next_case(agent, queues or QUEUES)
+            return await self._claim_next_case(agent, queues or self.queues)
         return await self._claim_case(agent, sender_id)
 
     async def _claim_next_case(self, agent: str, queues: Sequence[str]) -> HandoffCase | None:
         for name in queues:
-            if name not in QUEUES:
-                raise ValueError(f"unknown queue {name!r}")
+            self._check_queue(name)
         reply = await self._claim_next(
             keys=[self.open_key, self.pos_key, *(self.stream_key(q) for q in queues)],
             args=[GROUP, agent, repr(self.clock()), *queues],
@@ -702,7 +575,7 @@ class HandoffQueue:
         Returns:
             The cases now held by ``agent``, with ``claimed_at`` = now.
         """
-        names = [*QUEUES, DIRECT]
+        names = [*self.queues, DIRECT]
         senders = await self._reclaim(
             keys=[self.pos_key, *(self.stream_key(n) for n in names)],
             args=[GROUP, agent, str(int(min_idle_seconds * 1000)), repr(self.clock()), *names],
@@ -754,13 +627,13 @@ class HandoffQueue:
 
     @_guarded
     async def escalate_overdue(self, now: float | None = None) -> list[HandoffCase]:
-        """Moves waiting cases past their deadline to the supervisor queue.
+        """Moves waiting cases past their deadline to the escalation queue of ``sla.yml``.
 
         Args:
             now: The time to judge deadlines by (default: the clock).
 
         Returns:
-            The escalated cases, with their new deadline (``now + supervisor_window``), so the caller
+            The escalated cases, with their new deadline (``now`` + the escalation window), so the caller
             can tell each customer the new time. Empty when nothing is overdue or all was escalated.
         """
         now = self.clock() if now is None else now
@@ -772,14 +645,14 @@ class HandoffQueue:
         return sorted(escalated, key=HandoffCase.sort_key)
 
     def _overdue(self, case: HandoffCase, now: float) -> bool:
-        return case.status == "waiting" and not case.escalated and case.queue != SUPERVISOR and case.deadline <= now
+        return case.status == "waiting" and not case.escalated and case.queue != self.escalation_queue and case.deadline <= now
 
     async def _escalate(self, snapshot: _Snapshot | None, now: float) -> HandoffCase | None:
         for _ in range(MAX_ATTEMPTS):
             if snapshot is None or not self._overdue(snapshot.case, now):
                 return None
             case = snapshot.case
-            case.queue, case.escalated, case.deadline = SUPERVISOR, True, now + self.supervisor_window
+            case.queue, case.escalated, case.deadline = self.escalation_queue, True, now + self.escalation_window
             reply = await self._cas_write(snapshot, case, move=True)
             if reply[0] == "ok":
                 return _merge(reply[1], reply[2])

@@ -42,33 +42,27 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 from zoneinfo import ZoneInfo
 
 from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 
-from bot.policy import sla as sla_module
 from bot.language.causes import vocabulary as cause_vocabulary
+from bot.policy import sla as sla_module
+from bot.policy.labels import load_labels
+from bot.policy.schema import LabelsFile
 from bot.privacy import mask_pii
+from bot.vocabulary import DONE_STATUSES, ComplaintType, TicketStatus, Urgency
 
 logger = logging.getLogger(__name__)
 
-STATUSES = ("open", "pending_approval", "with_agent", "resolved", "closed")
+STATUSES = tuple(TicketStatus)
 """Every ticket status (SPEC.md section 6)."""
 
-DONE_STATUSES = frozenset({"resolved", "closed"})
-STATUS_LABELS = {
-    "open": "处理中",
-    "pending_approval": "等待审批",
-    "with_agent": "人工客服处理中",
-    "resolved": "已解决",
-    "closed": "已关闭",
-}
-"""How a status reads to the customer."""
-"""Statuses of a ticket that is no longer open."""
 
-COMPLAINT_TYPES = ("product", "logistics", "service", "malicious")
+COMPLAINT_TYPES = tuple(ComplaintType)
 """Complaint types (SPEC.md section 2)."""
 
 DEFAULT_PREFIX = "tickets"
@@ -126,6 +120,9 @@ class Ticket:
         cause: The complaint cause, an id of ``bot/language/resources/causes.yml`` (``wrong_item``).
         urgency: ``safety``, ``media_legal``, ``vulnerable`` or None.
         priority: SLA priority label, ``P1`` .. ``P4``.
+        tier: The SLA tier the case was filed under (``safety`` ... ``normal``); its progress
+            interval paces the progress messages. Tickets stored before the field existed read
+            as None, which means ``normal``.
         queue: The agents' queue (``emergency``, ``senior``, ``priority``, ``general``, ``supervisor``).
         first_response_due: A human must answer by then.
         resolution_due: An initial solution is due by then.
@@ -155,6 +152,7 @@ class Ticket:
     cause: str | None = None
     urgency: str | None = None
     priority: str | None = None
+    tier: str | None = None
     queue: str | None = None
     first_response_due: float | None = None
     resolution_due: float | None = None
@@ -202,35 +200,11 @@ TICKET_FIELDS = tuple(f.name for f in dataclasses.fields(Ticket))
 _CREATE_FIELDS = frozenset(TICKET_FIELDS) - _MANAGED
 _UPDATE_FIELDS = _CREATE_FIELDS - _IMMUTABLE - {"status"}
 
-# Creation, atomically. KEYS: idempotency, sequence, created zset, sender zset, customer zset,
-# progress zset, order zset. ARGV: ticket key prefix, id prefix (TS + date), ticket JSON without
-# its id, idempotency TTL, created_at, has customer (1/0), progress score or "", sequence TTL,
-# has order (1/0).
-_CREATE_LUA = """
-local existing = redis.call('GET', KEYS[1])
-if existing then
-  local body = redis.call('GET', ARGV[1] .. existing)
-  return {0, existing, body or ''}
-end
-local seq = redis.call('INCR', KEYS[2])
-redis.call('EXPIRE', KEYS[2], ARGV[8])
-local id = ARGV[2] .. string.format('%04d', seq)
-local body = '{"id": "' .. id .. '", ' .. string.sub(ARGV[3], 2)
-redis.call('SET', ARGV[1] .. id, body)
-redis.call('SET', KEYS[1], id, 'EX', ARGV[4])
-redis.call('ZADD', KEYS[3], ARGV[5], id)
-redis.call('ZADD', KEYS[4], ARGV[5], id)
-if ARGV[6] == '1' then
-  redis.call('ZADD', KEYS[5], ARGV[5], id)
-end
-if ARGV[7] ~= '' then
-  redis.call('ZADD', KEYS[6], ARGV[7], id)
-end
-if ARGV[9] == '1' then
-  redis.call('ZADD', KEYS[7], ARGV[5], id)
-end
-return {1, id, body}
-"""
+# Creation, atomically: bot/store/lua/ticket_create.lua (its KEYS and ARGV are written at its top),
+# read once per process and registered per client with ``register_script``.
+@functools.cache
+def _create_lua() -> str:
+    return (Path(__file__).resolve().parent / "lua" / "ticket_create.lua").read_text(encoding="utf-8")
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -283,7 +257,7 @@ def _validate(values: dict[str, Any]) -> None:
     for name in ("channel", "sender_id"):
         if name in values and (not isinstance(values[name], str) or not values[name]):
             raise ValueError(f"{name} must be a non-empty string")
-    for name in ("customer_id", "order_id", "owner", "priority", "queue"):
+    for name in ("customer_id", "order_id", "owner", "priority", "queue", "tier"):
         if values.get(name) is not None and not isinstance(values[name], str):
             raise ValueError(f"{name} must be a string or None")
     if "status" in values and values["status"] not in STATUSES:
@@ -299,7 +273,7 @@ def _validate(values: dict[str, Any]) -> None:
             )
     if (
         values.get("urgency") is not None
-        and values["urgency"] not in sla_module.URGENCY_TIERS
+        and values["urgency"] not in tuple(Urgency)
     ):
         raise ValueError(f"invalid urgency {values['urgency']!r}")
     if "satisfaction" in values:
@@ -389,7 +363,7 @@ class TicketStore:
         self.id_prefix = id_prefix
         self.tz = ZoneInfo(timezone)
         self.max_attempts = max_attempts
-        self._create_script = redis.register_script(_CREATE_LUA)
+        self._create_script = redis.register_script(_create_lua())
 
     # keys -------------------------------------------------------------------------------
     def ticket_key(self, ticket_id: str) -> str:
@@ -433,6 +407,20 @@ class TicketStore:
             self._sla = sla_module.load_sla()
         return self._sla
 
+    def _check_tier(self, name: str) -> None:
+        try:
+            self.sla.tier(name)
+        except KeyError:
+            raise ValueError(f"invalid tier {name!r}; expected a tier of sla.yml") from None
+
+    def tier_of(self, ticket: Ticket) -> sla_module.Tier:
+        """The SLA tier of a ticket; ``normal`` for a ticket stored before tickets kept their tier
+        (or whose tier was since removed from ``sla.yml``)."""
+        try:
+            return self.sla.tier(ticket.tier or sla_module.NORMAL_TIER)
+        except KeyError:
+            return self.sla.tier(sla_module.NORMAL_TIER)
+
     # writing ----------------------------------------------------------------------------
     @_guard
     async def create(
@@ -448,8 +436,8 @@ class TicketStore:
 
         The first call with a key creates the ticket; every later (or concurrent) call with the
         same key, within ``idempotency_ttl``, gets that same ticket back as it is now and its
-        ``fields`` are ignored. Missing ``priority``, ``queue`` and SLA deadlines are filled
-        from the SLA tier of ``urgency`` (and ``repeat``).
+        ``fields`` are ignored. The SLA tier of ``urgency`` (and ``repeat``) is kept on the ticket
+        (``tier``) and fills a missing ``priority``, ``queue`` and SLA deadlines.
 
         Args:
             idempotency_key: Identifies the request (e.g. conversation id + confirmation message id).
@@ -480,6 +468,11 @@ class TicketStore:
         _validate(values)
 
         now = float(self.clock())
+        tier = self.sla.priority_for(values.get("urgency"), repeat=repeat)
+        if values.get("tier") is None:
+            values["tier"] = tier.name
+        else:
+            self._check_tier(values["tier"])
         missing_sla = [k for k in ("priority", "queue") if values.get(k) is None]
         missing_due = [
             k
@@ -487,7 +480,6 @@ class TicketStore:
             if values.get(k) is None
         ]
         if missing_sla or missing_due:
-            tier = self.sla.priority_for(values.get("urgency"), repeat=repeat)
             values.update({k: getattr(tier, k) for k in missing_sla})
             due = sla_module.deadlines(tier, now).as_dict()
             values.update({k: due[k] for k in missing_due})
@@ -598,6 +590,8 @@ class TicketStore:
         if status is not None:
             values["status"] = status
         _validate(values)
+        if values.get("tier") is not None:
+            self._check_tier(values["tier"])
         key = self.ticket_key(ticket_id)
         async with self.redis.pipeline(transaction=True) as pipe:
             for attempt in range(self.max_attempts):
@@ -729,7 +723,7 @@ class TicketStore:
         customer_id: str | None = None,
         sender_id: str | None = None,
         *,
-        days: float = 30,
+        days: float | None = None,
         now: float | None = None,
     ) -> list[Ticket]:
         """A customer's tickets that are still open or were created within ``days``, newest first.
@@ -740,7 +734,7 @@ class TicketStore:
         Args:
             customer_id: The customer's id on the channel.
             sender_id: The Rasa conversation id.
-            days: The "recent" window.
+            days: The "recent" window; ``repeat_window_days`` of ``policy/sla.yml`` by default.
             now: The current time; the store's clock by default.
 
         Returns:
@@ -752,7 +746,8 @@ class TicketStore:
         """
         if not customer_id and not sender_id:
             raise ValueError("customer_id or sender_id is required")
-        since = (self.clock() if now is None else now) - days * 86400
+        window = self.sla.repeat_window_days if days is None else days
+        since = (self.clock() if now is None else now) - window * 86400
         ids: set[str] = set()
         if customer_id:
             ids.update(
@@ -795,8 +790,18 @@ class TicketStore:
             return False
 
 
-def describe(ticket: Ticket) -> dict[str, Any]:
-    """Template values for telling the customer where a ticket stands (status, agreed option)."""
+def describe(ticket: Ticket, labels: LabelsFile | None = None) -> dict[str, Any]:
+    """Template values for telling the customer where a ticket stands (status, agreed option).
+
+    Args:
+        ticket: The ticket.
+        labels: The labels (``policy/labels.yml`` by default) that say how a status reads.
+
+    Returns:
+        ``{"ticket_id", "status", "next_steps"}`` for ``utter_progress_update`` and
+        ``utter_answer_timing_ticket``.
+    """
+    statuses = (labels or load_labels()).ticket_statuses
     option = ticket.chosen_option if isinstance(ticket.chosen_option, dict) else {}
     steps = f"方案：{option.get('label')}，{option['description']}" if option.get("description") else ""
-    return {"ticket_id": ticket.id, "status": STATUS_LABELS.get(ticket.status, ticket.status), "next_steps": steps}
+    return {"ticket_id": ticket.id, "status": statuses.get(ticket.status, ticket.status), "next_steps": steps}

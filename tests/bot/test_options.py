@@ -1312,9 +1312,9 @@ _GOOD = {
         (_set("options.price", [dict(_GOOD)]), "unknown complaint type"),
         (_delete("options.service"), "no options for complaint type.*service"),
         (_set("options.service", []), "non-empty list"),
-        (_delete("options.product.0.label"), r"missing field\(s\) label"),
-        (_delete("options.product.0.description"), r"missing field\(s\) description"),
-        (_delete("options.product.0.conditions"), r"missing field\(s\) conditions"),
+        (_delete("options.product.0.label"), r"options\.product\.0\.label: field required"),
+        (_delete("options.product.0.description"), r"options\.product\.0\.description: field required"),
+        (_delete("options.product.0.conditions"), r"options\.product\.0\.conditions: field required"),
         (_delete("options.logistics.0.by_when_hours"), "by_when_hours"),
         (_set("options.product.0.conditions", {}), "no conditions"),
         (_set("options.product.0.conditions", {"requires": []}), "no conditions"),
@@ -1322,8 +1322,8 @@ _GOOD = {
             _set("options.product.0.conditions", {"requires": ["sunny"]}),
             "unknown fact.*sunny",
         ),
-        (_set("options.product.0.conditions", {"when": ["always"]}), "unknown field"),
-        (_set("options.product.0.by_when_hour", 5), r"unknown field\(s\) by_when_hour"),
+        (_set("options.product.0.conditions", {"when": ["always"]}), r"conditions\.when: extra fields not permitted"),
+        (_set("options.product.0.by_when_hour", 5), r"options\.product\.0\.by_when_hour: extra fields not permitted"),
         (_set("options.product.0.outcomes", ["lottery"]), "unknown outcome"),
         (_set("options.product.0.id", "退货"), "lower-case ascii"),
         (_set("options.product.0.label", "一二三四五六七八九"), "longer than 8"),
@@ -1350,7 +1350,7 @@ _GOOD = {
             _set("options.product.0.description", "{hours小时内。"),
             "malformed placeholder",
         ),
-        (_set("options.product.0.by_when_hours", -1), "must be > 0"),
+        (_set("options.product.0.by_when_hours", -1), r"by_when_hours: ensure this value is greater than 0"),
         (_set("options.product.0.by_when_hours", "soon"), "expected a number"),
         (
             _add_option("product", {**_GOOD, "id": "return_refund"}),
@@ -1411,10 +1411,11 @@ _GOOD = {
             "description_with_approval",
         ),
         (_set("human_review.conditions", {"requires": ["always"]}), "always offered"),
-        (_delete("human_review.label"), "missing field"),
+        (_delete("human_review.label"), r"human_review\.label: field required"),
         (_set("authority.manager_max", 500), "must be above bot_max"),
-        (_set("authority.bot_max", 0), "must be > 0"),
-        (_delete("authority.approvers.headquarters"), "headquarters"),
+        (_set("authority.bot_max", 0), r"authority\.bot_max: ensure this value is greater than 0"),
+        (_delete("authority.approval_hours.headquarters"), r"authority\.approval_hours: missing field\(s\) headquarters"),
+        (_set("authority.approvers", {"manager": "经理"}), r"authority\.approvers: extra fields not permitted"),
         (_set("no_reason_return.window_days", 0), "positive whole number"),
         (_set("no_reason_return.window_days", 7.5), "positive whole number"),
         (
@@ -1436,7 +1437,7 @@ _GOOD = {
         (_set("no_compensation_facts", ["sunny"]), "unknown fact"),
         (_set("outcomes", {"refund": {"label": "退款", "keywords": []}}), "non-empty list"),
         (_set("outcomes", {"refund": {"label": "退款", "keywords": ["退款"]}}), "unknown outcome"),
-        (_set("colour", "blue"), r"unknown field\(s\) colour"),
+        (_set("colour", "blue"), r"options\.yml: colour: extra fields not permitted"),
         (_delete("options.logistics.3.conditions.requires"), "no conditions"),
     ],
 )
@@ -1469,7 +1470,7 @@ def test_error_names_the_place(tmp_path: Path) -> None:
     _option(raw, "logistics", "refund")["conditions"] = {"requires": ["sunny"]}
     with pytest.raises(ValueError) as info:
         load_catalogue(_write(tmp_path, raw))
-    assert "options.logistics[3] (refund).conditions" in str(info.value)
+    assert "options.yml: options.logistics.3.conditions: unknown fact(s) sunny" in str(info.value)
 
 
 def test_shipped_config_round_trips(tmp_path: Path) -> None:

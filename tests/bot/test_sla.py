@@ -201,9 +201,14 @@ def test_the_limits_are_configuration(
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"safety": {"queue": "nowhere"}}, "unknown queue"),
-        ({"safety": {"priority": "high"}}, "priority like P1"),
-        ({"normal": {"first_response_minutes": 0}}, "positive number"),
+        ({"safety": {"queue": "nowhere"}}, r"sla\.yml: tiers\.safety\.queue: names unknown queue 'nowhere'"),
+        ({"safety": {"priority": "high"}}, r"tiers\.safety\.priority: needs a priority like P1"),
+        (
+            {"normal": {"first_response_minutes": 0}},
+            r"sla\.yml: tiers\.normal\.first_response_minutes: ensure this value is greater than 0",
+        ),
+        ({"normal": {"first_response_minutes": "soon"}}, r"tiers\.normal\.first_response_minutes: expected a number"),
+        ({"normal": {"escalate": True}}, r"tiers\.normal\.escalate: extra fields not permitted"),
     ],
 )
 def test_a_broken_config_is_rejected(
@@ -213,8 +218,22 @@ def test_a_broken_config_is_rejected(
         load_sla(_config(tmp_path, **change))
 
 
-def test_a_config_without_a_required_tier_is_rejected() -> None:
+def test_a_config_without_a_required_tier_is_rejected(tmp_path: Path) -> None:
     raw = yaml.safe_load(sla.DEFAULT_PATH.read_text(encoding="utf-8"))
     del raw["tiers"]["repeat"]
-    with pytest.raises(ValueError, match="missing tier"):
-        sla.parse_sla(raw)
+    path = tmp_path / "sla.yml"
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(ValueError, match=r"sla\.yml: tiers: missing tier\(s\) repeat"):
+        load_sla(path)
+
+
+def test_a_tier_time_must_be_given_somewhere(tmp_path: Path) -> None:
+    raw = yaml.safe_load(sla.DEFAULT_PATH.read_text(encoding="utf-8"))
+    del raw["defaults"]["resolution_hours"]
+    raw["tiers"]["normal"]["resolution_hours"] = 12
+    path = tmp_path / "sla.yml"
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(ValueError) as info:
+        load_sla(path)
+    assert "tiers.safety.resolution_hours: field required (here or in defaults)" in str(info.value)
+    assert "tiers.normal.resolution_hours" not in str(info.value)

@@ -17,7 +17,7 @@ def test_a_platform_channel_is_added_when_its_variable_is_set() -> None:
     path = credentials_file({"TAOBAO_APP_KEY": "k"})
     text = path.read_text(encoding="utf-8")
     assert "bot.channels.taobao.TaobaoInput: {}" in text and "WeChatInput" not in text
-    assert "bot.channels.rest.ValidatingRestInput" in text and "bot.agent_api.api.AgentApi" in text
+    assert "bot.channels.rest.ValidatingRestInput" in text and "bot.agent_api.channel.AgentApi" in text
     both = credentials_file({"TAOBAO_APP_KEY": "k", "WECHAT_TOKEN": "t"}).read_text(encoding="utf-8")
     assert "TaobaoInput" in both and "WeChatInput" in both
 

@@ -16,8 +16,8 @@ import pytest
 import pytest_asyncio
 from redis.asyncio import Redis
 
-from tools.devstack import RedisSettings, Stack, free_port
 from bot.store.tickets import Ticket, TicketNotFound, TicketStore, TicketStoreUnavailable
+from tools.devstack import RedisSettings, Stack, free_port
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 HOUR = 3600.0
@@ -99,7 +99,7 @@ async def test_a_new_ticket_has_every_field_a_readable_id_and_its_sla(
     assert created is True
     assert ticket.id == "TS202611240001"
     assert ticket.status == "open"
-    assert (ticket.priority, ticket.queue) == ("P4", "general")
+    assert (ticket.priority, ticket.tier, ticket.queue) == ("P4", "normal", "general")
     assert ticket.first_response_due == T0 + 2 * HOUR
     assert ticket.resolution_due == T0 + DAY
     assert ticket.next_progress_due == T0 + DAY
@@ -125,7 +125,7 @@ async def test_a_new_ticket_has_every_field_a_readable_id_and_its_sla(
     data = ticket.to_dict()
     assert list(data) == [
         "id", "channel", "customer_id", "sender_id", "order_id", "type", "secondary_type", "cause", "urgency",
-        "priority", "queue", "first_response_due", "resolution_due", "next_progress_due", "customer_words",
+        "priority", "tier", "queue", "first_response_due", "resolution_due", "next_progress_due", "customer_words",
         "facts", "evidence", "options_offered", "chosen_option", "compensation", "risk_flag", "status",
         "history", "owner", "satisfaction", "created_at", "updated_at",
     ]  # fmt: skip

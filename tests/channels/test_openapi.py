@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from bot.agent_api.api import AgentApi
+from bot.agent_api.channel import AgentApi
 
 ROOT = Path(__file__).resolve().parents[2]
 

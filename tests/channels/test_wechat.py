@@ -894,7 +894,7 @@ async def test_end_to_end_with_the_real_bot(model_path: Path, redis_server: Any,
     credentials = tmp_path / "credentials.wechat.yml"
     credentials.write_text(
         "bot.channels.rest.ValidatingRestInput: {}\n"
-        "bot.agent_api.api.AgentApi: {}\n"
+        "bot.agent_api.channel.AgentApi: {}\n"
         "bot.channels.wechat.WeChatInput: {}\n",
         encoding="utf-8",
     )

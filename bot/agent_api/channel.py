@@ -1,0 +1,120 @@
+"""Mounts the agents' API on the Rasa server as an input channel, and starts the follow-up timer.
+
+Registered in ``credentials.yml`` as ``bot.agent_api.channel.AgentApi``. Rasa mounts a channel's
+blueprint on its own port; this adapter gives it the ``/api`` prefix, builds the routes with
+:func:`bot.agent_api.routes.create_blueprint`, and from the blueprint's ``after_server_start``
+listener starts :func:`bot.followup.jobs.run_forever` every ``followup_interval`` seconds
+(``credentials.yml``, else ``FOLLOWUP_INTERVAL_SECONDS``, else 60). It also loads and validates
+the policy files there, so a broken file stops the server at start with the same message
+``make check-policy`` prints.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from typing import Any, Awaitable, Callable, Dict, Optional, Text
+
+from rasa.core.channels.channel import InputChannel, UserMessage
+from redis.asyncio import Redis
+from sanic import Blueprint
+
+from bot.agent_api.routes import create_blueprint
+from bot.followup.jobs import FollowUp, run_forever
+from bot.policy.check import load_policy
+from bot.privacy import mask_pii
+from bot.rasa_ext import guard
+from bot.services import delivery
+from bot.store import client as stores
+from bot.store.handoff import HandoffQueue
+from bot.store.tickets import TicketStore
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_FOLLOWUP_INTERVAL = 60.0
+"""Seconds between follow-up rounds unless configured."""
+
+
+class AgentApi(InputChannel):
+    """``/api``: the agents' routes on the Rasa port, and the follow-up timer (never a customer channel)."""
+
+    @classmethod
+    def name(cls) -> Text:
+        """Channel name."""
+        return "agent_api"
+
+    def url_prefix(self) -> Text:
+        """Mounted at ``/api`` rather than under ``/webhooks``."""
+        return "/api"
+
+    def __init__(self, followup_interval: Optional[float] = None) -> None:
+        self.followup_interval = float(
+            followup_interval or os.environ.get("FOLLOWUP_INTERVAL_SECONDS") or DEFAULT_FOLLOWUP_INTERVAL
+        )
+        self._client: Optional[Redis] = None
+
+    @classmethod
+    def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> "AgentApi":
+        """Optional ``followup_interval`` (seconds) from credentials.yml."""
+        return cls((credentials or {}).get("followup_interval"))
+
+    # stores (one Redis client per server, created on first use) -------------------------------
+    def client(self) -> Redis:
+        """The Redis client of this server."""
+        if self._client is None:
+            self._client = stores.redis_from_env()
+        return self._client
+
+    def tickets(self) -> TicketStore:
+        """The ticket store."""
+        return stores.ticket_store(self.client())
+
+    def handoffs(self) -> HandoffQueue:
+        """The agents' queue."""
+        return stores.handoff_queue(self.client())
+
+    # the blueprint -----------------------------------------------------------------------------
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        """The routes of :func:`create_blueprint`, with the follow-up timer's listeners."""
+        load_policy()  # a broken policy file fails here, when Rasa builds its channels
+        api = create_blueprint(self)
+        guard.install()
+
+        @api.listener("after_server_start")
+        async def start_timers(app: Any, loop: Any) -> None:
+            guard.unwrap_tracker_store(app.ctx.agent)
+            app.ctx.followup_task = asyncio.ensure_future(self._followup_loop(app))
+
+        @api.listener("before_server_stop")
+        async def stop_timers(app: Any, loop: Any) -> None:
+            task = getattr(app.ctx, "followup_task", None)
+            if task is not None:
+                task.cancel()
+
+        return api
+
+    # the follow-up timer -----------------------------------------------------------------------
+    def followup(self, app: Any) -> FollowUp:
+        """The follow-up jobs, rendering with the server's agent and sending on its channels."""
+
+        async def render(response: str, sender_id: str, channel: Optional[str] = None, **values: Any) -> Dict[str, Any]:
+            return await delivery.render(app.ctx.agent, response, sender_id, channel, **values)
+
+        async def send(sender_id: str, message: Dict[str, Any]) -> None:
+            try:
+                await delivery.send(app, sender_id, message, author="bot")
+            except Exception as error:  # noqa: BLE001 - logged; the ticket history keeps the rest
+                logger.error("follow-up message to %s not delivered: %s", mask_pii(sender_id), error)
+
+        return FollowUp(self.tickets(), self.handoffs(), self.client(), render, send)
+
+    async def _followup_loop(self, app: Any) -> None:
+        async def job() -> FollowUp:
+            return self.followup(app)
+
+        await run_forever(job, self.followup_interval)
+
+    async def followup_once(self, app: Any, now: Optional[float] = None) -> Dict[str, int]:
+        """One round: escalate unclaimed overdue cases, send due progress messages (see :class:`FollowUp`)."""
+        return await self.followup(app).once(now)

@@ -1,0 +1,291 @@
+"""The agents' routes: tickets, the handoff queue, transcripts, agent messages, approvals, resolve.
+
+:func:`create_blueprint` builds the Sanic blueprint (the way ``rasa_sdk.endpoint.create_app``
+builds the action server) from a :class:`Stores` provider; ``bot/agent_api/channel.py`` mounts
+it on the Rasa server at ``/api``. Every route but ``/api/health`` needs the token
+(:mod:`bot.agent_api.auth`). Documented in ``docs/openapi.yaml``.
+
+Errors are JSON: ``{"error": "..."}`` with 400/401/404/409/413, and 503 when Redis is down.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import urllib.parse
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Protocol
+
+from rasa.shared.core.constants import ACTION_LISTEN_NAME
+from rasa.shared.core.events import ActionExecuted, ConversationResumed
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from bot.agent_api.auth import check_token
+from bot.agent_api.health import health
+from bot.policy import sla as sla_module
+from bot.privacy import mask_pii
+from bot.services import delivery
+from bot.store.handoff import CaseNotClaimed, CaseNotFound, HandoffQueue, HandoffQueueUnavailable
+from bot.store.tickets import TicketNotFound, TicketStore, TicketStoreUnavailable
+
+logger = logging.getLogger(__name__)
+
+MAX_TEXT = 2000
+"""Longest agent message or note, in characters (longer is 413)."""
+
+Handler = Callable[..., Awaitable[HTTPResponse]]
+
+
+class Stores(Protocol):
+    """Where the routes find the stores (built lazily, one Redis client per server)."""
+
+    def tickets(self) -> TicketStore:
+        """The ticket store."""
+
+    def handoffs(self) -> HandoffQueue:
+        """The agents' queue."""
+
+
+class ApiError(Exception):
+    """An error answered with a JSON body and a 4xx/5xx status."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def body_of(request: Request) -> Dict[str, Any]:
+    """The JSON object of a request.
+
+    Raises:
+        ApiError: 400 when the body is not a JSON object.
+    """
+    try:
+        data = json.loads(request.body or b"{}")
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(400, "body must be a JSON object")
+    if not isinstance(data, dict):
+        raise ApiError(400, "body must be a JSON object")
+    return data
+
+
+def required_text(data: Dict[str, Any], name: str, *, limit: int = MAX_TEXT) -> str:
+    """A required non-empty string field (see :func:`text_field`)."""
+    value = text_field(data, name, limit=limit)
+    assert value is not None
+    return value
+
+
+def text_field(data: Dict[str, Any], name: str, *, required: bool = True, limit: int = MAX_TEXT) -> Optional[str]:
+    """A non-empty string field of at most ``limit`` characters, stripped.
+
+    Raises:
+        ApiError: 400 when missing or empty (and required), 413 when longer than ``limit``.
+    """
+    value = data.get(name)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ApiError(400, f"'{name}' is required (non-empty string)")
+    if len(value) > limit:
+        raise ApiError(413, f"'{name}' is longer than {limit} characters")
+    return value.strip()
+
+
+def case_view(case: Any) -> Dict[str, Any]:
+    """A queue entry as the API returns it (with ``deadline_text``, the customer's reading)."""
+    data = case.to_dict()
+    data["deadline_text"] = sla_module.format_deadline(case.deadline)
+    return data
+
+
+def linked_view(ticket: Any) -> Dict[str, Any]:
+    """Another customer's ticket on the same order: where to find that conversation."""
+    return {k: getattr(ticket, k) for k in ("id", "channel", "customer_id", "sender_id", "status", "type", "created_at")}
+
+
+def create_blueprint(stores: Stores, name: str = "agent_api") -> Blueprint:
+    """The agents' API routes (mount with ``url_prefix="/api"``).
+
+    Args:
+        stores: Gives the ticket store and the handoff queue.
+        name: Blueprint name (unique per Sanic app).
+
+    Returns:
+        The blueprint; it has no listeners (the channel adapter adds the follow-up timer).
+    """
+    api = Blueprint(name, __name__)
+
+    def route(path: str, methods: tuple[str, ...] = ("GET",), public: bool = False) -> Callable[[Handler], Handler]:
+        def wrap(handler: Handler) -> Handler:
+            async def guarded(request: Request, **kwargs: Any) -> HTTPResponse:
+                if not public and not check_token(request):
+                    return response.json({"error": "missing or wrong token"}, status=401)
+                # Sanic 21.12 hands path parameters over still percent-encoded ("taobao:%E5%B0%8F")
+                kwargs = {k: urllib.parse.unquote(v) if isinstance(v, str) else v for k, v in kwargs.items()}
+                try:
+                    return await handler(request, **kwargs)
+                except ApiError as error:
+                    return response.json({"error": str(error)}, status=error.status)
+                except (TicketStoreUnavailable, HandoffQueueUnavailable) as error:
+                    logger.error("agent API: store unavailable: %s", error)
+                    return response.json({"error": "store unavailable, retry later"}, status=503)
+
+            guarded.__name__ = handler.__name__
+            api.add_route(guarded, path, methods=list(methods))
+            return handler
+
+        return wrap
+
+    @route("/health", public=True)
+    async def health_check(request: Request) -> HTTPResponse:
+        return await health(request, stores.tickets())
+
+    @route("/tickets")
+    async def list_tickets(request: Request) -> HTTPResponse:
+        sender_id = request.args.get("sender_id")
+        if not sender_id:
+            raise ApiError(400, "'sender_id' query parameter is required")
+        return response.json([t.to_dict() for t in await stores.tickets().for_sender(sender_id)])
+
+    @route("/tickets/<ticket_id>")
+    async def get_ticket(request: Request, ticket_id: str) -> HTTPResponse:
+        ticket = await stores.tickets().get(ticket_id)
+        if ticket is None:
+            raise ApiError(404, "no such ticket")
+        return response.json({**ticket.to_dict(), "linked": [linked_view(t) for t in await stores.tickets().linked(ticket)]})
+
+    @route("/tickets/<ticket_id>/compensation", methods=("POST",))
+    async def decide_compensation(request: Request, ticket_id: str) -> HTTPResponse:
+        return await _decide_compensation(stores, request, ticket_id)
+
+    @route("/handoffs")
+    async def list_handoffs(request: Request) -> HTTPResponse:
+        status = request.args.get("status")
+        if status not in (None, "waiting", "claimed"):
+            raise ApiError(400, "'status' must be waiting or claimed")
+        return response.json([case_view(c) for c in await stores.handoffs().list_cases(status)])
+
+    @route("/handoffs/claim", methods=("POST",))
+    async def claim(request: Request) -> HTTPResponse:
+        data = body_of(request)
+        agent = required_text(data, "agent", limit=64)
+        sender_id = text_field(data, "sender_id", required=False, limit=128)
+        queue = stores.handoffs()
+        if sender_id:
+            current = await queue.get(sender_id)
+            if current is None or current.status == "resolved":
+                raise ApiError(404, "no open case for this conversation")
+        case = await queue.claim(agent, sender_id)
+        if case is None:
+            raise ApiError(409 if sender_id else 404, "case taken by another agent" if sender_id else "queue empty")
+        linked: List[Dict[str, Any]] = []
+        if case.ticket_id:
+            ticket = await stores.tickets().update(case.ticket_id, actor=agent, note="客服接手", status="with_agent", owner=agent)
+            linked = [linked_view(t) for t in await stores.tickets().linked(ticket)]
+        return response.json({**case_view(case), "linked": linked})
+
+    @route("/conversations/<sender_id>/transcript")
+    async def transcript(request: Request, sender_id: str) -> HTTPResponse:
+        agent = request.app.ctx.agent
+        tracker = await agent.tracker_store.retrieve_full_tracker(sender_id)
+        if tracker is None:
+            raise ApiError(404, "no such conversation")
+        case = await stores.handoffs().get(sender_id)
+        tickets = await stores.tickets().for_sender(sender_id)
+        linked: Dict[str, Dict[str, Any]] = {}
+        for ticket in tickets:
+            for other in await stores.tickets().linked(ticket):
+                if other.sender_id != sender_id:
+                    linked.setdefault(other.id, linked_view(other))
+        return response.json({
+            "sender_id": sender_id,
+            "channel": tracker.get_latest_input_channel(),
+            "paused": tracker.is_paused(),
+            "case": case_view(case) if case else None,
+            "summary": case.summary if case else None,
+            "tickets": [t.to_dict() for t in tickets],
+            "linked": list(linked.values()),
+            "messages": delivery.transcript(tracker),
+        })
+
+    @route("/conversations/<sender_id>/messages", methods=("POST",))
+    async def agent_message(request: Request, sender_id: str) -> HTTPResponse:
+        data = body_of(request)
+        agent_name = text_field(data, "agent", limit=64)
+        text = text_field(data, "text")
+        try:
+            channel = await delivery.send(request.app, sender_id, {"text": text}, author=f"agent:{agent_name}")
+        except LookupError:
+            raise ApiError(404, "no such conversation")
+        except delivery.NotDelivered as error:
+            logger.error("agent message to %s not delivered on %s: %s", mask_pii(sender_id), error.channel, error)
+            return response.json({"delivered": False, "channel": error.channel,
+                                  "error": "saved in the conversation, but the platform did not accept it: "
+                                           "contact the customer another way"}, status=502)
+        except RuntimeError as error:
+            raise ApiError(409, str(error))
+        return response.json({"delivered": True, "channel": channel})
+
+    @route("/handoffs/<sender_id>/resolve", methods=("POST",))
+    async def resolve(request: Request, sender_id: str) -> HTTPResponse:
+        return await _resolve(stores, request, sender_id)
+
+    return api
+
+
+async def _decide_compensation(stores: Stores, request: Request, ticket_id: str) -> HTTPResponse:
+    """Approves or rejects a compensation waiting for approval (409 when none waits)."""
+    data = body_of(request)
+    agent = required_text(data, "agent", limit=64)
+    approved = data.get("approved")
+    if not isinstance(approved, bool):
+        raise ApiError(400, "'approved' must be true or false")
+    note = text_field(data, "note", required=False) or ("补偿已批准" if approved else "补偿未批准")
+    store = stores.tickets()
+    ticket = await store.get(ticket_id)
+    if ticket is None:
+        raise ApiError(404, "no such ticket")
+    if not ticket.compensation or ticket.compensation.get("status") != "pending_approval":
+        raise ApiError(409, "this ticket has no compensation waiting for approval")
+    compensation = dict(ticket.compensation, status="approved" if approved else "rejected", approved_by=agent)
+    ticket = await store.update(ticket_id, actor=agent, note=note, status="with_agent", compensation=compensation)
+    return response.json(ticket.to_dict())
+
+
+async def _resolve(stores: Stores, request: Request, sender_id: str) -> HTTPResponse:
+    """Acknowledges the case, resolves its ticket, resumes the bot, asks for satisfaction."""
+    data = body_of(request)
+    agent_name = required_text(data, "agent", limit=64)
+    note = text_field(data, "note", required=False) or "已解决"
+    try:
+        case = await stores.handoffs().resolve(sender_id, agent_name)
+    except CaseNotFound:
+        raise ApiError(404, "no open case for this conversation")
+    except CaseNotClaimed:
+        raise ApiError(409, "claim the case before resolving it")
+    if case.ticket_id:
+        try:
+            await stores.tickets().update(case.ticket_id, actor=agent_name, note=note, status="resolved")
+        except TicketNotFound:
+            logger.warning("case of %s points to a missing ticket", mask_pii(sender_id))
+    app = request.app
+    agent = app.ctx.agent
+    async with agent.lock_store.lock(sender_id):
+        tracker = await agent.tracker_store.retrieve(sender_id)
+        if tracker is not None:
+            tracker.update(ConversationResumed())
+            # the paused bot never went back to listening; rules expect a listen before an intent
+            tracker.update(ActionExecuted(ACTION_LISTEN_NAME))
+            output = delivery.output_channel_for(app, tracker.get_latest_input_channel())
+            asked = False
+            if output is not None:  # the bot asks for the 1-5 score on the customer's channel
+                try:
+                    await agent.trigger_intent("EXTERNAL_resolved", {}, output, tracker)
+                    asked = True
+                except Exception as error:  # noqa: BLE001 - the case is resolved; the bot must resume anyway
+                    logger.error("satisfaction question to %s not sent: %s", mask_pii(sender_id), error)
+            if not asked:
+                await agent.tracker_store.save(tracker)
+    return response.json({"resolved": True, "ticket_id": case.ticket_id, "bot_resumed": True})
