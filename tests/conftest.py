@@ -5,8 +5,10 @@ Layers (``pytest -m unit`` / ``integration`` / ``e2e``; ``make test-fast`` runs 
 * ``e2e``: the whole stack or a browser: a test that uses the trained model (``model_path``,
   ``bot`` and every stack fixture built on them) or Playwright (``browser``, ``page``).
 * ``integration``: real servers started in the test run but no trained model: a test that uses
-  ``redis_server`` (or ``redis_client``), in-process Sanic apps, fake platform servers.
-* ``unit``: everything else: no servers, no sockets; the whole layer runs in under a minute.
+  ``redis_server`` (or ``redis_client``), in-process Sanic apps, fake platform servers, or
+  whose own body starts processes with ``tools.devstack.Stack`` (a Redis it restarts).
+* ``unit``: everything else: no servers (a test may dial a closed port); the whole layer runs in
+  under a minute.
 
 The layer is read from the fixtures a test uses (``pytest_collection_modifyitems``), so a new
 test lands in the right layer by itself; a test may also carry the marker itself (the heaviest
@@ -30,10 +32,13 @@ E2E_FIXTURES = frozenset({"model_path", "bot", "browser", "page"})
 INTEGRATION_FIXTURES = frozenset({"redis_server", "redis_client"})
 
 
-def layer_of(fixtures: set[str], markers: set[str]) -> str:
-    """The layer of a test that uses ``fixtures`` (its whole fixture closure) and carries ``markers``."""
+def layer_of(fixtures: set[str], markers: set[str], starts_processes: bool = False) -> str:
+    """The layer of a test that uses ``fixtures`` (its whole fixture closure) and carries ``markers``.
+
+    ``starts_processes``: the test function itself names ``Stack`` (starts servers in its body).
+    """
     found = "unit"
-    if fixtures & INTEGRATION_FIXTURES:
+    if starts_processes or fixtures & INTEGRATION_FIXTURES:
         found = "integration"
     if fixtures & E2E_FIXTURES:
         found = "e2e"
@@ -48,9 +53,22 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         fixtures = set(getattr(item, "fixturenames", ()))
         markers = {mark.name for mark in item.iter_markers()}
-        layer = layer_of(fixtures, markers)
+        code = getattr(getattr(item, "function", None), "__code__", None)
+        layer = layer_of(fixtures, markers, starts_processes=code is not None and "Stack" in code.co_names)
         if layer not in markers:
             item.add_marker(getattr(pytest.mark, layer))
+
+
+@pytest.fixture(autouse=True)
+def _unit_tests_start_no_servers(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A unit test that starts a process fails at once: it belongs to another layer."""
+    if request.node.get_closest_marker("unit") is None:
+        return
+
+    def refuse(self: Stack, name: str, *args: object, **kwargs: object) -> None:
+        raise AssertionError(f"a unit test started {name!r}: use the redis_server/bot fixtures or mark it integration/e2e")
+
+    monkeypatch.setattr(Stack, "start", refuse)
 
 
 @pytest.fixture(scope="session")
