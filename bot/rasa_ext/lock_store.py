@@ -34,9 +34,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from contextlib import asynccontextmanager
-from typing import Any, AsyncGenerator, Dict, List, Optional, Text
+from typing import Any, AsyncGenerator, Dict, List, Optional, Text, Tuple
 
 import redis
 import redis.asyncio
@@ -284,8 +285,6 @@ class AtomicRedisLockStore(LockStore):
         """Nothing to do: expired tickets are dropped by the scripts as they reach the head."""
 
 
-def _ticket_lock(conversation_id: Text, tickets: List[tuple]) -> TicketLock:
+def _ticket_lock(conversation_id: Text, tickets: List[Tuple[int, int]]) -> TicketLock:
     """The ``TicketLock`` handed to the ``async with`` body (Rasa's callers ignore it)."""
-    import time
-
     return TicketLock(conversation_id, deque(Ticket(n, time.time() + ms / 1000) for n, ms in tickets))
