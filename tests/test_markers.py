@@ -1,4 +1,4 @@
-"""tests/conftest.py: which layer a test lands in."""
+"""tests/conftest.py: which layer (unit, integration, e2e marker) a test lands in."""
 
 from __future__ import annotations
 
