@@ -7,8 +7,8 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-from tools.http_client import json_request as http_json
 from tools.devstack import RedisSettings, Stack, base_env, free_port
+from tools.http_client import json_request as http_json
 
 
 class BotClient:
