@@ -6,7 +6,7 @@ export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: setup setup-test train run test validate check-policy unit stories eval bench transcripts lint clean
+.PHONY: setup setup-test train run test test-fast validate check-policy unit stories eval bench transcripts lint clean
 
 setup:
 	@bash tools/setup.sh
@@ -27,8 +27,11 @@ check-policy:
 setup-test:
 	@bash tools/setup.sh --browser
 
-unit: setup-test
-	@$(PY) -m pytest
+# The unit layer only (no servers, no model; under a minute): markers set by tests/conftest.py.
+test-fast: setup
+	@$(PY) -m pytest -m unit
+
+unit: test-fast
 
 stories: train
 	@$(RASA) test core --model "$$($(PY) -m tools.devstack model-path | tail -n 1)" --stories tests/test_stories.yml \

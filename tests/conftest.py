@@ -1,17 +1,74 @@
-"""Shared fixtures: a real Redis server and the real bot stack, started once per test run."""
+"""Shared fixtures (a real Redis server, the real bot stack, started once per run) and the test layers.
+
+Layers (``pytest -m unit`` / ``integration`` / ``e2e``; ``make test-fast`` runs the unit layer):
+
+* ``e2e``: the whole stack or a browser: a test that uses the trained model (``model_path``,
+  ``bot`` and every stack fixture built on them) or Playwright (``browser``, ``page``).
+* ``integration``: real servers started in the test run but no trained model: a test that uses
+  ``redis_server`` (or ``redis_client``), in-process Sanic apps, fake platform servers, or
+  whose own body starts processes with ``tools.devstack.Stack`` (a Redis it restarts).
+* ``unit``: everything else: no servers (a test may dial a closed port); the whole layer runs in
+  under a minute.
+
+The layer is read from the fixtures a test uses (``pytest_collection_modifyitems``), so a new
+test lands in the right layer by itself; a test may also carry the marker itself (the heaviest
+one it carries wins). ``--strict-markers`` (pytest.ini) rejects a misspelt marker.
+"""
 
 from __future__ import annotations
 
-import json
-import secrets
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Iterator
 
 import pytest
 
-from tools.devstack import RedisSettings, Stack, base_env, ensure_model, free_port, http_json
+from tests.support.bot import BotClient, start_bot
+from tools.devstack import RedisSettings, Stack, ensure_model, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
+
+LAYERS = ("unit", "integration", "e2e")  # lightest first
+E2E_FIXTURES = frozenset({"model_path", "bot", "browser", "page"})
+INTEGRATION_FIXTURES = frozenset({"redis_server", "redis_client"})
+
+
+def layer_of(fixtures: set[str], markers: set[str], starts_processes: bool = False) -> str:
+    """The layer of a test that uses ``fixtures`` (its whole fixture closure) and carries ``markers``.
+
+    ``starts_processes``: the test function itself names ``Stack`` (starts servers in its body).
+    """
+    found = "unit"
+    if starts_processes or fixtures & INTEGRATION_FIXTURES:
+        found = "integration"
+    if fixtures & E2E_FIXTURES:
+        found = "e2e"
+    for marker in markers & set(LAYERS):
+        if LAYERS.index(marker) > LAYERS.index(found):
+            found = marker
+    return found
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Marks every test with its layer (see the module docstring)."""
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        markers = {mark.name for mark in item.iter_markers()}
+        code = getattr(getattr(item, "function", None), "__code__", None)
+        layer = layer_of(fixtures, markers, starts_processes=code is not None and "Stack" in code.co_names)
+        if layer not in markers:
+            item.add_marker(getattr(pytest.mark, layer))
+
+
+@pytest.fixture(autouse=True)
+def _unit_tests_start_no_servers(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A unit test that starts a process fails at once: it belongs to another layer."""
+    if request.node.get_closest_marker("unit") is None:
+        return
+
+    def refuse(self: Stack, name: str, *args: object, **kwargs: object) -> None:
+        raise AssertionError(f"a unit test started {name!r}: use the redis_server/bot fixtures or mark it integration/e2e")
+
+    monkeypatch.setattr(Stack, "start", refuse)
 
 
 @pytest.fixture(scope="session")
@@ -38,55 +95,12 @@ def redis_client(redis_server: RedisSettings):  # type: ignore[no-untyped-def]
     return redis.Redis(host=redis_server.host, port=redis_server.port, db=redis_server.db, decode_responses=True)
 
 
-class BotClient:
-    """Talks to the running bot over HTTP, like a channel or an agent tool would."""
-
-    def __init__(self, base: str, token: str) -> None:
-        self.base = base
-        self.token = token
-
-    def post(self, path: str, body: bytes | Any, *, raw: bool = False, token: bool = False) -> tuple[int, Any]:
-        """POSTs JSON (or raw bytes) and returns (status, decoded JSON or text)."""
-        data = body if raw else json.dumps(body, ensure_ascii=False).encode()
-        status, text, parsed = http_json("POST", self.url(path, token), data)
-        return status, text if parsed is None else parsed
-
-    def get(self, path: str, *, token: bool = True) -> tuple[int, Any]:
-        """GETs a path (with the API token by default)."""
-        status, text, parsed = http_json("GET", self.url(path, token))
-        return status, text if parsed is None else parsed
-
-    def url(self, path: str, token: bool) -> str:
-        """The server's URL for ``path``, with ``?token=`` when asked."""
-        return self.base + path + ((("&" if "?" in path else "?") + "token=" + self.token) if token else "")
-
-    def say(self, sender: str, message: str) -> list[str]:
-        """Sends a customer message through the REST channel; returns the bot's texts."""
-        status, replies = self.post("/webhooks/rest/webhook", {"sender": sender, "message": message})
-        assert status == 200, replies
-        return [r.get("text", "") for r in replies]
-
-
 @pytest.fixture(scope="session")
 def bot(model_path: Path, redis_server: RedisSettings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[BotClient]:
-    """The real service: action server + Rasa server on the test Redis."""
+    """The real service: action server + Rasa server (one Sanic worker) on the test Redis."""
     logs = tmp_path_factory.mktemp("logs")
     stack = Stack()
-    token = secrets.token_urlsafe(16)
-    action_port, rasa_port = free_port(), free_port()
-    env = base_env(
-        **redis_server.env(),
-        ACTION_ENDPOINT_URL=f"http://127.0.0.1:{action_port}/webhook",
-        BOT_API_TOKEN=token,
-        FOLLOWUP_INTERVAL_SECONDS="1",  # the follow-up timer runs every second in tests
-        WEBCHAT_UPLOAD_DIR=str(logs / "uploads"),
-    )
     try:
-        stack.start_actions(action_port, env, log=logs / "actions.log")
-        base = stack.start_rasa(rasa_port, model_path, token, env, log=logs / "rasa.log")
-        client = BotClient(base, token)
-        client.logs = logs  # type: ignore[attr-defined]
-        client.uploads = logs / "uploads"  # type: ignore[attr-defined]
-        yield client
+        yield start_bot(stack, model_path, redis_server, logs)
     finally:
         stack.stop()

@@ -151,17 +151,19 @@ def rasa_command(model: Path, port: int, token: str, credentials: Path, endpoint
             f"--auth-token={token}", "--credentials", str(credentials), "--endpoints", str(endpoints), "--cors", "*"]
 
 
-def credentials_file(env: dict[str, str]) -> Path:
+def credentials_file(env: dict[str, str], directory: Path | None = None) -> Path:
     """credentials.yml plus the platform channels whose switch variable is set in ``env``.
 
-    Returns credentials.yml itself when no platform channel is configured.
+    Returns credentials.yml itself when no platform channel is configured; otherwise a file
+    written into ``directory`` (default ``var/``, git-ignored).
     """
     extra = [channel for variable, channel in OPTIONAL_CHANNELS.items() if env.get(variable)]
     base = ROOT / "credentials.yml"
     if not extra:
         return base
-    VAR.mkdir(exist_ok=True)
-    path = VAR / f"credentials-{os.getpid()}-{hashlib.sha256(','.join(extra).encode()).hexdigest()[:8]}.yml"
+    directory = directory or VAR
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"credentials-{os.getpid()}-{hashlib.sha256(','.join(extra).encode()).hexdigest()[:8]}.yml"
     text = base.read_text(encoding="utf-8").rstrip("\n") + "\n" + "".join(f"{channel}: {{}}\n" for channel in extra)
     path.write_text(text, encoding="utf-8")
     return path

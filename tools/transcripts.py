@@ -1,6 +1,7 @@
 """Talks to the real bot through its REST channel and writes readable transcripts.
 
-Each scenario in ``docs/scenarios.yml`` is a list of customer messages. The script starts its
+Each scenario in ``tests/scenarios.yml`` is a list of customer messages (a string, or a mapping
+whose ``say`` is the message and whose other keys are what tests/test_scenarios.py checks). The script starts its
 own stack (a throw-away Redis, the action server and the Rasa server, on free ports) unless
 ``--url`` points at a running bot, plays every scenario as a new customer, and writes
 ``docs/transcripts/<scenario>.md``: what the customer said, what the bot answered, and the
@@ -78,7 +79,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", help="base URL of a running bot (default: start one)")
     parser.add_argument("--token", default="", help="its BOT_API_TOKEN (with --url)")
-    parser.add_argument("--scenarios", default=str(ROOT / "docs" / "scenarios.yml"))
+    parser.add_argument("--scenarios", default=str(ROOT / "tests" / "scenarios.yml"))
     parser.add_argument("--out", default=str(ROOT / "docs" / "transcripts"))
     parser.add_argument("--only", default="", help="only scenarios whose name contains this")
     args = parser.parse_args()
@@ -101,7 +102,7 @@ def main() -> int:
             base = stack.start_rasa(free_port(), model, token, env, log=work / "rasa.log")
         for name, turns in wanted.items():
             path = out / f"{name}.md"
-            path.write_text(play(base, token, name, [str(t) for t in turns]) + "\n", encoding="utf-8")
+            path.write_text(play(base, token, name, [str(t["say"]) if isinstance(t, dict) else str(t) for t in turns]) + "\n", encoding="utf-8")
             print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
     finally:
         stack.stop()

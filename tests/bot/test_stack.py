@@ -9,16 +9,18 @@ import pytest
 from tools.devstack import ROOT, credentials_file, rasa_command
 
 
-def test_without_platform_variables_the_committed_credentials_are_used() -> None:
-    assert credentials_file({}) == ROOT / "credentials.yml"
+def test_without_platform_variables_the_committed_credentials_are_used(tmp_path: Path) -> None:
+    assert credentials_file({}, tmp_path) == ROOT / "credentials.yml"
+    assert list(tmp_path.iterdir()) == []
 
 
-def test_a_platform_channel_is_added_when_its_variable_is_set() -> None:
-    path = credentials_file({"TAOBAO_APP_KEY": "k"})
+def test_a_platform_channel_is_added_when_its_variable_is_set(tmp_path: Path) -> None:
+    path = credentials_file({"TAOBAO_APP_KEY": "k"}, tmp_path)
+    assert path.parent == tmp_path
     text = path.read_text(encoding="utf-8")
     assert "bot.channels.taobao.TaobaoInput: {}" in text and "WeChatInput" not in text
     assert "bot.channels.rest.ValidatingRestInput" in text and "bot.agent_api.channel.AgentApi" in text
-    both = credentials_file({"TAOBAO_APP_KEY": "k", "WECHAT_TOKEN": "t"}).read_text(encoding="utf-8")
+    both = credentials_file({"TAOBAO_APP_KEY": "k", "WECHAT_TOKEN": "t"}, tmp_path).read_text(encoding="utf-8")
     assert "TaobaoInput" in both and "WeChatInput" in both
 
 

@@ -61,7 +61,12 @@ def test_product_categories() -> None:
 
 def test_offsets_point_at_the_text() -> None:
     text = "昨天买的手机13812345678"
-    for e in extract_entities(text):
+    found = extract_entities(text)
+    # the expected entities first: an extractor that returns nothing must not pass
+    assert [(e["entity"], e["value"], e["start"], e["end"]) for e in found] == [
+        ("time", "昨天", 0, 2), ("product_category", "electronics", 4, 6), ("phone", "13812345678", 6, 17),
+    ]
+    for e in found:
         assert text[e["start"] : e["end"]] == e["text"]
 
 
