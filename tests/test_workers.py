@@ -29,7 +29,7 @@ SPACINGS = {"at-once": 0.0, "30ms-apart": 0.03}
 # A message reaches the lock store when its worker's event loop gets to it, which can be one
 # turn's CPU work (NLU, about 50 ms) after it was sent while the other worker takes the next
 # one at once: measured, a message lands at most 2 places (60 ms) from where it was sent. The
-# lock store itself serves strictly in ticket order (tests/bot/test_lock_store.py); here a
+# lock store itself serves strictly in ticket order (tests/rasa_ext/test_lock_store.py); here a
 # message sent more than ARRIVAL_JITTER_SECONDS after another must be processed after it.
 ARRIVAL_JITTER_SECONDS = 0.2
 

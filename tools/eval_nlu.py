@@ -93,7 +93,7 @@ def score(rows: list[dict[str, str]], preds: list[dict[str, Any]]) -> dict[str, 
     (a cause was given) and accuracy when given.
 
     Every ratio comes from scikit-learn (``precision_recall_fscore_support`` with
-    ``zero_division=0``, ``accuracy_score``, ``confusion_matrix``); tests/bench/test_eval_nlu.py
+    ``zero_division=0``, ``accuracy_score``, ``confusion_matrix``); tests/tools/bench/test_eval_nlu.py
     checks them against the hand-written formulas they replaced.
 
     Returns:

@@ -3,7 +3,7 @@
 No sleeping: every round is ``FollowUp.once(now)`` at a time the test chooses. Messages are
 rendered by Rasa's templated NLG on the real domain.yml and recorded where they would leave the
 server (the network edge). The running server's timer loop is exercised end to end in
-tests/channels/test_agent_api.py.
+tests/agent_api/test_agent_api.py.
 """
 
 from __future__ import annotations

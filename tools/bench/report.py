@@ -174,7 +174,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"{LONG_TURNS} turns. With Rasa's own Redis tracker store (the starter bot) every turn "
         "loads, replays and rewrites the whole conversation and the policies featurise its whole "
         "history, so a turn costs more the longer the conversation; our store "
-        "(`bot/store/tracker_store.py`) appends only a turn's new events and hands the dialogue the last "
+        "(`bot/rasa_ext/tracker_store.py`) appends only a turn's new events and hands the dialogue the last "
         "40 events (about six turns) plus the state before them. Per-turn medians: `reports/bench.json` "
         "(`bots.ours.long.per_turn_median_ms`)."
     )

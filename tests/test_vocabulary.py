@@ -20,7 +20,7 @@ from bot.vocabulary import (
     customer_identity,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @functools.lru_cache(maxsize=1)

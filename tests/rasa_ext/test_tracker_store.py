@@ -20,7 +20,7 @@ from rasa.shared.core.events import (
 )
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from bot.store.tracker_store import WindowedRedisTrackerStore
+from bot.rasa_ext.tracker_store import WindowedRedisTrackerStore
 
 ROOT = Path(__file__).resolve().parents[2]
 
