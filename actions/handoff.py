@@ -148,7 +148,11 @@ class ActionFallback(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
         """One clarifying question, or the handoff trigger."""
-        intents = [((e.get("parse_data") or {}).get("intent") or {}).get("name") for e in tracker.events if e.get("event") == "user"]
+        intents = [
+            ((e.get("parse_data") or {}).get("intent") or {}).get("name")
+            for e in tracker.events
+            if e.get("event") == "user"
+        ]
         if flow.consecutive_misunderstandings(intents) >= 2:
             return [SlotSet("handoff_reason", "misunderstood")]
         dispatcher.utter_message(response="utter_default")
@@ -166,4 +170,3 @@ class ActionCancel(Action):
         """Closes the current flow."""
         dispatcher.utter_message(response="utter_cancel")
         return [ActiveLoop(None), SlotSet("requested_slot", None), SlotSet("phase", "cancelled")]
-

@@ -49,7 +49,7 @@ def as_slot(options: List[Option]) -> List[Dict[Text, Any]]:
 
 
 def option_lines(options: List[Option]) -> Text:
-    """"1. 换货：…（48小时内）" lines for the options message."""
+    """ "1. 换货：…（48小时内）" lines for the options message."""
     return "\n".join(f"{i}. {o.label}：{o.description}" for i, o in enumerate(options, start=1))
 
 
@@ -132,7 +132,7 @@ class ValidateSettleForm(CaseFormValidation):
     async def extract_agreement(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Dict[Text, Any]:
-        """"确认" agrees; "换个方案" / "不" goes back to choosing. A reply that names an offered
+        """ "确认" agrees; "换个方案" / "不" goes back to choosing. A reply that names an offered
         option is a choice, not an answer here: ``extract_chosen_option`` (run before this one;
         the SDK shows its result on the tracker) sets it, and the agreement is asked for it."""
         current = tracker.get_slot("chosen_option")
@@ -161,7 +161,12 @@ class ActionAskChosenOption(Action):
         options = offered(tracker)
         events: List[EventType] = [SlotSet("phase", "explore")]
         reoffer = bool(tracker.get_slot("reoffer"))
-        if options and not reoffer and tracker.get_slot("chosen_option") is None and int(tracker.get_slot("ask_failures") or 0):
+        if (
+            options
+            and not reoffer
+            and tracker.get_slot("chosen_option") is None
+            and int(tracker.get_slot("ask_failures") or 0)
+        ):
             dispatcher.utter_message(response="utter_option_not_clear", buttons=buttons(options))
             return events
         if not options:
@@ -189,7 +194,7 @@ class ActionAskAgreement(Action):
         return "action_ask_agreement"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
-        """"确认一下：换货——…，48小时内…"."""
+        """ "确认一下：换货——…，48小时内…"."""
         chosen = Option(**tracker.get_slot("chosen_option"))
         dispatcher.utter_message(
             response="utter_ask_agreement",

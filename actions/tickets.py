@@ -22,9 +22,8 @@ from bot.store.tickets import TicketStoreUnavailable, describe
 logger = logging.getLogger(__name__)
 
 
-
 def next_steps(option: Option, now: float) -> Text:
-    """"<what happens>（<deadline>完成）"."""
+    """ "<what happens>（<deadline>完成）"."""
     if option.by_when_hours is None:
         return option.description
     done_by = sla_module.format_deadline(now + float(option.by_when_hours) * 3600, now=now)
@@ -61,7 +60,11 @@ class ActionOpenTicket(Action):
             logger.error("TICKET NOT CREATED for %s: %s", mask_pii(tracker.sender_id), error)
             dispatcher.utter_message(response="utter_ticket_failed")
             return [SlotSet("handoff_reason", "failure"), SlotSet("phase", "settle")]
-        events: List[EventType] = [SlotSet("ticket_id", ticket.id), SlotSet("phase", "done"), SlotSet("ask_failures", 0)]
+        events: List[EventType] = [
+            SlotSet("ticket_id", ticket.id),
+            SlotSet("phase", "done"),
+            SlotSet("ask_failures", 0),
+        ]
         if chosen.approval:
             dispatcher.utter_message(
                 response="utter_ticket_pending_approval",
@@ -80,7 +83,7 @@ class ActionOpenTicket(Action):
 
 
 class ActionAnswerTiming(Action):
-    """"多久能处理好": the ticket's state, the human's deadline, or the usual time for the type."""
+    """ "多久能处理好": the ticket's state, the human's deadline, or the usual time for the type."""
 
     def name(self) -> Text:
         """Action name used in the domain."""

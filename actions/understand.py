@@ -29,9 +29,24 @@ INTERRUPTIONS = {"ask_progress", "request_human", "cancel", "out_of_scope", "con
 
 # Slots that describe one case; a new complaint after a settled case starts from scratch.
 CASE_SLOTS = (
-    "complaint_type", "complaint_cause", "secondary_type", "urgency", "problem_summary", "problem_detail", "evidence", "desired_outcome",
-    "demanded_amount", "options_offered", "chosen_option", "agreement", "ticket_id", "handoff_reason",
-    "order_id", "tracking_number", "amount", "asides",
+    "complaint_type",
+    "complaint_cause",
+    "secondary_type",
+    "urgency",
+    "problem_summary",
+    "problem_detail",
+    "evidence",
+    "desired_outcome",
+    "demanded_amount",
+    "options_offered",
+    "chosen_option",
+    "agreement",
+    "ticket_id",
+    "handoff_reason",
+    "order_id",
+    "tracking_number",
+    "amount",
+    "asides",
 )
 
 
@@ -62,7 +77,11 @@ def primary_cause(entities: List[Dict[Text, Any]]) -> Optional[Text]:
 def demanded_amount(entities: List[Dict[Text, Any]]) -> Optional[float]:
     """The first amount the NLU read as demanded ("赔我2千")."""
     return next(
-        (float(e["value"]) for e in entities if e.get("entity") == "amount" and e.get("role") == "demand" and _is_number(e.get("value"))),
+        (
+            float(e["value"])
+            for e in entities
+            if e.get("entity") == "amount" and e.get("role") == "demand" and _is_number(e.get("value"))
+        ),
         None,
     )
 
@@ -72,7 +91,11 @@ def corrects_the_restatement(tracker: Tracker) -> bool:
     really is, or the answer to the restatement itself starts with "不是/不对"."""
     events = tracker.events[:-1] if tracker.events and tracker.events[-1].get("event") == "user" else tracker.events
     last_action = next(
-        (e.get("name") for e in reversed(events) if e.get("event") == "action" and e.get("name") not in ("action_listen", None)),
+        (
+            e.get("name")
+            for e in reversed(events)
+            if e.get("event") == "action" and e.get("name") not in ("action_listen", None)
+        ),
         None,
     )
     if last_action == "utter_ask_correction":
@@ -197,12 +220,17 @@ class ActionAcknowledgeComplaint(Action):
         if said_type and said_type != known_type and cause and said_type != "malicious":
             second = restate(text, said_type)
             dispatcher.utter_message(response="utter_second_problem", problem=second, first=first)
-            events: List[EventType] = [SlotSet("secondary_type", said_type)] if not tracker.get_slot("secondary_type") else []
+            events: List[EventType] = (
+                [SlotSet("secondary_type", said_type)] if not tracker.get_slot("secondary_type") else []
+            )
             return events
         if said_type == known_type and cause:  # more about the same problem: restate with it
             problem = restate(text, known_type)
             dispatcher.utter_message(response=f"utter_restate_{known_type}", problem=problem)
-            return [SlotSet("problem_summary", problem), SlotSet("complaint_cause", tracker.get_slot("complaint_cause") or cause)]
+            return [
+                SlotSet("problem_summary", problem),
+                SlotSet("complaint_cause", tracker.get_slot("complaint_cause") or cause),
+            ]
         dispatcher.utter_message(response="utter_same_case", problem=first)
         return []
 
@@ -234,9 +262,7 @@ class CaseFormValidation(FormValidationAction):
         interruption ("明天上午之前能用上" read as a question, "等等，不退了，换个新的吧" as 算了)."""
         return False
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> List[EventType]:
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
         """Extraction and validation, after the checks every turn needs."""
         if latest_intent(tracker) in INTERRUPTIONS and not self.answers_the_question(tracker):
             return []  # nothing extracted: the form is rejected and a rule answers
@@ -285,7 +311,7 @@ class ValidateUnderstandForm(CaseFormValidation):
     async def extract_order_id(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Dict[Text, Any]:
-        """"找不到" counts as an answer; anything else that is not an order number is a miss."""
+        """ "找不到" counts as an answer; anything else that is not an order number is a miss."""
         known = ((tracker.latest_message or {}).get("metadata") or {}).get("order_id")
         if known and not tracker.get_slot("order_id"):  # a platform that knows the order passes it along
             return {"order_id": str(known), "ask_failures": 0}

@@ -66,7 +66,9 @@ def _unit_tests_start_no_servers(request: pytest.FixtureRequest, monkeypatch: py
         return
 
     def refuse(self: Stack, name: str, *args: object, **kwargs: object) -> None:
-        raise AssertionError(f"a unit test started {name!r}: use the redis_server/bot fixtures or mark it integration/e2e")
+        raise AssertionError(
+            f"a unit test started {name!r}: use the redis_server/bot fixtures or mark it integration/e2e"
+        )
 
     monkeypatch.setattr(Stack, "start", refuse)
 

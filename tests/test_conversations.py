@@ -33,8 +33,16 @@ OPTION_LINE = re.compile(r"^\s*(\d{1,2})[.、．]\s*([^：:\n]+)[：:](.+)$", re
 TIME_WORD = re.compile(r"\d+(?:\.\d+)?\s*个?(?:小时|分钟|天)|您选定的时间")
 CLOCK = re.compile(r"\d{1,2}:\d{2}前|\d+\s*分钟")
 TICKET_FIELDS = (
-    "id", "type", "urgency", "priority", "status", "options_offered", "chosen_option",
-    "compensation", "risk_flag", "history",
+    "id",
+    "type",
+    "urgency",
+    "priority",
+    "status",
+    "options_offered",
+    "chosen_option",
+    "compensation",
+    "risk_flag",
+    "history",
 )
 OFF_PLATFORM = re.compile(r"微信|[Qq][Qq]|私下|站外|加我|vx|VX")
 NEGATED_BEFORE = re.compile(r"(不通过|不会|不能|不可以|无法|不|禁止|拒绝)[^，。；！？]{0,10}$")
@@ -174,8 +182,15 @@ def answer_until_options(
     pytest.fail(f"no options after {max_turns} answers\n{conv.log()}")
 
 
-def assert_handed_over(conv: Conversation, replies: list[str], *, reason: str, queue: Optional[str] = None,
-                       priority: Optional[str] = None, within_minutes: Optional[float] = None) -> dict[str, Any]:
+def assert_handed_over(
+    conv: Conversation,
+    replies: list[str],
+    *,
+    reason: str,
+    queue: Optional[str] = None,
+    priority: Optional[str] = None,
+    within_minutes: Optional[float] = None,
+) -> dict[str, Any]:
     """The reply names who takes over and by when; the case waits in the agents' queue."""
     case = conv.handoff()
     assert case is not None, f"no handoff case\n{conv.log()}"
@@ -203,15 +218,18 @@ def assert_handed_over(conv: Conversation, replies: list[str], *, reason: str, q
 # =============================================================================================
 
 THREE_PHASE_CASES = {
-    "product": dict(first="电饭煲坏了", gist="电饭煲",
-                    detail="煮饭夹生 上周买回来第二次用就这样", desired="退货退款"),
-    "logistics": dict(first="快递还没到", gist="快递",
-                      detail="显示在杭州中转站 五天没动了", desired="希望尽快补发"),
-    "service": dict(first="客服不理人", gist="客服",
-                    detail="昨天下午在线客服 问了三遍都没人回", desired="希望专人给我回个电话"),
+    "product": dict(first="电饭煲坏了", gist="电饭煲", detail="煮饭夹生 上周买回来第二次用就这样", desired="退货退款"),
+    "logistics": dict(first="快递还没到", gist="快递", detail="显示在杭州中转站 五天没动了", desired="希望尽快补发"),
+    "service": dict(
+        first="客服不理人", gist="客服", detail="昨天下午在线客服 问了三遍都没人回", desired="希望专人给我回个电话"
+    ),
     # the restatement records the demand, never the threat (bot/language/restate.py)
-    "malicious": dict(first="不给我赔五百我就天天给你们差评 加我微信私下转", gist="赔偿500元",
-                      evidence="没有照片", desired="按规定处理"),
+    "malicious": dict(
+        first="不给我赔五百我就天天给你们差评 加我微信私下转",
+        gist="赔偿500元",
+        evidence="没有照片",
+        desired="按规定处理",
+    ),
 }
 
 
@@ -317,6 +335,7 @@ def test_malicious_claim_is_settled_inside_policy(bot) -> None:
 # 2. Customers who do not follow the script
 # =============================================================================================
 
+
 @pytest.mark.parametrize(
     "first",
     ids=["hair-dryer", "earphones", "parcel", "order-first-service", "lamp", "cup"],
@@ -332,8 +351,9 @@ def test_malicious_claim_is_settled_inside_policy(bot) -> None:
 def test_order_number_in_the_first_message_is_not_asked_again(bot, first: str) -> None:
     conv = Conversation(bot, tag="order-first")
     replies = conv.say(first)
-    assert any(r.rstrip().endswith(("？", "?")) and APOLOGY.search(r) for r in replies), \
+    assert any(r.rstrip().endswith(("？", "?")) and APOLOGY.search(r) for r in replies), (
         f"no acknowledgement with a restatement\n{conv.log()}"
+    )
     replies = answer_until_options(
         conv, replies, {"detail": "就是这个问题 前天开始的", "desired": "退款", "order_id": "订单号不是发过了吗"}
     )
@@ -475,6 +495,7 @@ def test_coming_back_after_cancelling_is_not_asked_again(bot) -> None:
 # 3. Handoff to a human (SPEC.md sections 3 and 5)
 # =============================================================================================
 
+
 def test_safety_urgency_in_the_first_message_goes_to_a_human_within_15_minutes(bot) -> None:
     conv = Conversation(bot, tag="safety")
     replies = conv.say("孩子吃了你们家的酸奶拉肚子 现在在医院")
@@ -607,6 +628,7 @@ def test_ticket_and_agents_queue_agree_on_an_approval_case(bot) -> None:
 # 4. The agents' side: claim, reply, resolve, satisfaction; approvals
 # =============================================================================================
 
+
 def test_agent_round_trip_ends_with_a_satisfaction_score(bot) -> None:
     conv = Conversation(bot, tag="agent")
     handed = conv.script("电热水壶用了两天就坏了", "对", ORDER, "转人工")
@@ -676,6 +698,7 @@ def test_agent_approves_the_compensation(bot) -> None:
 # 5. One confirmation, one ticket (SPEC.md section 6)
 # =============================================================================================
 
+
 def settle_up_to_the_confirmation(bot: Any, tag: str) -> Conversation:
     conv = Conversation(bot, tag=tag)
     conv.script("快递五天了还没到 物流一直不更新", "是的 订单号" + ORDER + " 希望尽快补发")
@@ -686,8 +709,11 @@ def settle_up_to_the_confirmation(bot: Any, tag: str) -> Conversation:
 def tickets_in_redis(redis_client: Any, sender: str) -> list[str]:
     """Ticket ids of a conversation, straight from the store's keys (tk:sender:<id>, tk:ticket:<id>)."""
     indexed = redis_client.zrange(f"tk:sender:{sender}", 0, -1)
-    stored = [key for key in redis_client.scan_iter("tk:ticket:*") if f'"sender_id":"{sender}"' in
-              (redis_client.get(key) or "").replace(" ", "")]
+    stored = [
+        key
+        for key in redis_client.scan_iter("tk:ticket:*")
+        if f'"sender_id":"{sender}"' in (redis_client.get(key) or "").replace(" ", "")
+    ]
     assert sorted(indexed) == sorted(k.split(":")[-1] for k in stored), (indexed, stored)
     return indexed
 
@@ -735,6 +761,7 @@ def test_repeated_confirmation_is_not_treated_as_a_misunderstanding(bot) -> None
 # =============================================================================================
 # 6. Reading real customers: cause, one type per case, restatements, wishes, no loops
 # =============================================================================================
+
 
 def settle_with(conv: Conversation, replies: list[str], choose_label: str) -> dict[str, Any]:
     """Picks the option whose label contains ``choose_label``, confirms, returns the ticket."""
@@ -835,7 +862,11 @@ def test_a_burn_at_the_end_of_a_long_rant_is_urgent(bot) -> None:
 
 @pytest.mark.parametrize(
     ("question", "answer_word"),
-    [("你好 请问能开发票吗 公司报销要用", "发票"), ("孕妇能用这个洗发水吗", "孕妇"), ("还没发货的话地址能改吗", "地址")],
+    [
+        ("你好 请问能开发票吗 公司报销要用", "发票"),
+        ("孕妇能用这个洗发水吗", "孕妇"),
+        ("还没发货的话地址能改吗", "地址"),
+    ],
 )
 def test_everyday_questions_get_an_answer_not_a_complaint_form(bot, question: str, answer_word: str) -> None:
     conv = Conversation(bot, tag="consult")

@@ -68,9 +68,17 @@ def domain_text(response: str) -> str:
 # The actions on their own, with the ticket store / queue unreachable (Redis on a closed port)
 # ---------------------------------------------------------------------------------------------
 
+
 def option(**overrides: Any) -> dict[str, Any]:
-    values = dict(id="exchange", label="换货", description="收到您寄回的商品后48小时内给您发出新的。",
-                  by_when_hours=48, compensation=None, approval=None, by_when_text=None)
+    values = dict(
+        id="exchange",
+        label="换货",
+        description="收到您寄回的商品后48小时内给您发出新的。",
+        by_when_hours=48,
+        compensation=None,
+        approval=None,
+        by_when_text=None,
+    )
     values.update(overrides)
     return dataclasses.asdict(Option(**values))
 
@@ -81,14 +89,30 @@ def sdk_tracker(sender: str, text: str, intent: str, **slots: Any) -> Any:
 
     values = {name: None for name in DOMAIN["slots"]}
     values.update(slots)
-    message = {"text": text, "intent": {"name": intent, "confidence": 1.0}, "entities": [],
-               "message_id": uuid.uuid4().hex, "metadata": {}}
+    message = {
+        "text": text,
+        "intent": {"name": intent, "confidence": 1.0},
+        "entities": [],
+        "message_id": uuid.uuid4().hex,
+        "metadata": {},
+    }
     events = [
         {"event": "action", "name": "action_listen", "timestamp": time.time() - 60},
-        {"event": "user", "text": "收到的电饭煲煮饭夹生 才用了两次", "timestamp": time.time() - 50,
-         "input_channel": "rest", "parse_data": {"intent": {"name": "complaint_product", "confidence": 1.0}}},
-        {"event": "user", "text": text, "timestamp": time.time(), "input_channel": "rest",
-         "message_id": message["message_id"], "parse_data": message},
+        {
+            "event": "user",
+            "text": "收到的电饭煲煮饭夹生 才用了两次",
+            "timestamp": time.time() - 50,
+            "input_channel": "rest",
+            "parse_data": {"intent": {"name": "complaint_product", "confidence": 1.0}},
+        },
+        {
+            "event": "user",
+            "text": text,
+            "timestamp": time.time(),
+            "input_channel": "rest",
+            "message_id": message["message_id"],
+            "parse_data": message,
+        },
     ]
     return Tracker(sender, values, message, events, False, None, {}, "action_listen")
 
@@ -110,12 +134,26 @@ def redis_unreachable(monkeypatch: pytest.MonkeyPatch) -> int:
 def settled_slots(**extra: Any) -> dict[str, Any]:
     chosen = option()
     offered = [chosen, option(id="return_refund", label="退货退款", description="寄回后48小时内全额退款。")]
-    return dict(complaint_type="product", order_id="3920184756210384", phase="settle", problem_summary="煮饭夹生",
-                options_offered=offered, chosen_option=chosen, agreement=True, **extra)
+    return dict(
+        complaint_type="product",
+        order_id="3920184756210384",
+        phase="settle",
+        problem_summary="煮饭夹生",
+        options_offered=offered,
+        chosen_option=chosen,
+        agreement=True,
+        **extra,
+    )
 
 
-@pytest.mark.parametrize("chosen", [option(), option(id="partial_refund", label="不退货部分退款", compensation=20.0),
-                                    option(id="big", label="补偿", compensation=800.0, approval="manager")])
+@pytest.mark.parametrize(
+    "chosen",
+    [
+        option(),
+        option(id="partial_refund", label="不退货部分退款", compensation=20.0),
+        option(id="big", label="补偿", compensation=800.0, approval="manager"),
+    ],
+)
 async def test_ticket_not_created_when_the_store_is_down(redis_unreachable, caplog, chosen) -> None:
     from rasa_sdk.executor import CollectingDispatcher
 
@@ -164,8 +202,12 @@ async def test_handoff_of_an_existing_ticket_fails_honestly_when_the_store_is_do
     from actions.handoff import ActionHandoff
 
     dispatcher = CollectingDispatcher()
-    tracker = sdk_tracker("unit-" + uuid.uuid4().hex[:6], "我要找人工", "request_human",
-                          **settled_slots(handoff_reason="asked", ticket_id="TS202601010001"))
+    tracker = sdk_tracker(
+        "unit-" + uuid.uuid4().hex[:6],
+        "我要找人工",
+        "request_human",
+        **settled_slots(handoff_reason="asked", ticket_id="TS202601010001"),
+    )
     events = await ActionHandoff().run(dispatcher, tracker, DOMAIN)
     assert [m.get("response") for m in dispatcher.messages] == ["utter_handoff_failed"]
     assert not [e for e in events if e.get("event") == "pause"]
@@ -174,6 +216,7 @@ async def test_handoff_of_an_existing_ticket_fails_honestly_when_the_store_is_do
 # ---------------------------------------------------------------------------------------------
 # A stack of our own, to break
 # ---------------------------------------------------------------------------------------------
+
 
 @dataclass
 class OwnStack:
@@ -265,6 +308,7 @@ def test_own_stack_is_healthy(own: OwnStack) -> None:
 
 # ---- the action server goes down ----
 
+
 def test_action_server_down_gives_a_clear_error_and_a_human(own: OwnStack) -> None:
     sender = new_sender("noactions")
     assert own.say(sender, "你好")  # the session exists before the failure
@@ -309,6 +353,7 @@ def test_action_server_down_gives_a_clear_error_and_a_human(own: OwnStack) -> No
 
 # ---- Redis goes down ----
 
+
 def test_redis_down_is_loud_and_the_conversation_survives(own: OwnStack) -> None:
     sender = new_sender("noredis")
     before = own.say(sender, "快递五天了还没到 物流一直不更新")
@@ -324,7 +369,7 @@ def test_redis_down_is_loud_and_the_conversation_survives(own: OwnStack) -> None
         status, text, body = own.send(sender, f"对 有事打我电话{PHONE} 身份证{ID_NUMBER} 地址{ADDRESS}")
         assert status == 503, (status, text)
         assert isinstance(body, dict) and body.get("error"), text
-        assert "Traceback" not in text and "File \"" not in text
+        assert "Traceback" not in text and 'File "' not in text
 
         status, health = own.health()
         assert status == 503, health
@@ -363,6 +408,7 @@ def test_redis_down_is_loud_and_the_conversation_survives(own: OwnStack) -> None
 
 # ---- personal data in the logs ----
 
+
 def pii_in(text: str) -> list[str]:
     """The personal data found in ``text``, in clear or JSON-escaped (\\uXXXX)."""
     found = []
@@ -387,8 +433,12 @@ def test_personal_data_is_masked_in_the_logs(own: OwnStack) -> None:
     sender = PHONE  # channels' customer ids can be phone numbers too
     for message in PII_CONVERSATION:
         assert own.say(sender, message)
-    status, text, _ = own.request("POST", f"/api/conversations/{sender}/messages",
-                                  {"agent": "alice", "text": f"已记下您的电话{PHONE}和地址{ADDRESS}"}, token=True)
+    status, text, _ = own.request(
+        "POST",
+        f"/api/conversations/{sender}/messages",
+        {"agent": "alice", "text": f"已记下您的电话{PHONE}和地址{ADDRESS}"},
+        token=True,
+    )
     assert status == 200, text
     own.say(new_sender("pii"), f"转人工 电话{PHONE} 地址{ADDRESS} 身份证{ID_NUMBER}")
     time.sleep(1.5)

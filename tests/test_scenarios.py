@@ -49,7 +49,9 @@ def test_scenario(bot, name: str) -> None:
         if "reply" in turn:
             assert any(re.search(turn["reply"], t) for t in texts), f"no reply matches {turn['reply']!r}\n{where}"
         if "no_reply" in turn:
-            assert not any(re.search(turn["no_reply"], t) for t in texts), f"a reply matches {turn['no_reply']!r}\n{where}"
+            assert not any(re.search(turn["no_reply"], t) for t in texts), (
+                f"a reply matches {turn['no_reply']!r}\n{where}"
+            )
         if "intent" in turn:
             _, tracker = bot.get(f"/conversations/{sender}/tracker")
             latest = [e for e in tracker["events"] if e["event"] == "user"][-1]

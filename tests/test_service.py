@@ -14,10 +14,17 @@ def new_sender() -> str:
 
 # ---- bad input through the REST channel (SPEC.md section 9) ----
 
+
 @pytest.mark.parametrize(
     "raw",
-    [b"[1, 2, 3]", b'"just a string"', b"{not json", json.dumps({"message": "你好"}).encode(),
-     json.dumps({"sender": "", "message": "你好"}).encode(), json.dumps({"sender": "x"}).encode()],
+    [
+        b"[1, 2, 3]",
+        b'"just a string"',
+        b"{not json",
+        json.dumps({"message": "你好"}).encode(),
+        json.dumps({"sender": "", "message": "你好"}).encode(),
+        json.dumps({"sender": "x"}).encode(),
+    ],
 )
 def test_malformed_payloads_get_400_not_500(bot, raw: bytes) -> None:
     status, body = bot.post("/webhooks/rest/webhook", raw, raw=True)
@@ -49,6 +56,7 @@ def test_customer_cannot_trigger_an_intent_directly(bot) -> None:
 
 
 # ---- understanding and the first reply ----
+
 
 def test_greeting(bot) -> None:
     assert any("您好" in r for r in bot.say(new_sender(), "你好"))
@@ -82,7 +90,9 @@ def test_safety_urgency_is_acknowledged(bot) -> None:
 
 
 def test_parse_api_shows_urgency_and_entities(bot) -> None:
-    status, parsed = bot.post("/model/parse", {"text": "孩子吃了你们的饼干拉肚子 订单号3920184756210384 花了三百块"}, token=True)
+    status, parsed = bot.post(
+        "/model/parse", {"text": "孩子吃了你们的饼干拉肚子 订单号3920184756210384 花了三百块"}, token=True
+    )
     assert status == 200
     entities = {(e["entity"], e["value"]) for e in parsed["entities"]}
     assert ("urgency", "safety") in entities
@@ -104,6 +114,7 @@ def test_traditional_input_is_understood(bot) -> None:
 
 
 # ---- the HTTP API is protected, conversations live in Redis ----
+
 
 def test_http_api_requires_the_token(bot) -> None:
     status, _ = bot.get("/status", token=False)

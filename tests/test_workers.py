@@ -35,7 +35,9 @@ ARRIVAL_JITTER_SECONDS = 0.2
 
 
 @pytest.fixture(scope="module")
-def two_workers(model_path: Path, redis_server: RedisSettings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[BotClient]:
+def two_workers(
+    model_path: Path, redis_server: RedisSettings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[BotClient]:
     """The real service with two Rasa server worker processes."""
     logs = tmp_path_factory.mktemp("two-workers")
     stack = Stack()
@@ -71,7 +73,9 @@ def send_all(bot: BotClient, sender: str, texts: list[str], spacing: float) -> l
 
 @pytest.mark.parametrize("round_", range(ROUNDS))
 @pytest.mark.parametrize("spacing", list(SPACINGS))
-def test_twenty_parallel_messages_of_one_customer_on_two_workers(two_workers: BotClient, spacing: str, round_: int) -> None:
+def test_twenty_parallel_messages_of_one_customer_on_two_workers(
+    two_workers: BotClient, spacing: str, round_: int
+) -> None:
     sender = f"burst-{uuid.uuid4().hex[:10]}"
     texts = [f"你好 第{i + 1}条" for i in range(MESSAGES)]
     results = send_all(two_workers, sender, texts, SPACINGS[spacing])
@@ -87,15 +91,18 @@ def test_twenty_parallel_messages_of_one_customer_on_two_workers(two_workers: Bo
     assert sorted(said) == sorted(texts) and len(said) == MESSAGES, "all 20 recorded, once each"
     if SPACINGS[spacing]:
         order = [texts.index(text) for text in said]
-        late = [(sent, place) for place, sent in enumerate(order)
-                if abs(place - sent) * SPACINGS[spacing] > ARRIVAL_JITTER_SECONDS]
+        late = [
+            (sent, place)
+            for place, sent in enumerate(order)
+            if abs(place - sent) * SPACINGS[spacing] > ARRIVAL_JITTER_SECONDS
+        ]
         assert not late, f"not in arrival order (sent index, processed place): {late}; order {order}"
 
     # one at a time: each turn's events are contiguous (user, actions, bot replies, action_listen)
     # before the next message's user event; and each turn has a bot reply.
     starts = [i for i, e in enumerate(events) if e["event"] == "user"] + [len(events)]
     for n, (begin, end) in enumerate(zip(starts, starts[1:])):
-        turn = events[begin + 1:end]
+        turn = events[begin + 1 : end]
         assert any(e["event"] == "bot" for e in turn), f"message {n + 1} has no reply"
         last_action = [e.get("name") for e in turn if e["event"] == "action"][-1:]
         assert last_action == ["action_listen"], f"message {n + 1} did not finish before the next one: {turn}"

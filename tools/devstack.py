@@ -141,14 +141,30 @@ OPTIONAL_CHANNELS = {
 }
 
 
-def rasa_command(model: Path, port: int, token: str, credentials: Path, endpoints: Path | str = "endpoints.yml") -> list[str]:
+def rasa_command(
+    model: Path, port: int, token: str, credentials: Path, endpoints: Path | str = "endpoints.yml"
+) -> list[str]:
     """``rasa run`` with the REST/HTTP API flags every stack uses.
 
     ``--auth-token=<token>`` in one argument: a token starting with "-" (one in 64 of
     ``secrets.token_urlsafe``) would otherwise be read as an option and Rasa would exit with 2.
     """
-    return [str(VENV_BIN / "rasa"), "run", "--model", str(model), "--port", str(port), "--enable-api",
-            f"--auth-token={token}", "--credentials", str(credentials), "--endpoints", str(endpoints), "--cors", "*"]
+    return [
+        str(VENV_BIN / "rasa"),
+        "run",
+        "--model",
+        str(model),
+        "--port",
+        str(port),
+        "--enable-api",
+        f"--auth-token={token}",
+        "--credentials",
+        str(credentials),
+        "--endpoints",
+        str(endpoints),
+        "--cors",
+        "*",
+    ]
 
 
 def credentials_file(env: dict[str, str], directory: Path | None = None) -> Path:
@@ -209,7 +225,9 @@ class Stack:
     def start(self, name: str, args: list[str], env: dict[str, str], log: Path | None = None) -> subprocess.Popen:
         """Starts a child process in its own process group (so Ctrl-C reaches it only via us)."""
         out = open(log, "ab") if log else None
-        process = subprocess.Popen(args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT if out else None, start_new_session=True)
+        process = subprocess.Popen(
+            args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT if out else None, start_new_session=True
+        )
         self.processes.append((name, process))
         return process
 
@@ -238,8 +256,23 @@ class Stack:
         data_dir.mkdir(parents=True, exist_ok=True)
         process = self.start(
             "redis",
-            [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data_dir), "--appendonly", "yes",
-             "--save", "", "--protected-mode", "yes", "--daemonize", "no"],
+            [
+                binary,
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(data_dir),
+                "--appendonly",
+                "yes",
+                "--save",
+                "",
+                "--protected-mode",
+                "yes",
+                "--daemonize",
+                "no",
+            ],
             env=base_env(),
             log=log,
         )
@@ -283,19 +316,25 @@ def run() -> int:
     try:
         if os.environ.get("REDIS_URL"):
             redis_settings = RedisSettings.from_url(os.environ["REDIS_URL"])
-            wait_until(lambda: redis_ping(redis_settings.host, redis_settings.port, redis_settings.password), 10, "Redis at REDIS_URL")
+            wait_until(
+                lambda: redis_ping(redis_settings.host, redis_settings.port, redis_settings.password),
+                10,
+                "Redis at REDIS_URL",
+            )
             redis_where = f"{redis_settings.host}:{redis_settings.port}/{redis_settings.db} (REDIS_URL)"
         else:
             port = int(os.environ.get("REDIS_PORT", "6379"))
             redis_settings = stack.start_redis(port, VAR / "redis")
             redis_where = f"127.0.0.1:{port} (embedded, data in var/redis, append-only)"
-        env = base_env(**redis_settings.env(), ACTION_ENDPOINT_URL=f"http://127.0.0.1:{action_port}/webhook", BOT_API_TOKEN=token)
+        env = base_env(
+            **redis_settings.env(), ACTION_ENDPOINT_URL=f"http://127.0.0.1:{action_port}/webhook", BOT_API_TOKEN=token
+        )
         stack.start_actions(action_port, env)
         base = stack.start_rasa(rasa_port, model, token, env)
         print(
             "\n==> complaint bot is running\n"
             f"    web chat       {base}/webhooks/webchat/  (demo shop page with the widget)\n"
-            f"    REST channel   POST {base}/webhooks/rest/webhook  {{\"sender\": \"...\", \"message\": \"...\"}}\n"
+            f'    REST channel   POST {base}/webhooks/rest/webhook  {{"sender": "...", "message": "..."}}\n'
             f"    HTTP API       {base}/status?token={token}\n"
             f"    API token      {token}{'' if os.environ.get('BOT_API_TOKEN') else '  (generated; set BOT_API_TOKEN to choose one)'}\n"
             f"    action server  http://127.0.0.1:{action_port}/health\n"

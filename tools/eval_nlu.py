@@ -147,7 +147,12 @@ def malicious_figures(cases: list[dict[str, str]], preds: list[dict[str, Any]]) 
     gold = ["malicious" if c["label"] == "malicious" else "other" for c in cases]
     pred = ["malicious" if p["type"] == "malicious" else "other" for p in preds]
     figures = _per_class(gold, pred, ["malicious"])["malicious"]
-    return {"n": len(cases), "precision": figures["precision"], "recall": figures["recall"], "positives": figures["support"]}
+    return {
+        "n": len(cases),
+        "precision": figures["precision"],
+        "recall": figures["recall"],
+        "positives": figures["support"],
+    }
 
 
 def load_dev(path: Path) -> list[dict[str, str]]:
@@ -289,7 +294,10 @@ def main() -> None:
     parser.add_argument(
         "--cause-set",
         nargs="*",
-        default=[str(ROOT / "docs" / "eval" / "cause_labels_heldout.tsv"), str(ROOT / "docs" / "eval" / "cause_labels.tsv")],
+        default=[
+            str(ROOT / "docs" / "eval" / "cause_labels_heldout.tsv"),
+            str(ROOT / "docs" / "eval" / "cause_labels.tsv"),
+        ],
     )
     parser.add_argument("--corpora", default=str(SHARED / "corpora"))
     parser.add_argument("--out", default=str(ROOT / "reports"))
@@ -299,7 +307,10 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
 
     sets = [("Real customer messages (dev.tsv)", args.data, load_dev(Path(args.data)))]
-    titles = {"cause_labels_heldout": "Our labelled corpus sample, held out", "cause_labels": "Our labelled corpus sample used to write the cause patterns"}
+    titles = {
+        "cause_labels_heldout": "Our labelled corpus sample, held out",
+        "cause_labels": "Our labelled corpus sample used to write the cause patterns",
+    }
     for path in map(Path, args.cause_set):
         if Path(args.corpora).is_dir() and path.is_file():
             sets.append((titles.get(path.stem, path.stem), str(path), load_cause_set(path, Path(args.corpora))))
@@ -316,7 +327,9 @@ def main() -> None:
     for (title, source, rows), preds in zip(sets, predictions):
         result = score(rows, preds)
         figures[Path(source).stem] = result
-        report += _section(title, source if not Path(source).is_relative_to(ROOT) else str(Path(source).relative_to(ROOT)), result)
+        report += _section(
+            title, source if not Path(source).is_relative_to(ROOT) else str(Path(source).relative_to(ROOT)), result
+        )
         errors += _errors(title, rows, preds)
     if cases:
         preds = case_preds

@@ -50,7 +50,9 @@ def play(base: str, token: str, name: str, turns: list[str]) -> str:
         lines.append(f"<sub>NLU: {note}</sub>")
         lines.append("")
         for message in answer:
-            shown = message.get("text") or ("[image] " + message["image"] if "image" in message else json.dumps(message, ensure_ascii=False))
+            shown = message.get("text") or (
+                "[image] " + message["image"] if "image" in message else json.dumps(message, ensure_ascii=False)
+            )
             lines.append(f"> **机器人:** {shown}")
             for button in message.get("buttons", []) or []:
                 lines.append(f"> - [{button.get('title')}]")
@@ -97,12 +99,17 @@ def main() -> int:
             work = Path(tempfile.mkdtemp(prefix="transcripts-"))
             redis = stack.start_redis(free_port(), work / "redis", log=work / "redis.log")
             action_port, token = free_port(), secrets.token_urlsafe(16)
-            env = base_env(**redis.env(), ACTION_ENDPOINT_URL=f"http://127.0.0.1:{action_port}/webhook", BOT_API_TOKEN=token)
+            env = base_env(
+                **redis.env(), ACTION_ENDPOINT_URL=f"http://127.0.0.1:{action_port}/webhook", BOT_API_TOKEN=token
+            )
             stack.start_actions(action_port, env, log=work / "actions.log")
             base = stack.start_rasa(free_port(), model, token, env, log=work / "rasa.log")
         for name, turns in wanted.items():
             path = out / f"{name}.md"
-            path.write_text(play(base, token, name, [str(t["say"]) if isinstance(t, dict) else str(t) for t in turns]) + "\n", encoding="utf-8")
+            path.write_text(
+                play(base, token, name, [str(t["say"]) if isinstance(t, dict) else str(t) for t in turns]) + "\n",
+                encoding="utf-8",
+            )
             print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
     finally:
         stack.stop()

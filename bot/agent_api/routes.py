@@ -102,7 +102,9 @@ def case_view(case: Any) -> Dict[str, Any]:
 
 def linked_view(ticket: Any) -> Dict[str, Any]:
     """Another customer's ticket on the same order: where to find that conversation."""
-    return {k: getattr(ticket, k) for k in ("id", "channel", "customer_id", "sender_id", "status", "type", "created_at")}
+    return {
+        k: getattr(ticket, k) for k in ("id", "channel", "customer_id", "sender_id", "status", "type", "created_at")
+    }
 
 
 def create_blueprint(stores: Stores, name: str = "agent_api") -> Blueprint:
@@ -154,7 +156,9 @@ def create_blueprint(stores: Stores, name: str = "agent_api") -> Blueprint:
         ticket = await stores.tickets().get(ticket_id)
         if ticket is None:
             raise ApiError(404, "no such ticket")
-        return response.json({**ticket.to_dict(), "linked": [linked_view(t) for t in await stores.tickets().linked(ticket)]})
+        return response.json(
+            {**ticket.to_dict(), "linked": [linked_view(t) for t in await stores.tickets().linked(ticket)]}
+        )
 
     @route("/tickets/<ticket_id>/compensation", methods=("POST",))
     async def decide_compensation(request: Request, ticket_id: str) -> HTTPResponse:
@@ -182,7 +186,9 @@ def create_blueprint(stores: Stores, name: str = "agent_api") -> Blueprint:
             raise ApiError(409 if sender_id else 404, "case taken by another agent" if sender_id else "queue empty")
         linked: List[Dict[str, Any]] = []
         if case.ticket_id:
-            ticket = await stores.tickets().update(case.ticket_id, actor=agent, note="客服接手", status="with_agent", owner=agent)
+            ticket = await stores.tickets().update(
+                case.ticket_id, actor=agent, note="客服接手", status="with_agent", owner=agent
+            )
             linked = [linked_view(t) for t in await stores.tickets().linked(ticket)]
         return response.json({**case_view(case), "linked": linked})
 
@@ -199,16 +205,18 @@ def create_blueprint(stores: Stores, name: str = "agent_api") -> Blueprint:
             for other in await stores.tickets().linked(ticket):
                 if other.sender_id != sender_id:
                     linked.setdefault(other.id, linked_view(other))
-        return response.json({
-            "sender_id": sender_id,
-            "channel": tracker.get_latest_input_channel(),
-            "paused": tracker.is_paused(),
-            "case": case_view(case) if case else None,
-            "summary": case.summary if case else None,
-            "tickets": [t.to_dict() for t in tickets],
-            "linked": list(linked.values()),
-            "messages": delivery.transcript(tracker),
-        })
+        return response.json(
+            {
+                "sender_id": sender_id,
+                "channel": tracker.get_latest_input_channel(),
+                "paused": tracker.is_paused(),
+                "case": case_view(case) if case else None,
+                "summary": case.summary if case else None,
+                "tickets": [t.to_dict() for t in tickets],
+                "linked": list(linked.values()),
+                "messages": delivery.transcript(tracker),
+            }
+        )
 
     @route("/conversations/<sender_id>/messages", methods=("POST",))
     async def agent_message(request: Request, sender_id: str) -> HTTPResponse:
@@ -221,9 +229,15 @@ def create_blueprint(stores: Stores, name: str = "agent_api") -> Blueprint:
             raise ApiError(404, "no such conversation")
         except delivery.NotDelivered as error:
             logger.error("agent message to %s not delivered on %s: %s", mask_pii(sender_id), error.channel, error)
-            return response.json({"delivered": False, "channel": error.channel,
-                                  "error": "saved in the conversation, but the platform did not accept it: "
-                                           "contact the customer another way"}, status=502)
+            return response.json(
+                {
+                    "delivered": False,
+                    "channel": error.channel,
+                    "error": "saved in the conversation, but the platform did not accept it: "
+                    "contact the customer another way",
+                },
+                status=502,
+            )
         except RuntimeError as error:
             raise ApiError(409, str(error))
         return response.json({"delivered": True, "channel": channel})

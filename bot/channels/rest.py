@@ -38,8 +38,14 @@ from bot.store.outbox import OutboxOutput
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["EMPTY_MESSAGE_INTENT", "MAX_MESSAGE_CHARS", "PayloadError", "RestPayload", "ValidatingRestInput",
-           "parse_payload"]
+__all__ = [
+    "EMPTY_MESSAGE_INTENT",
+    "MAX_MESSAGE_CHARS",
+    "PayloadError",
+    "RestPayload",
+    "ValidatingRestInput",
+    "parse_payload",
+]
 
 
 class PayloadError(ValueError):
@@ -159,10 +165,10 @@ class ValidatingRestInput(RestInput):
                         UserMessage(text, collector, sender_id, input_channel=self.name(), metadata=metadata)
                     )
             except Exception:
-                logger.exception("Failed to handle a REST message from %s: %s", mask_pii(sender_id), mask_pii(text[:200]))
-                return response.json(
-                    {"error": "the message could not be processed, please retry"}, status=503
+                logger.exception(
+                    "Failed to handle a REST message from %s: %s", mask_pii(sender_id), mask_pii(text[:200])
                 )
+                return response.json({"error": "the message could not be processed, please retry"}, status=503)
             replies = await delivery.complete_turn(
                 request.app.ctx.agent, sender_id, self.name(), problems, collector.messages
             )

@@ -224,8 +224,9 @@ class WebChatInput(SocketIOInput):
             upload_dir=credentials.get("upload_dir"),
         )
 
-    def __init__(self, *args: Any, session_persistence: bool = True, upload_dir: Optional[str] = None,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, session_persistence: bool = True, upload_dir: Optional[str] = None, **kwargs: Any
+    ) -> None:
         super().__init__(*args, session_persistence=session_persistence, **kwargs)
         self.upload_dir = Path(upload_dir or os.environ.get("WEBCHAT_UPLOAD_DIR") or DEFAULT_UPLOAD_DIR)
         self._app: Any = None
@@ -294,8 +295,13 @@ class WebChatInput(SocketIOInput):
             await output.send_text_message(sender_id, TOO_LONG_TEXT)
             return
         agent = getattr(getattr(self._app, "ctx", None), "agent", None)
-        turn = UserMessage(escape_user_text(text), None, sender_id, input_channel=self.name(),
-                           metadata=message_metadata(session["session_id"], text))
+        turn = UserMessage(
+            escape_user_text(text),
+            None,
+            sender_id,
+            input_channel=self.name(),
+            metadata=message_metadata(session["session_id"], text),
+        )
         replies, _ = await delivery.run_turn(agent, on_new_message, turn)
         for message in replies:
             await output.send_response(sender_id, {k: v for k, v in message.items() if k != "recipient_id"})
@@ -353,8 +359,13 @@ class WebChatInput(SocketIOInput):
             self._app = app
 
         for name, content_type in STATIC_FILES.items():
-            webchat.static("/" if name == "index.html" else f"/{name}", STATIC_DIR / name, name=f"webchat_{name}",
-                           content_type=content_type, resource_type="file")
+            webchat.static(
+                "/" if name == "index.html" else f"/{name}",
+                STATIC_DIR / name,
+                name=f"webchat_{name}",
+                content_type=content_type,
+                resource_type="file",
+            )
         webchat.static("/uploads", str(self.upload_dir), name="webchat_uploads", resource_type="dir")
 
         @webchat.on_response
@@ -381,7 +392,8 @@ class WebChatInput(SocketIOInput):
                 return response.json({"error": "multipart/form-data with 'file' expected"}, status=400)
             try:
                 kind = await asyncio.get_running_loop().run_in_executor(
-                    None, check_upload, form_file.body if form_file else None, session_id)
+                    None, check_upload, form_file.body if form_file else None, session_id
+                )
             except UploadError as error:
                 return response.json({"error": str(error)}, status=error.status)
             refused = await self._upload_allowed((session_id or "").strip())
@@ -395,7 +407,9 @@ class WebChatInput(SocketIOInput):
             except OSError:
                 logger.exception("could not store an upload")
                 return response.json({"error": "temporarily unavailable, please retry"}, status=503)
-            logger.info("evidence image %s uploaded for %s (%d bytes)", name, mask_pii(session_id or ""), len(form_file.body))
+            logger.info(
+                "evidence image %s uploaded for %s (%d bytes)", name, mask_pii(session_id or ""), len(form_file.body)
+            )
             url = f"{request.scheme}://{request.host}/webhooks/webchat/uploads/{name}"
             return response.json({"url": url})
 

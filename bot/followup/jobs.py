@@ -99,7 +99,9 @@ class FollowUp:
             )
             await self.send(case.sender_id, message)
             if case.ticket_id:
-                await self.tickets.update(case.ticket_id, actor="timer", note="超时未接手，已升级给主管", queue=case.queue)
+                await self.tickets.update(
+                    case.ticket_id, actor="timer", note="超时未接手，已升级给主管", queue=case.queue
+                )
             count += 1
         return count
 

@@ -34,9 +34,7 @@ JIEBA_USERDICT = Path(__file__).parent / "resources" / "jieba" / "userdict.txt"
 
 _PHONE = re.compile(r"(?<![0-9])(1[3-9][0-9])[ -]?([0-9]{4})[ -]?([0-9]{4})(?![0-9])")
 _LANDLINE = re.compile(r"(?<![0-9])(0[0-9]{2,3})-([0-9]{7,8})(?![0-9])")
-_TRACKING = re.compile(
-    r"(?<![A-Za-z0-9])((?:SF|JD|JDV|YT|ZTO|STO|YD|JT|DPK|EMS|TT)[0-9]{8,20})(?![0-9])", re.I
-)
+_TRACKING = re.compile(r"(?<![A-Za-z0-9])((?:SF|JD|JDV|YT|ZTO|STO|YD|JT|DPK|EMS|TT)[0-9]{8,20})(?![0-9])", re.I)
 _ORDER_LABELLED = re.compile(r"(?:订单号?|单号|订单编号)(?:是|为)?[:： ]*([A-Za-z0-9][A-Za-z0-9-]{5,31})")
 _ORDER_DIGITS = re.compile(r"(?<![0-9A-Za-z])([0-9]{10,25}|[0-9]{4}(?: [0-9]{4}){2,5}(?: [0-9]{1,4})?)(?![0-9])")
 _DAY = r"[0-9一二三四五六七八九十两]+"

@@ -52,7 +52,9 @@ SHORT_REPLY_MAX_CHARS = 15
 _CONTENT_CHAR = re.compile(r"[\w\u4e00-\u9fff]")
 # "耳机左边没声音 订单号3920184756210384" reads as inform to the classifier (the order number
 # dominates); with the data taken out, what is left is a complaint.
-DATA = re.compile(r"[A-Za-z]*\d[\dA-Za-z\-]*|快递单号|运单号|物流单号|订单编号|订单号|单号|订单|手机号|电话号码|电话|号码|编号|我的|是|为")
+DATA = re.compile(
+    r"[A-Za-z]*\d[\dA-Za-z\-]*|快递单号|运单号|物流单号|订单编号|订单号|单号|订单|手机号|电话号码|电话|号码|编号|我的|是|为"
+)
 COMPLAINT_LEFT_MIN_CHARS = 4
 COMPLAINT_MIN_CONFIDENCE = 0.2
 SHORT_REPLY_RUNNER_UP_MIN = 0.15
@@ -73,7 +75,9 @@ NON_COMPLAINT_INTENTS_A_CAUSE_OVERRIDES = frozenset(
 MALICIOUS_KEPT_FROM = 0.95
 """The classifier's malicious stands without a bad-faith cause only from this confidence, and
 only when the message threatens something (:data:`THREAT`): "至少赔我2千" is a demand, not bad faith."""
-THREAT = re.compile(r"差评|一星|投诉|举报|曝光|闹|等着|不然|否则|要么|除非|倒闭|关门|搞|骂|黑你|小号|水军|碰瓷|白拿|私下|转我|打钱")
+THREAT = re.compile(
+    r"差评|一星|投诉|举报|曝光|闹|等着|不然|否则|要么|除非|倒闭|关门|搞|骂|黑你|小号|水军|碰瓷|白拿|私下|转我|打钱"
+)
 CAUSE_OVERRIDES_BELOW = 0.97
 """A complaint type the causes contradict is kept only when the classifier is at least this sure."""
 CAUSE_MAKES_COMPLAINT_BELOW = 0.8
@@ -175,14 +179,18 @@ def _decide(
             return IntentDecision(f"complaint_{named[0]}", max(confidence, 0.5), "urgency_is_complaint")
         best = _best(ranking, COMPLAINT_INTENTS[:3])
         if best is not None:
-            return IntentDecision(str(best["name"]), max(confidence, float(best.get("confidence") or 0.0)), "urgency_is_complaint")
+            return IntentDecision(
+                str(best["name"]), max(confidence, float(best.get("confidence") or 0.0)), "urgency_is_complaint"
+            )
     deciding = causes.deciding_type
     if name in COMPLAINT_INTENTS and deciding and _type_of(name) != deciding:
         return IntentDecision(f"complaint_{deciding}", confidence, "cause_decides_type")
     if name in COMPLAINT_INTENTS and named and _type_of(name) not in named and confidence < CAUSE_OVERRIDES_BELOW:
         return IntentDecision(f"complaint_{named[0]}", confidence, "cause_decides_type")
-    if named and name in NON_COMPLAINT_INTENTS_A_CAUSE_OVERRIDES and (
-        name == FALLBACK_INTENT or confidence < CAUSE_MAKES_COMPLAINT_BELOW
+    if (
+        named
+        and name in NON_COMPLAINT_INTENTS_A_CAUSE_OVERRIDES
+        and (name == FALLBACK_INTENT or confidence < CAUSE_MAKES_COMPLAINT_BELOW)
     ):
         return IntentDecision(f"complaint_{named[0]}", confidence, "cause_makes_complaint")
     if name == "inform" and len(_CONTENT_CHAR.findall(DATA.sub("", text))) >= COMPLAINT_LEFT_MIN_CHARS:

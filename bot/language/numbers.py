@@ -30,7 +30,9 @@ _DEMAND_TRIGGER = (
     r"(?:赔偿金|补偿金|赔偿款|赔偿|补偿|赔付|赔|退款|退还|退|返还|返现|返|给|要|补)"
     r"(?:我|给我|我们)?(?:个|一个)?\s*(?:¥|￥|rmb)?\s*"
 )
-_PRICE_BEFORE = r"(?:花了|付了|买的|买了|价格|价钱|原价|售价|单价|才|总共|一共|订单金额|实付|付款)(?:是|为)?\s*(?:¥|￥)?\s*"
+_PRICE_BEFORE = (
+    r"(?:花了|付了|买的|买了|价格|价钱|原价|售价|单价|才|总共|一共|订单金额|实付|付款)(?:是|为)?\s*(?:¥|￥)?\s*"
+)
 _MULTIPLE = re.compile(r"[退假][一1]赔[0-9一二三四五六七八九十]+|(?:[0-9]+|[一二两三四五六七八九十]+)倍")
 
 _WITH_UNIT = re.compile(rf"(?:¥|￥)\s*({NUMBER}){_NOT_AFTER}|({NUMBER}){_NOT_AFTER}\s*{_UNIT}钱?")
@@ -85,7 +87,11 @@ def parse_number(raw: str, *, has_unit: bool = True) -> float | None:
         multiplier = _MULTIPLIERS.get((arabic.group(2) or "").lower(), 1.0)
         value *= multiplier
         if arabic.group(3) and multiplier > 1:
-            value += _CN_DIGIT_VALUE.get(arabic.group(3), int(arabic.group(3)) if arabic.group(3).isdigit() else 0) * multiplier / 10
+            value += (
+                _CN_DIGIT_VALUE.get(arabic.group(3), int(arabic.group(3)) if arabic.group(3).isdigit() else 0)
+                * multiplier
+                / 10
+            )
         return value if value > 0 else None
     if raw[0].isdigit():
         return None
@@ -132,7 +138,9 @@ def find_amounts(text: str) -> list[Amount]:
             return
         jiao = _JIAO.match(masked[end:].lstrip())  # "五十八块五" is 58.5
         if jiao:
-            value += _CN_DIGIT_VALUE.get(jiao.group(1), 0) / 10 if not jiao.group(1).isdigit() else int(jiao.group(1)) / 10
+            value += (
+                _CN_DIGIT_VALUE.get(jiao.group(1), 0) / 10 if not jiao.group(1).isdigit() else int(jiao.group(1)) / 10
+            )
         found.append(Amount(value, start, end, role))
 
     compact = _PUNCT.sub("", masked)

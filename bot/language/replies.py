@@ -35,12 +35,8 @@ from bot.language.numbers import demanded_amount
 
 # Negation right before a keyword ("没坏", "不要退款", "没拆封", "别给我退货") within its clause.
 _CLAUSE_BREAK = re.compile(r"[,.!?;:，。！？；：、~\s]")
-_NOT_NEGATION = re.compile(
-    r"是不是|会不会|有没有|能不能|可不可以|要不要|行不行|好不好|是否"
-)
-_NEGATION = re.compile(
-    r"(?:没有|没|未|不|别|无需|甭)[要用想需必会能再太去是算]{0,2}(?:给我|帮我|给|帮)?$"
-)
+_NOT_NEGATION = re.compile(r"是不是|会不会|有没有|能不能|可不可以|要不要|行不行|好不好|是否")
+_NEGATION = re.compile(r"(?:没有|没|未|不|别|无需|甭)[要用想需必会能再太去是算]{0,2}(?:给我|帮我|给|帮)?$")
 _NEGATION_WINDOW = 6
 
 # Choice replies.
@@ -65,23 +61,15 @@ _PICK = re.compile(
     rf"(?:选择?|要|方案|选项|option|no\.?|编号)\s*{_IDX}"
     r"(?![0-9]|\s*(?:个|天|元|块|倍|小时|分|月|年|件|次|%|点|周|遍|份|台|张|下))"
 )
-_NUMBERED = re.compile(
-    rf"{_NOT_A_NUMBER_BEFORE}{_IDX}\s*号(?!之前|前|以前|到|送|发|之后|后|晚|早|上午|下午|中午)"
-)
+_NUMBERED = re.compile(rf"{_NOT_A_NUMBER_BEFORE}{_IDX}\s*号(?!之前|前|以前|到|送|发|之后|后|晚|早|上午|下午|中午)")
 # A list-style answer that starts with the number ("2 退款", "1，第一个").
 _LEADING = re.compile(rf"^{_IDX}(?:[\s,，.、:：)）]|$)")
 _LAST = re.compile(r"最后(?:一|那)?(?:个|种|项|条|套)|后者")
 _FIRST_OF_TWO = re.compile(r"前者")
-_INDIFFERENT = re.compile(
-    r"都行|都可以|都好|都不|都要|都选|都想|随便|无所谓|哪个都|看着办"
-)
+_INDIFFERENT = re.compile(r"都行|都可以|都好|都不|都要|都选|都想|随便|无所谓|哪个都|看着办")
 _WHOLE_PUNCT = re.compile(r"[\s,，.。!！?？~、:：;；…\"'“”‘’()（）\[\]【】]+")
-_WHOLE_LEAD = re.compile(
-    r"^(?:嗯+|哦+|好的?|行|那就?|就|我|选择?|要|还是|那个|呃+|额+|ok)+"
-)
-_WHOLE_TAIL = re.compile(
-    r"(?:吧|啊|呀|哈|呢|了|的|谢谢|好了|可以|就行|就好|行|个|号|种|项)+$"
-)
+_WHOLE_LEAD = re.compile(r"^(?:嗯+|哦+|好的?|行|那就?|就|我|选择?|要|还是|那个|呃+|额+|ok)+")
+_WHOLE_TAIL = re.compile(r"(?:吧|啊|呀|哈|呢|了|的|谢谢|好了|可以|就行|就好|行|个|号|种|项)+$")
 _WHOLE_NUMBER = re.compile(r"^(?:[0-9]{1,2}|[一二两三四五六七八九十]|[a-e])$")
 
 
@@ -218,8 +206,7 @@ def outcome_vocabulary() -> dict[str, tuple[str, tuple[str, ...]]]:
     """What a customer may ask for: ``{outcome id: (Chinese label, keywords)}`` (resources/outcomes.yml)."""
     raw = yaml.safe_load(OUTCOMES_PATH.read_text(encoding="utf-8"))
     return {
-        str(key): (str(spec["label"]), tuple(comparable(str(k)) for k in spec["keywords"]))
-        for key, spec in raw.items()
+        str(key): (str(spec["label"]), tuple(comparable(str(k)) for k in spec["keywords"])) for key, spec in raw.items()
     }
 
 
@@ -278,9 +265,7 @@ UNKNOWN = "unknown"
 NO_EVIDENCE = "none"
 EVIDENCE_LATER = "later"
 
-_DONT_KNOW = re.compile(
-    r"不记得|忘了|忘记|找不到|查不到|没有订单号|没订单号|不知道|记不清|不清楚|没单号|看不到|删了"
-)
+_DONT_KNOW = re.compile(r"不记得|忘了|忘记|找不到|查不到|没有订单号|没订单号|不知道|记不清|不清楚|没单号|看不到|删了")
 _NO_PHOTO = re.compile(r"^(没有|没|无|不用|不需要|没拍|没照片|没有照片|拍不了|已经扔了|扔了|丢了)")
 _LATER = re.compile(r"等下|等会|稍后|一会|晚点|回头|明天|待会|马上发|现在不方便")
 _PHOTO_SENT = re.compile(r"^(图片|照片|截图|视频)|(发|传|上传)(了|过)(图|照片|截图|视频)|拍了|见图|看图")
@@ -290,7 +275,6 @@ _DISPUTE = re.compile(
     r"不合理|不接受|不同意|都不行|都不要|都不好|不满意|不够|太少|凭什么|什么破|这算什么|开玩笑|不公平|不可能|没诚意|糊弄|敷衍"
 )
 _CONTENT = re.compile(r"[\u4e00-\u9fffA-Za-z0-9]")
-
 
 
 def content_length(text: str) -> int:

@@ -131,7 +131,13 @@ def outcome_entities(text: Text) -> List[Dict[Text, Any]]:
             continue
         seen.add(hit.owner)
         entities.append(
-            {"entity": "desired_outcome", "value": hit.owner, "start": hit.start, "end": hit.end, "text": text[hit.start : hit.end]}
+            {
+                "entity": "desired_outcome",
+                "value": hit.owner,
+                "start": hit.start,
+                "end": hit.end,
+                "text": text[hit.start : hit.end],
+            }
         )
     return entities
 
@@ -247,16 +253,32 @@ class ComplaintIntentRules(_StatelessComponent):
             cause = causes.first_of(decision.name[len("complaint_") :])
             if cause is not None:
                 entities.append(
-                    {"entity": "complaint_cause", "value": cause.cause, "start": cause.start, "end": cause.end, "text": cause.trigger}
+                    {
+                        "entity": "complaint_cause",
+                        "value": cause.cause,
+                        "start": cause.start,
+                        "end": cause.end,
+                        "text": cause.trigger,
+                    }
                 )
             if decision.secondary_type:
                 second = causes.first_of(decision.secondary_type)
-                span = {"start": second.start, "end": second.end, "text": second.trigger} if second else {"start": 0, "end": 0, "text": ""}
+                span = (
+                    {"start": second.start, "end": second.end, "text": second.trigger}
+                    if second
+                    else {"start": 0, "end": 0, "text": ""}
+                )
                 entities.append({"entity": "complaint_type2", "value": decision.secondary_type, **span})
                 if second is not None:
                     entities.append(
-                        {"entity": "complaint_cause", "role": "secondary", "value": second.cause, "start": second.start,
-                         "end": second.end, "text": second.trigger}
+                        {
+                            "entity": "complaint_cause",
+                            "role": "secondary",
+                            "value": second.cause,
+                            "start": second.start,
+                            "end": second.end,
+                            "text": second.trigger,
+                        }
                     )
             _append_entities(
                 message, [{**e, "confidence": 1.0, "extractor": self.__class__.__name__} for e in entities]

@@ -55,7 +55,9 @@ APPROVERS = schema.APPROVERS
 BUILTIN_FACTS = schema.BUILTIN_FACTS
 cause_facts = schema.cause_facts
 
-SELLER_FAULT_CAUSES = frozenset({"defect", "wrong_item", "missing_parts", "not_as_described", "fake", "spoiled", "expired"})
+SELLER_FAULT_CAUSES = frozenset(
+    {"defect", "wrong_item", "missing_parts", "not_as_described", "fake", "spoiled", "expired"}
+)
 """Causes that are the seller's fault: ``quality_defect`` holds (the seller pays return shipping,
 SPEC.md section 4 Law; the seeds: a wrong item is returned at the seller's cost)."""
 
@@ -98,31 +100,18 @@ class Case:
         if self.cause is not None and self.cause not in cause_vocabulary():
             raise ValueError(f"unknown cause {self.cause!r}; expected None or an id of causes.yml")
         if self.complaint_type not in COMPLAINT_TYPES:
-            raise ValueError(
-                f"unknown complaint type {self.complaint_type!r}; expected one of {COMPLAINT_TYPES}"
-            )
+            raise ValueError(f"unknown complaint type {self.complaint_type!r}; expected one of {COMPLAINT_TYPES}")
         if self.urgency is not None and self.urgency not in URGENCY_LEVELS:
-            raise ValueError(
-                f"unknown urgency {self.urgency!r}; expected None or one of {URGENCY_LEVELS}"
-            )
+            raise ValueError(f"unknown urgency {self.urgency!r}; expected None or one of {URGENCY_LEVELS}")
         for name in ("demanded_amount", "order_amount"):
             value = getattr(self, name)
             if value is not None and (
-                isinstance(value, bool)
-                or not isinstance(value, (int, float))
-                or not math.isfinite(value)
-                or value < 0
+                isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0
             ):
-                raise ValueError(
-                    f"{name} must be a non-negative number or None, not {value!r}"
-                )
+                raise ValueError(f"{name} must be a non-negative number or None, not {value!r}")
         days = self.days_since_receipt
-        if days is not None and (
-            isinstance(days, bool) or not isinstance(days, int) or days < 0
-        ):
-            raise ValueError(
-                f"days_since_receipt must be a non-negative int or None, not {days!r}"
-            )
+        if days is not None and (isinstance(days, bool) or not isinstance(days, int) or days < 0):
+            raise ValueError(f"days_since_receipt must be a non-negative int or None, not {days!r}")
 
 
 @dataclass(frozen=True)
@@ -282,7 +271,9 @@ class Catalogue:
             facts.add(f"cause_{case.cause}")
         misuse = _contains_any(problem, self.spec.quality_defect.misuse_keywords)
         if case.is_quality_defect is None:
-            defect = case.cause in SELLER_FAULT_CAUSES or (not misuse and _contains_any(problem, self.spec.quality_defect.keywords))
+            defect = case.cause in SELLER_FAULT_CAUSES or (
+                not misuse and _contains_any(problem, self.spec.quality_defect.keywords)
+            )
         else:
             defect = case.is_quality_defect
         if defect:
@@ -325,10 +316,7 @@ class Catalogue:
                 return ReturnVerdict(False, exclusion_id, exclusion.explanation)
         if case.delivered is False:
             return ReturnVerdict(False, "not_received", self.spec.no_reason_return.not_received_explanation)
-        if (
-            case.days_since_receipt is not None
-            and case.days_since_receipt > self.window_days
-        ):
+        if case.days_since_receipt is not None and case.days_since_receipt > self.window_days:
             return ReturnVerdict(
                 False,
                 "past_window",
@@ -371,12 +359,7 @@ class Catalogue:
         Raises:
             ValueError: for a negative or non-finite amount.
         """
-        if (
-            isinstance(amount, bool)
-            or not isinstance(amount, (int, float))
-            or not math.isfinite(amount)
-            or amount < 0
-        ):
+        if isinstance(amount, bool) or not isinstance(amount, (int, float)) or not math.isfinite(amount) or amount < 0:
             raise ValueError(f"amount must be a non-negative number, not {amount!r}")
         if amount <= self.authority.bot_max:
             return None
@@ -388,20 +371,14 @@ class Catalogue:
 
     def _check_type(self, complaint_type: str) -> None:
         if complaint_type not in self._options:
-            raise ValueError(
-                f"unknown complaint type {complaint_type!r}; expected one of {COMPLAINT_TYPES}"
-            )
+            raise ValueError(f"unknown complaint type {complaint_type!r}; expected one of {COMPLAINT_TYPES}")
 
     def _make(self, spec: schema._OptionBase, compensation: float | None) -> Option:
         approval = self.approval_for(compensation) if compensation else None
         hours = spec.by_when_hours
         if hours is not None and approval is not None:
             hours += self.authority.approval_hours[approval]
-        template = (
-            spec.description_with_approval
-            if approval and spec.description_with_approval
-            else spec.description
-        )
+        template = spec.description_with_approval if approval and spec.description_with_approval else spec.description
         description = template.format(
             hours=_format_number(hours) if hours is not None else "",
             by_when=spec.by_when or "",
@@ -440,13 +417,10 @@ class Catalogue:
         if any(f in facts for f in self._no_compensation_facts):
             return False
         return any(
-            rule.allows(amount, case.order_amount, facts)
-            for rule in self._demand_rules.get(case.complaint_type, ())
+            rule.allows(amount, case.order_amount, facts) for rule in self._demand_rules.get(case.complaint_type, ())
         )
 
-    def options_for(
-        self, case: Case, include_human_review: bool = True
-    ) -> list[Option]:
+    def options_for(self, case: Case, include_human_review: bool = True) -> list[Option]:
         """The options to offer for a case, best first.
 
         Every configured option of the case's type whose conditions hold is offered, in
@@ -466,24 +440,16 @@ class Catalogue:
             ValueError: unknown complaint type or desired outcome.
         """
         self._check_type(case.complaint_type)
-        if (
-            case.desired_outcome is not None
-            and case.desired_outcome not in self._outcomes
-        ):
+        if case.desired_outcome is not None and case.desired_outcome not in self._outcomes:
             raise ValueError(
                 f"unknown desired outcome {case.desired_outcome!r}; expected one of {sorted(self._outcomes)}"
             )
         facts = self.facts(case)
-        no_compensation = case.complaint_type == "malicious" or any(
-            f in facts for f in self._no_compensation_facts
-        )
+        no_compensation = case.complaint_type == "malicious" or any(f in facts for f in self._no_compensation_facts)
         ranked: list[tuple[int, int, Option]] = []
 
         def add(position: int, spec: schema._OptionBase, compensation: float | None) -> None:
-            fits = (
-                case.desired_outcome is not None
-                and case.desired_outcome in spec.outcomes
-            )
+            fits = case.desired_outcome is not None and case.desired_outcome in spec.outcomes
             ranked.append((0 if fits else 1, position, self._make(spec, compensation)))
 
         if self._demand_allowed(case, facts):
@@ -491,16 +457,14 @@ class Catalogue:
         for position, spec in enumerate(self._options[case.complaint_type]):
             if not spec.conditions.holds(facts):
                 continue
-            compensation = (
-                spec.compensation.amount(case.order_amount)
-                if spec.compensation
-                else None
-            )
+            compensation = spec.compensation.amount(case.order_amount) if spec.compensation else None
             if compensation and no_compensation:
                 continue
             add(position, spec, compensation)
         if case.desired_outcome == FAST:  # "明天上午之前能用上": the quickest fitting option first
-            ranked.sort(key=lambda r: (r[0], r[2].by_when_hours if r[0] == 0 and r[2].by_when_hours is not None else 1e9, r[1]))
+            ranked.sort(
+                key=lambda r: (r[0], r[2].by_when_hours if r[0] == 0 and r[2].by_when_hours is not None else 1e9, r[1])
+            )
         else:
             ranked.sort(key=lambda r: (r[0], r[1]))
         options = [option for _, _, option in ranked]

@@ -57,8 +57,9 @@ def main(argv: list[str] | None = None) -> int:
             elif step == "sla":
                 sla.load_sla(folder / "sla.yml" if folder else None, labels=folder / "labels.yml" if folder else None)
             else:
-                catalogue.load_catalogue(folder / "options.yml" if folder else None,
-                                         labels=folder / "labels.yml" if folder else None)
+                catalogue.load_catalogue(
+                    folder / "options.yml" if folder else None, labels=folder / "labels.yml" if folder else None
+                )
         except (OSError, ValueError) as error:
             problems.append(str(error))
     if problems:

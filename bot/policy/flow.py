@@ -39,7 +39,9 @@ def required_facts(complaint_type: Optional[str], handoff_reason: Optional[str] 
     return list(REQUIRED_FACTS.get(complaint_type or "product", REQUIRED_FACTS["product"]))
 
 
-def missing_facts(complaint_type: Optional[str], slots: Mapping[str, Any], handoff_reason: Optional[str] = None) -> list[str]:
+def missing_facts(
+    complaint_type: Optional[str], slots: Mapping[str, Any], handoff_reason: Optional[str] = None
+) -> list[str]:
     """Required facts that have no value yet, in asking order."""
     return [f for f in required_facts(complaint_type, handoff_reason) if slots.get(f) in (None, "")]
 
@@ -70,9 +72,23 @@ def consecutive_misunderstandings(intents: Sequence[Optional[str]]) -> int:
 def summary(slots: Mapping[str, Any], last_messages: Iterable[str] = ()) -> dict[str, Any]:
     """The handoff summary an agent reads first: type, cause (id and label), secondary type,
     urgency, phase, facts, options."""
-    facts = {k: slots.get(k) for k in ("order_id", "tracking_number", "courier", "product_category",
-                                       "problem_summary", "problem_detail", "evidence", "desired_outcome",
-                                       "demanded_amount", "order_amount", "phone") if slots.get(k) not in (None, "")}
+    facts = {
+        k: slots.get(k)
+        for k in (
+            "order_id",
+            "tracking_number",
+            "courier",
+            "product_category",
+            "problem_summary",
+            "problem_detail",
+            "evidence",
+            "desired_outcome",
+            "demanded_amount",
+            "order_amount",
+            "phone",
+        )
+        if slots.get(k) not in (None, "")
+    }
     cause = cause_vocabulary().get(str(slots.get("complaint_cause") or ""))
     return {
         "type": slots.get("complaint_type"),
@@ -83,6 +99,8 @@ def summary(slots: Mapping[str, Any], last_messages: Iterable[str] = ()) -> dict
         "phase": slots.get("phase") or "understand",
         "facts": facts,
         "options_offered": [o.get("label") for o in slots.get("options_offered") or []],
-        "chosen_option": (slots.get("chosen_option") or {}).get("label") if isinstance(slots.get("chosen_option"), dict) else None,
+        "chosen_option": (slots.get("chosen_option") or {}).get("label")
+        if isinstance(slots.get("chosen_option"), dict)
+        else None,
         "last_messages": list(last_messages)[-5:],
     }

@@ -143,7 +143,6 @@ else:
                 raise ValueError("ensure this value is greater than 0")
             return value
 
-
     class NonNegativeNumber(float):
         """A finite number at or above 0."""
 
@@ -158,7 +157,6 @@ else:
                 raise ValueError("ensure this value is greater than or equal to 0")
             return value
 
-
     class WholeDays(int):
         """A whole number of days, at least 1."""
 
@@ -171,7 +169,6 @@ else:
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"expected a positive whole number of days, got {value!r}")
             return value
-
 
     class Ident(str):
         """A lower-case ascii id (``return_refund``)."""
@@ -186,7 +183,6 @@ else:
                 raise ValueError(f"id must be lower-case ascii (a-z, 0-9, _), got {value!r}")
             return value
 
-
     class Text(str):
         """A non-empty string, stripped."""
 
@@ -200,12 +196,10 @@ else:
                 raise ValueError("expected a non-empty string")
             return value.strip()
 
-
     def _word(value: Any) -> str:
         if isinstance(value, bool) or not isinstance(value, (str, int, float)) or not str(value).strip():
             raise ValueError(f"expected a non-empty word, got {value!r}")
         return comparable(str(value).strip())
-
 
     class Words(tuple):  # type: ignore[type-arg]
         """A list of words (keywords, fact names), each normalised with ``comparable``; may be empty."""
@@ -232,7 +226,6 @@ else:
             if problems:
                 raise fail(BaseModel, *problems)
             return tuple(words)
-
 
     class SomeWords(Words):
         """A non-empty list of words."""
@@ -263,6 +256,7 @@ BUILTIN_FACTS = frozenset(
 
 Besides these, every cause of ``bot/language/resources/causes.yml`` is a fact named
 ``cause_<id>`` (``cause_wrong_item``) that holds when the case has that cause."""
+
 
 def cause_facts() -> frozenset[str]:
     """``cause_<id>`` for every cause of ``bot/language/resources/causes.yml``."""
@@ -577,7 +571,10 @@ class Authority(Strict):
         if values["manager_max"] <= values["bot_max"]:
             raise fail(
                 cls,
-                (("manager_max",), f"manager_max ({values['manager_max']:g}) must be above bot_max ({values['bot_max']:g})"),
+                (
+                    ("manager_max",),
+                    f"manager_max ({values['manager_max']:g}) must be above bot_max ({values['bot_max']:g})",
+                ),
             )
         return values
 
@@ -622,9 +619,7 @@ class OptionsFile(Strict):
             problems: list[tuple[tuple[Any, ...], str]] = []
             for key, entries in options.items():
                 if key not in tuple(ComplaintType):
-                    problems.append(
-                        ((key,), f"unknown complaint type {key!r}; expected {', '.join(ComplaintType)}")
-                    )
+                    problems.append(((key,), f"unknown complaint type {key!r}; expected {', '.join(ComplaintType)}"))
                 elif not isinstance(entries, list) or not entries:
                     problems.append(((key,), "expected a non-empty list of options"))
             missing = [t for t in ComplaintType if t not in options]
@@ -663,10 +658,15 @@ class OptionsFile(Strict):
                 seen.add(spec.id)
                 if spec.compensation is not None:
                     if complaint_type == ComplaintType.MALICIOUS:
-                        problems.append((where + ("compensation",), "malicious cases get no compensation beyond policy"))
+                        problems.append(
+                            (where + ("compensation",), "malicious cases get no compensation beyond policy")
+                        )
                     elif spec.compensation.maximum() > bot_max and spec.description_with_approval is None:
                         problems.append(
-                            (where + ("compensation",), "compensation may exceed authority.bot_max: add description_with_approval")
+                            (
+                                where + ("compensation",),
+                                "compensation may exceed authority.bot_max: add description_with_approval",
+                            )
                         )
             ids |= seen
         demanded: DemandedCompensation = values["demanded_compensation"]
@@ -676,7 +676,10 @@ class OptionsFile(Strict):
                 names = [n for n in rule.names() if n not in known]
                 if names:
                     problems.append(
-                        (("demanded_compensation", "rules", str(complaint_type), i), f"unknown fact(s) {', '.join(names)}")
+                        (
+                            ("demanded_compensation", "rules", str(complaint_type), i),
+                            f"unknown fact(s) {', '.join(names)}",
+                        )
                     )
         review: HumanReview = values["human_review"]
         problems += _option_references(("human_review",), review, known, outcomes)
@@ -697,7 +700,9 @@ class OptionsFile(Strict):
         return set(outcome_vocabulary())
 
 
-def _unknown_categories(where: tuple[Any, ...], spec: FactSpec, categories: Mapping[str, Any]) -> list[tuple[tuple[Any, ...], str]]:
+def _unknown_categories(
+    where: tuple[Any, ...], spec: FactSpec, categories: Mapping[str, Any]
+) -> list[tuple[tuple[Any, ...], str]]:
     unknown = [c for c in spec.categories if c not in categories]
     return [(where + ("categories",), f"unknown categor(y/ies) {', '.join(unknown)}")] if unknown else []
 

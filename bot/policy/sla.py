@@ -218,9 +218,7 @@ class SlaConfig:
         """Who the customer is told takes over in queue ``name`` (``客服专员``)."""
         return self.queue(name).display
 
-    def priority_for(
-        self, urgency: str | Iterable[str] | None, *, repeat: bool = False
-    ) -> Tier:
+    def priority_for(self, urgency: str | Iterable[str] | None, *, repeat: bool = False) -> Tier:
         """Picks the tier for a case: the highest of every tier that applies.
 
         Args:
@@ -242,9 +240,7 @@ class SlaConfig:
             levels = [u for u in urgency if u]
         unknown = [u for u in levels if u not in URGENCY_TIERS]
         if unknown:
-            raise ValueError(
-                f"unknown urgency {unknown[0]!r}; expected one of {', '.join(URGENCY_TIERS)} or None"
-            )
+            raise ValueError(f"unknown urgency {unknown[0]!r}; expected one of {', '.join(URGENCY_TIERS)} or None")
         candidates = [self.tier(u) for u in levels] + [self.tier(NORMAL_TIER)]
         if repeat:
             candidates.append(self.tier(REPEAT_TIER))
@@ -291,9 +287,7 @@ def _load(path: str, labels_file: str) -> SlaConfig:
     return from_spec(spec, labels)
 
 
-def load_sla(
-    path: str | os.PathLike[str] | None = None, *, labels: str | os.PathLike[str] | None = None
-) -> SlaConfig:
+def load_sla(path: str | os.PathLike[str] | None = None, *, labels: str | os.PathLike[str] | None = None) -> SlaConfig:
     """Loads the SLA configuration with its queues' labels (cached per file pair).
 
     Args:
@@ -373,9 +367,7 @@ def satisfaction_due(tier: Tier, resolved_at: float) -> float:
     return resolved_at + tier.satisfaction_seconds
 
 
-def format_deadline(
-    due: float, *, now: float | None = None, tz: str | ZoneInfo | None = None
-) -> str:
+def format_deadline(due: float, *, now: float | None = None, tz: str | ZoneInfo | None = None) -> str:
     """A deadline as the customer reads it: ``今天14:30前``, ``明天09:00前``, ``后天…``, ``11月25日09:00前``.
 
     The time is rounded up to the whole minute, so the promise is never earlier than the deadline

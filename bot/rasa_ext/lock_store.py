@@ -53,7 +53,9 @@ COUNTER_TTL_SECONDS = 24 * 3600
 _NOW = "local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
 
 # KEYS: next, queue, expires. ARGV: lifetime ms, counter ttl ms. Returns the new ticket number.
-ISSUE = _NOW + """
+ISSUE = (
+    _NOW
+    + """
 local n = redis.call('INCR', KEYS[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 redis.call('ZADD', KEYS[2], n, n)
@@ -62,6 +64,7 @@ redis.call('PEXPIRE', KEYS[2], ARGV[2])
 redis.call('PEXPIRE', KEYS[3], ARGV[2])
 return n
 """
+)
 
 # Drops expired tickets from the head of the queue; leaves the first live ticket at the head.
 _DROP_EXPIRED_HEADS = """
@@ -80,26 +83,35 @@ end
 # KEYS: queue, expires. ARGV: ticket, lifetime ms.
 # Returns -1 (this ticket is gone: expired), 0 (this ticket is served now) or the number of
 # tickets ahead of it. A waiting or newly served ticket gets a full lifetime from now.
-POLL = _NOW + """
+POLL = (
+    _NOW
+    + """
 local mine = redis.call('HGET', KEYS[2], ARGV[1])
 if (not mine) or tonumber(mine) < now then
   redis.call('ZREM', KEYS[1], ARGV[1])
   redis.call('HDEL', KEYS[2], ARGV[1])
   return -1
 end
-""" + _DROP_EXPIRED_HEADS + """
+"""
+    + _DROP_EXPIRED_HEADS
+    + """
 local rank = redis.call('ZRANK', KEYS[1], ARGV[1])
 redis.call('HSET', KEYS[2], ARGV[1], now + tonumber(ARGV[2]))
 return rank
 """
+)
 
 # KEYS: queue, expires, wake prefix (".../wake:"). ARGV: ticket, wake ttl ms.
 # Removes the ticket and wakes the next live one. Returns 1 if someone is still waiting.
-RELEASE = _NOW + """
+RELEASE = (
+    _NOW
+    + """
 redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('HDEL', KEYS[2], ARGV[1])
 redis.call('DEL', KEYS[3] .. ARGV[1])
-""" + _DROP_EXPIRED_HEADS + """
+"""
+    + _DROP_EXPIRED_HEADS
+    + """
 if head then
   redis.call('RPUSH', KEYS[3] .. head, '1')
   redis.call('PEXPIRE', KEYS[3] .. head, ARGV[2])
@@ -108,6 +120,7 @@ end
 redis.call('DEL', KEYS[1], KEYS[2])
 return 0
 """
+)
 
 
 class AtomicRedisLockStore(LockStore):
@@ -200,8 +213,11 @@ class AtomicRedisLockStore(LockStore):
         keys = self.keys(conversation_id)
         lifetime_ms = max(1, int(lock_lifetime * 1000))
         try:
-            ticket = int(await client.eval(ISSUE, 3, keys["next"], keys["queue"], keys["expires"],
-                                           lifetime_ms, COUNTER_TTL_SECONDS * 1000))
+            ticket = int(
+                await client.eval(
+                    ISSUE, 3, keys["next"], keys["queue"], keys["expires"], lifetime_ms, COUNTER_TTL_SECONDS * 1000
+                )
+            )
         except redis.RedisError as error:
             raise LockError(f"Error while acquiring lock. Error:\n{error}") from error
         try:
@@ -213,8 +229,9 @@ class AtomicRedisLockStore(LockStore):
                 # The ticket then expires after lock_lifetime and is dropped by the next poll.
                 logger.exception("could not release lock ticket %s of a conversation", ticket)
 
-    async def _wait_for_turn(self, client: redis.asyncio.Redis, conversation_id: Text, ticket: int,
-                             lifetime_ms: int, wait_time: float) -> TicketLock:
+    async def _wait_for_turn(
+        self, client: redis.asyncio.Redis, conversation_id: Text, ticket: int, lifetime_ms: int, wait_time: float
+    ) -> TicketLock:
         keys = self.keys(conversation_id)
         while True:
             try:
@@ -236,16 +253,26 @@ class AtomicRedisLockStore(LockStore):
         """Queues a new ticket for ``conversation_id`` and returns its number (atomic)."""
         keys = self.keys(conversation_id)
         try:
-            return int(self.sync_client.eval(ISSUE, 3, keys["next"], keys["queue"], keys["expires"],
-                                             max(1, int(lock_lifetime * 1000)), COUNTER_TTL_SECONDS * 1000))
+            return int(
+                self.sync_client.eval(
+                    ISSUE,
+                    3,
+                    keys["next"],
+                    keys["queue"],
+                    keys["expires"],
+                    max(1, int(lock_lifetime * 1000)),
+                    COUNTER_TTL_SECONDS * 1000,
+                )
+            )
         except redis.RedisError as error:
             raise LockError(f"Error while acquiring lock. Error:\n{error}") from error
 
     def finish_serving(self, conversation_id: Text, ticket_number: int) -> None:
         """Removes the ticket and wakes the next one (atomic); deletes the lock when no one waits."""
         keys = self.keys(conversation_id)
-        self.sync_client.eval(RELEASE, 3, keys["queue"], keys["expires"], keys["wake"], ticket_number,
-                              int(LOCK_LIFETIME * 1000))
+        self.sync_client.eval(
+            RELEASE, 3, keys["queue"], keys["expires"], keys["wake"], ticket_number, int(LOCK_LIFETIME * 1000)
+        )
 
     def cleanup(self, conversation_id: Text, ticket_number: int) -> None:
         """Same as :meth:`finish_serving`: the release script deletes an empty lock itself."""
@@ -258,9 +285,7 @@ class AtomicRedisLockStore(LockStore):
         if not numbers:
             return None
         expiries = self.sync_client.hmget(keys["expires"], numbers)
-        return TicketLock(conversation_id, deque(
-            Ticket(int(n), int(e or 0) / 1000) for n, e in zip(numbers, expiries)
-        ))
+        return TicketLock(conversation_id, deque(Ticket(int(n), int(e or 0) / 1000) for n, e in zip(numbers, expiries)))
 
     def is_someone_waiting(self, conversation_id: Text) -> bool:
         """True when a ticket is queued for ``conversation_id``."""

@@ -115,9 +115,7 @@ class WindowedRedisTrackerStore(TrackerStore):
         stored = self.red.lrange(self.events_key(sender_id), 0, -1)
         if not stored:
             return None
-        return DialogueStateTracker.from_dict(
-            sender_id, [json.loads(e) for e in stored], self.domain.slots
-        )
+        return DialogueStateTracker.from_dict(sender_id, [json.loads(e) for e in stored], self.domain.slots)
 
     async def keys(self) -> Iterable[Text]:
         start = len(f"{self.prefix}:meta:")
@@ -193,11 +191,7 @@ def _from_a_turn_boundary(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def _state_of(tracker: DialogueStateTracker) -> dict[str, Any]:
     """What a window needs to start from: slots that are set, the active form, paused."""
-    slots = {
-        name: slot.value
-        for name, slot in tracker.slots.items()
-        if slot.value != slot.initial_value
-    }
+    slots = {name: slot.value for name, slot in tracker.slots.items() if slot.value != slot.initial_value}
     return {
         "slots": slots,
         "active_loop": tracker.active_loop_name,

@@ -22,8 +22,9 @@ WINDOW_CLOSED_NOTE = "48小时窗口已关闭，需要其他联系方式"
 """The ticket history entry (read by agents, not sent to the customer)."""
 
 
-async def mark_tickets_for_other_contact(redis: Any, sender_id: str, *, channel: str,
-                                         note: str = WINDOW_CLOSED_NOTE, now: Optional[float] = None) -> List[str]:
+async def mark_tickets_for_other_contact(
+    redis: Any, sender_id: str, *, channel: str, note: str = WINDOW_CLOSED_NOTE, now: Optional[float] = None
+) -> List[str]:
     """Notes on every open ticket of the customer that ``channel`` can no longer reach them.
 
     Args:
@@ -43,12 +44,17 @@ async def mark_tickets_for_other_contact(redis: Any, sender_id: str, *, channel:
         for ticket in tickets:
             if not ticket.is_open:
                 continue
-            facts = dict(ticket.facts or {}, contact_route_needed=True,
-                         **{f"{channel}_window_closed_at": time.time() if now is None else now})
+            facts = dict(
+                ticket.facts or {},
+                contact_route_needed=True,
+                **{f"{channel}_window_closed_at": time.time() if now is None else now},
+            )
             await store.update(ticket.id, actor=channel, note=note, facts=facts)
             marked.append(ticket.id)
     except Exception:  # noqa: BLE001 - the send path must not fail on this
-        logger.exception("could not mark the tickets of %s after %s stopped reaching them", mask_pii(sender_id), channel)
+        logger.exception(
+            "could not mark the tickets of %s after %s stopped reaching them", mask_pii(sender_id), channel
+        )
     if marked:
         logger.warning("tickets %s of %s need another contact route", ", ".join(marked), mask_pii(sender_id))
     return marked

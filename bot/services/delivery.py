@@ -28,11 +28,14 @@ logger = logging.getLogger(__name__)
 DOMAIN_FILE = Path(__file__).resolve().parents[2] / "domain.yml"
 
 
-
-async def render(agent: Any, response: Text, sender_id: Text, channel: Optional[Text] = None, **values: Any) -> Dict[Text, Any]:
+async def render(
+    agent: Any, response: Text, sender_id: Text, channel: Optional[Text] = None, **values: Any
+) -> Dict[Text, Any]:
     """A domain response filled with the conversation's slots and ``values``."""
     tracker = await agent.tracker_store.retrieve(sender_id) or agent.tracker_store.init_tracker(sender_id)
-    message = await agent.nlg.generate(response, tracker, channel or tracker.get_latest_input_channel() or "rest", **values)
+    message = await agent.nlg.generate(
+        response, tracker, channel or tracker.get_latest_input_channel() or "rest", **values
+    )
     return dict(message or {"text": ""})
 
 
@@ -75,8 +78,9 @@ async def fixed_reply(agent: Any, response: Text, sender_id: Text, channel: Text
             if (message.get("text") or "").strip():
                 return message
         except Exception:  # noqa: BLE001 - the domain's text will do
-            logger.warning("could not render %s for %s, using the domain's first variation", response,
-                           mask_pii(sender_id))
+            logger.warning(
+                "could not render %s for %s, using the domain's first variation", response, mask_pii(sender_id)
+            )
     return domain_response(response)
 
 
@@ -166,8 +170,9 @@ async def system_error(agent: Any, sender_id: Text, channel: Text) -> Dict[Text,
     return await fixed_reply(agent, "utter_system_error", sender_id, channel)
 
 
-async def complete_turn(agent: Any, sender_id: Text, channel: Text, problems: List[str],
-                        replies: List[Dict[Text, Any]]) -> List[Dict[Text, Any]]:
+async def complete_turn(
+    agent: Any, sender_id: Text, channel: Text, problems: List[str], replies: List[Dict[Text, Any]]
+) -> List[Dict[Text, Any]]:
     """The replies of a turn as the customer should get them, for every channel.
 
     A failed custom action (``problems`` from ``guard.watch_turn``) adds the error reply and
@@ -188,8 +193,9 @@ async def complete_turn(agent: Any, sender_id: Text, channel: Text, problems: Li
     return replies
 
 
-async def run_turn(agent: Any, on_new_message: Callable[[UserMessage], Awaitable[Any]],
-                   message: UserMessage) -> Tuple[List[Dict[Text, Any]], bool]:
+async def run_turn(
+    agent: Any, on_new_message: Callable[[UserMessage], Awaitable[Any]], message: UserMessage
+) -> Tuple[List[Dict[Text, Any]], bool]:
     """Runs one customer message through Rasa: (the replies the customer should get, crashed).
 
     For channels that answer outside the request (WeChat, Taobao, the web widget). The replies
@@ -204,8 +210,12 @@ async def run_turn(agent: Any, on_new_message: Callable[[UserMessage], Awaitable
         with guard.watch_turn() as problems:
             await on_new_message(message)
     except Exception:  # noqa: BLE001 - the customer hears about it, a human gets the case
-        logger.exception("Failed to handle a %s message from %s: %s", channel, mask_pii(sender_id),
-                         mask_pii((message.text or "")[:200]))
+        logger.exception(
+            "Failed to handle a %s message from %s: %s",
+            channel,
+            mask_pii(sender_id),
+            mask_pii((message.text or "")[:200]),
+        )
         return collector.messages + [await system_error(agent, sender_id, channel)], True
     return await complete_turn(agent, sender_id, channel, problems, collector.messages), False
 
@@ -222,8 +232,9 @@ def transcript(tracker: Any) -> List[Dict[Text, Any]]:
                 continue
             if text.startswith("/"):
                 continue
-            lines.append({"from": "customer", "text": text, "at": event.timestamp,
-                          "intent": (event.intent or {}).get("name")})
+            lines.append(
+                {"from": "customer", "text": text, "at": event.timestamp, "intent": (event.intent or {}).get("name")}
+            )
         elif event.type_name == "bot":
             author = (event.metadata or {}).get("author") or "bot"
             lines.append({"from": author, "text": event.text, "at": event.timestamp})

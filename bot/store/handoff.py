@@ -645,7 +645,12 @@ class HandoffQueue:
         return sorted(escalated, key=HandoffCase.sort_key)
 
     def _overdue(self, case: HandoffCase, now: float) -> bool:
-        return case.status == "waiting" and not case.escalated and case.queue != self.escalation_queue and case.deadline <= now
+        return (
+            case.status == "waiting"
+            and not case.escalated
+            and case.queue != self.escalation_queue
+            and case.deadline <= now
+        )
 
     async def _escalate(self, snapshot: _Snapshot | None, now: float) -> HandoffCase | None:
         for _ in range(MAX_ATTEMPTS):

@@ -69,9 +69,7 @@ DEFAULT_PREFIX = "tickets"
 DEFAULT_IDEMPOTENCY_TTL = 7 * 24 * 3600
 ID_PREFIX = "TS"
 ID_TIMEZONE = "Asia/Shanghai"
-SEQUENCE_TTL = (
-    3 * 24 * 3600
-)  # a daily counter is needed for one day; kept a little longer
+SEQUENCE_TTL = 3 * 24 * 3600  # a daily counter is needed for one day; kept a little longer
 
 # Fields the store sets itself.
 _MANAGED = frozenset({"id", "created_at", "updated_at", "history"})
@@ -200,11 +198,13 @@ TICKET_FIELDS = tuple(f.name for f in dataclasses.fields(Ticket))
 _CREATE_FIELDS = frozenset(TICKET_FIELDS) - _MANAGED
 _UPDATE_FIELDS = _CREATE_FIELDS - _IMMUTABLE - {"status"}
 
+
 # Creation, atomically: bot/store/lua/ticket_create.lua (its KEYS and ARGV are written at its top),
 # read once per process and registered per client with ``register_script``.
 @functools.cache
 def _create_lua() -> str:
     return (Path(__file__).resolve().parent / "lua" / "ticket_create.lua").read_text(encoding="utf-8")
+
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -230,9 +230,7 @@ def _guard(method: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
         except redis_errors.ResponseError as e:
             if str(e).upper().startswith(_UNAVAILABLE_REPLIES):
                 _log(logging.WARNING, "ticket store refused %s: %s", method.__name__, e)
-                raise TicketStoreUnavailable(
-                    f"ticket store refused the request: {e}"
-                ) from e
+                raise TicketStoreUnavailable(f"ticket store refused the request: {e}") from e
             raise
 
     return wrapper
@@ -261,67 +259,44 @@ def _validate(values: dict[str, Any]) -> None:
         if values.get(name) is not None and not isinstance(values[name], str):
             raise ValueError(f"{name} must be a string or None")
     if "status" in values and values["status"] not in STATUSES:
-        raise ValueError(
-            f"invalid status {values['status']!r}; expected one of {', '.join(STATUSES)}"
-        )
+        raise ValueError(f"invalid status {values['status']!r}; expected one of {', '.join(STATUSES)}")
     if values.get("cause") is not None and values["cause"] not in cause_vocabulary():
         raise ValueError(f"invalid cause {values['cause']!r}; expected an id of causes.yml")
     for name in ("type", "secondary_type"):
         if values.get(name) is not None and values[name] not in COMPLAINT_TYPES:
-            raise ValueError(
-                f"invalid {name} {values[name]!r}; expected one of {', '.join(COMPLAINT_TYPES)}"
-            )
-    if (
-        values.get("urgency") is not None
-        and values["urgency"] not in tuple(Urgency)
-    ):
+            raise ValueError(f"invalid {name} {values[name]!r}; expected one of {', '.join(COMPLAINT_TYPES)}")
+    if values.get("urgency") is not None and values["urgency"] not in tuple(Urgency):
         raise ValueError(f"invalid urgency {values['urgency']!r}")
     if "satisfaction" in values:
         score = values["satisfaction"]
-        if score is not None and (
-            isinstance(score, bool) or not isinstance(score, int) or not 1 <= score <= 5
-        ):
+        if score is not None and (isinstance(score, bool) or not isinstance(score, int) or not 1 <= score <= 5):
             raise ValueError(f"satisfaction must be an integer 1-5, got {score!r}")
     if "facts" in values and not isinstance(values["facts"], dict):
         raise ValueError("facts must be a dict")
     for name in ("evidence", "options_offered"):
         if name in values and not isinstance(values[name], list):
             raise ValueError(f"{name} must be a list")
-    if "options_offered" in values and not all(
-        isinstance(o, dict) for o in values["options_offered"]
-    ):
+    if "options_offered" in values and not all(isinstance(o, dict) for o in values["options_offered"]):
         raise ValueError("options_offered must be a list of dicts")
     if "risk_flag" in values and not isinstance(values["risk_flag"], bool):
         raise ValueError("risk_flag must be a bool")
     if values.get("compensation") is not None:
         comp = values["compensation"]
         if not isinstance(comp, dict) or "amount" not in comp:
-            raise ValueError(
-                "compensation must be a dict with amount, status, approved_by (or None)"
-            )
+            raise ValueError("compensation must be a dict with amount, status, approved_by (or None)")
         amount = comp["amount"]
-        if (
-            isinstance(amount, bool)
-            or not isinstance(amount, (int, float))
-            or amount < 0
-        ):
-            raise ValueError(
-                f"compensation amount must be a non-negative number, got {amount!r}"
-            )
+        if isinstance(amount, bool) or not isinstance(amount, (int, float)) or amount < 0:
+            raise ValueError(f"compensation amount must be a non-negative number, got {amount!r}")
         values["compensation"] = {"status": None, "approved_by": None, **comp}
     for name in ("first_response_due", "resolution_due", "next_progress_due"):
         value = values.get(name)
-        if value is not None and (
-            isinstance(value, bool) or not isinstance(value, (int, float))
-        ):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
             raise ValueError(f"{name} must be epoch seconds, got {value!r}")
 
 
 def _dumps(data: dict[str, Any]) -> str:
     try:
-        return json.dumps(
-            data, ensure_ascii=False, separators=(",", ":"), allow_nan=False
-        )
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     except (TypeError, ValueError) as e:
         raise ValueError(f"ticket fields must be JSON-serialisable: {e}") from e
 
@@ -457,9 +432,7 @@ class TicketStore:
             raise ValueError("idempotency_key must be a non-empty string")
         unknown = set(fields) - _CREATE_FIELDS
         if unknown:
-            raise ValueError(
-                f"unknown or store-managed ticket field(s): {', '.join(sorted(unknown))}"
-            )
+            raise ValueError(f"unknown or store-managed ticket field(s): {', '.join(sorted(unknown))}")
         for name in ("channel", "sender_id"):
             if not fields.get(name):
                 raise ValueError(f"{name} is required")
@@ -475,9 +448,7 @@ class TicketStore:
             self._check_tier(values["tier"])
         missing_sla = [k for k in ("priority", "queue") if values.get(k) is None]
         missing_due = [
-            k
-            for k in ("first_response_due", "resolution_due", "next_progress_due")
-            if values.get(k) is None
+            k for k in ("first_response_due", "resolution_due", "next_progress_due") if values.get(k) is None
         ]
         if missing_sla or missing_due:
             values.update({k: getattr(tier, k) for k in missing_sla})
@@ -496,10 +467,7 @@ class TicketStore:
             }
         ]
         customer_id = body.get("customer_id")
-        open_now = (
-            body["status"] not in DONE_STATUSES
-            and body.get("next_progress_due") is not None
-        )
+        open_now = body["status"] not in DONE_STATUSES and body.get("next_progress_due") is not None
         day = datetime.fromtimestamp(now, self.tz).strftime("%Y%m%d")
         flag, ticket_id, stored = await self._create_script(
             keys=[
@@ -507,9 +475,7 @@ class TicketStore:
                 self.sequence_key(day),
                 self.created_key,
                 self.sender_key(body["sender_id"]),
-                self.customer_key(customer_id)
-                if customer_id
-                else self.customer_key(""),
+                self.customer_key(customer_id) if customer_id else self.customer_key(""),
                 self.progress_key,
                 self.order_key(body.get("order_id") or ""),
             ],
@@ -528,9 +494,7 @@ class TicketStore:
         created = int(flag) == 1
         ticket_id = _text(ticket_id)
         if not stored:
-            raise TicketStoreUnavailable(
-                f"idempotency key points to missing ticket {ticket_id}"
-            )
+            raise TicketStoreUnavailable(f"idempotency key points to missing ticket {ticket_id}")
         ticket = Ticket.from_dict(json.loads(_text(stored)))
         if created:
             _log(
@@ -583,9 +547,7 @@ class TicketStore:
         """
         bad = set(changes) - _UPDATE_FIELDS
         if bad:
-            raise ValueError(
-                f"unknown or read-only ticket field(s): {', '.join(sorted(bad))}"
-            )
+            raise ValueError(f"unknown or read-only ticket field(s): {', '.join(sorted(bad))}")
         values = dict(changes)
         if status is not None:
             values["status"] = status
@@ -617,9 +579,7 @@ class TicketStore:
                     )
                     ticket = Ticket.from_dict(current)
                     pipe.multi()
-                    pipe.set(
-                        key, _dumps(current)
-                    )  # keeps fields a newer version may have added
+                    pipe.set(key, _dumps(current))  # keeps fields a newer version may have added
                     if ticket.customer_id != old_customer:
                         if old_customer:
                             pipe.zrem(self.customer_key(old_customer), ticket_id)
@@ -634,9 +594,7 @@ class TicketStore:
                         if ticket.order_id:
                             pipe.zadd(self.order_key(ticket.order_id), {ticket_id: ticket.created_at})
                     if ticket.is_open and ticket.next_progress_due is not None:
-                        pipe.zadd(
-                            self.progress_key, {ticket_id: ticket.next_progress_due}
-                        )
+                        pipe.zadd(self.progress_key, {ticket_id: ticket.next_progress_due})
                     else:
                         pipe.zrem(self.progress_key, ticket_id)
                     await pipe.execute()
@@ -652,9 +610,7 @@ class TicketStore:
                     ticket.status,
                 )
                 return ticket
-        raise TicketStoreUnavailable(
-            f"ticket {ticket_id} is too busy: gave up after {self.max_attempts} attempts"
-        )
+        raise TicketStoreUnavailable(f"ticket {ticket_id} is too busy: gave up after {self.max_attempts} attempts")
 
     async def set_satisfaction(
         self,
@@ -688,11 +644,7 @@ class TicketStore:
         keys = [self.ticket_key(_text(i)) for i in ids]
         if not keys:
             return []
-        return [
-            Ticket.from_dict(json.loads(_text(raw)))
-            for raw in await self.redis.mget(keys)
-            if raw is not None
-        ]
+        return [Ticket.from_dict(json.loads(_text(raw))) for raw in await self.redis.mget(keys) if raw is not None]
 
     @_guard
     async def for_sender(self, sender_id: str) -> list[Ticket]:
@@ -701,9 +653,7 @@ class TicketStore:
         Raises:
             TicketStoreUnavailable: Redis cannot be reached.
         """
-        return await self._many(
-            await self.redis.zrevrange(self.sender_key(sender_id), 0, -1)
-        )
+        return await self._many(await self.redis.zrevrange(self.sender_key(sender_id), 0, -1))
 
     @_guard
     async def linked(self, ticket: Ticket) -> list[Ticket]:
@@ -750,20 +700,10 @@ class TicketStore:
         since = (self.clock() if now is None else now) - window * 86400
         ids: set[str] = set()
         if customer_id:
-            ids.update(
-                _text(i)
-                for i in await self.redis.zrange(self.customer_key(customer_id), 0, -1)
-            )
+            ids.update(_text(i) for i in await self.redis.zrange(self.customer_key(customer_id), 0, -1))
         if sender_id:
-            ids.update(
-                _text(i)
-                for i in await self.redis.zrange(self.sender_key(sender_id), 0, -1)
-            )
-        tickets = [
-            t
-            for t in await self._many(sorted(ids))
-            if t.is_open or t.created_at >= since
-        ]
+            ids.update(_text(i) for i in await self.redis.zrange(self.sender_key(sender_id), 0, -1))
+        tickets = [t for t in await self._many(sorted(ids)) if t.is_open or t.created_at >= since]
         return sorted(tickets, key=lambda t: (t.created_at, t.id), reverse=True)
 
     @_guard
@@ -775,11 +715,7 @@ class TicketStore:
         """
         moment = self.clock() if now is None else now
         ids = await self.redis.zrangebyscore(self.progress_key, "-inf", moment)
-        due = [
-            t
-            for t in await self._many(ids)
-            if t.is_open and t.next_progress_due is not None
-        ]
+        due = [t for t in await self._many(ids) if t.is_open and t.next_progress_due is not None]
         return sorted(due, key=lambda t: (t.next_progress_due or 0.0, t.id))
 
     async def ping(self) -> bool:

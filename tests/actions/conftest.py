@@ -48,23 +48,47 @@ def tracker_factory(domain: DomainDict) -> TrackerFactory:
       without ``text`` the tracker has no latest user message.
     """
 
-    def make(*, slots: Optional[Dict[str, Any]] = None, events: Optional[List[Dict[str, Any]]] = None,
-             text: Optional[str] = None, intent: Optional[str] = None,
-             entities: Optional[List[Dict[str, Any]]] = None, sender_id: str = "test-sender",
-             active_loop: Optional[str] = None, channel: str = "rest", confidence: float = 0.9) -> Tracker:
+    def make(
+        *,
+        slots: Optional[Dict[str, Any]] = None,
+        events: Optional[List[Dict[str, Any]]] = None,
+        text: Optional[str] = None,
+        intent: Optional[str] = None,
+        entities: Optional[List[Dict[str, Any]]] = None,
+        sender_id: str = "test-sender",
+        active_loop: Optional[str] = None,
+        channel: str = "rest",
+        confidence: float = 0.9,
+    ) -> Tracker:
         values = {name: spec.get("initial_value") for name, spec in (domain.get("slots") or {}).items()}
         values.update(slots or {})
         history = list(events or [])
         latest: Dict[str, Any] = {}
         if text is not None:
-            latest = {"text": text, "intent": {"name": intent or "nlu_fallback", "confidence": confidence},
-                      "entities": entities or []}
+            latest = {
+                "text": text,
+                "intent": {"name": intent or "nlu_fallback", "confidence": confidence},
+                "entities": entities or [],
+            }
             history += [
                 {"event": "action", "name": "action_listen"},
-                {"event": "user", "text": text, "parse_data": latest, "input_channel": channel,
-                 "timestamp": 1_700_000_000.0 + len(history)},
+                {
+                    "event": "user",
+                    "text": text,
+                    "parse_data": latest,
+                    "input_channel": channel,
+                    "timestamp": 1_700_000_000.0 + len(history),
+                },
             ]
-        return Tracker(sender_id, values, latest, history, False, None,
-                       {"name": active_loop} if active_loop else {}, "action_listen")
+        return Tracker(
+            sender_id,
+            values,
+            latest,
+            history,
+            False,
+            None,
+            {"name": active_loop} if active_loop else {},
+            "action_listen",
+        )
 
     return make

@@ -31,7 +31,12 @@ def stores_on_test_redis(redis_server: RedisSettings, monkeypatch: pytest.Monkey
 
 
 def tracker(sender: str, score: int, ticket_id: str | None) -> Tracker:
-    latest = {"text": str(score), "intent": {"name": "inform", "confidence": 0.9}, "entities": [], "message_id": f"m-{score}"}
+    latest = {
+        "text": str(score),
+        "intent": {"name": "inform", "confidence": 0.9},
+        "entities": [],
+        "message_id": f"m-{score}",
+    }
     events = [
         {"event": "user", "text": "收到的杯子是碎的", "parse_data": {"intent": {"name": "complaint_product"}}},
         {"event": "user", "text": str(score), "parse_data": latest},
@@ -47,8 +52,9 @@ async def record(t: Tracker) -> list[str]:
 
 
 async def _ticket(sender: str) -> str:
-    ticket, _ = await services.tickets().create(f"{sender}:t", channel="rest", sender_id=sender,
-                                                customer_id=f"rest:{sender}", type="product")
+    ticket, _ = await services.tickets().create(
+        f"{sender}:t", channel="rest", sender_id=sender, customer_id=f"rest:{sender}", type="product"
+    )
     return ticket.id
 
 
@@ -61,10 +67,17 @@ async def test_a_low_score_reaches_the_supervisor_queue_with_the_conversation() 
 
     case = await services.handoffs().get(sender)
     assert case is not None
-    assert (case.reason, case.queue, case.status, case.ticket_id) == ("low_satisfaction", "supervisor", "waiting", ticket_id)
+    assert (case.reason, case.queue, case.status, case.ticket_id) == (
+        "low_satisfaction",
+        "supervisor",
+        "waiting",
+        ticket_id,
+    )
     assert case.priority == load_sla().tier("normal").priority
     assert case.summary["satisfaction"] == 1 and "收到的杯子是碎的" in case.summary["last_messages"]
-    assert sender in [c.sender_id for c in await services.handoffs().list_cases("waiting")]  # what GET /api/handoffs lists
+    assert sender in [
+        c.sender_id for c in await services.handoffs().list_cases("waiting")
+    ]  # what GET /api/handoffs lists
     assert (await services.tickets().get(ticket_id)).satisfaction == 1  # type: ignore[union-attr]
     claimed = await services.handoffs().claim("sup-1", sender)
     assert claimed is not None and claimed.reason == "low_satisfaction"

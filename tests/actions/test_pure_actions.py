@@ -24,9 +24,13 @@ def misunderstood(text: str) -> dict[str, Any]:
 
 # ---- action_fallback / action_cancel -------------------------------------------------------
 
+
 async def test_a_first_misunderstanding_asks_again(dispatcher, tracker_factory, domain) -> None:
-    tracker = tracker_factory(text="嗯嗯那个", intent="nlu_fallback",
-                              events=[{"event": "user", "text": "你好", "parse_data": {"intent": {"name": "greet"}}}])
+    tracker = tracker_factory(
+        text="嗯嗯那个",
+        intent="nlu_fallback",
+        events=[{"event": "user", "text": "你好", "parse_data": {"intent": {"name": "greet"}}}],
+    )
     events = await ActionFallback().run(dispatcher, tracker, domain)
     assert events == [] and responses(dispatcher) == ["utter_default"]
 
@@ -46,16 +50,19 @@ async def test_cancel_closes_the_flow_without_opening_anything(dispatcher, track
 
 # ---- action_answer_timing before a ticket exists ------------------------------------------
 
+
 async def test_timing_without_a_case_says_there_is_none(dispatcher, tracker_factory, domain) -> None:
     events = await ActionAnswerTiming().run(dispatcher, tracker_factory(text="多久能好", intent="ask_timing"), domain)
     assert events == [] and responses(dispatcher) == ["utter_no_open_case"]
 
 
 @pytest.mark.parametrize("urgency", [None, "safety"])
-async def test_timing_before_the_ticket_gives_the_tiers_resolution_time(dispatcher, tracker_factory, domain,
-                                                                        urgency: Any) -> None:
-    tracker = tracker_factory(text="多久能处理好", intent="ask_timing",
-                              slots={"complaint_type": "logistics", "urgency": urgency})
+async def test_timing_before_the_ticket_gives_the_tiers_resolution_time(
+    dispatcher, tracker_factory, domain, urgency: Any
+) -> None:
+    tracker = tracker_factory(
+        text="多久能处理好", intent="ask_timing", slots={"complaint_type": "logistics", "urgency": urgency}
+    )
     await ActionAnswerTiming().run(dispatcher, tracker, domain)
     (message,) = dispatcher.messages
     tier = load_sla().priority_for(urgency)
@@ -66,8 +73,11 @@ async def test_timing_before_the_ticket_gives_the_tiers_resolution_time(dispatch
 
 # ---- satisfaction ------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("text, score", [("5", 5.0), ("给5分", 5.0), ("一分", 1.0)])
-async def test_the_score_is_read_only_while_it_is_asked(dispatcher, tracker_factory, domain, text: str, score: float) -> None:
+async def test_the_score_is_read_only_while_it_is_asked(
+    dispatcher, tracker_factory, domain, text: str, score: float
+) -> None:
     action = ValidateSatisfactionForm()
     asked = tracker_factory(text=text, intent="inform", slots={"requested_slot": "satisfaction"})
     assert await action.extract_satisfaction(dispatcher, asked, domain) == {"satisfaction": score}
@@ -83,6 +93,7 @@ async def test_a_good_score_without_a_ticket_is_thanked(dispatcher, tracker_fact
 
 
 # ---- what the ticket and the handoff are built from -----------------------------------------
+
 
 def test_a_retried_call_gets_the_same_idempotency_key_and_the_next_message_a_new_one(tracker_factory) -> None:
     first = tracker_factory(text="确认", intent="affirm", sender_id="rest-7")
@@ -101,9 +112,16 @@ def test_approval_goes_to_the_approvers_queue_and_anything_else_to_the_tiers() -
 
 def test_ticket_fields_come_from_the_slots(tracker_factory) -> None:
     tracker = tracker_factory(
-        text="订单号3920184756210384", intent="inform", sender_id="rest-9",
-        slots={"complaint_type": "malicious", "secondary_type": "malicious", "order_id": "3920184756210384",
-               "urgency": "safety", "complaint_cause": "not-a-cause"},
+        text="订单号3920184756210384",
+        intent="inform",
+        sender_id="rest-9",
+        slots={
+            "complaint_type": "malicious",
+            "secondary_type": "malicious",
+            "order_id": "3920184756210384",
+            "urgency": "safety",
+            "complaint_cause": "not-a-cause",
+        },
     )
     fields = ticket_fields(tracker, status="open")
     assert fields["sender_id"] == "rest-9" and fields["channel"] == "rest"

@@ -15,8 +15,15 @@ from actions.followup import ActionRecordSatisfaction
 from actions.tickets import ActionAnswerTiming, ActionOpenTicket
 
 TICKET_NO = re.compile(r"TS\d{8,}")
-EXCHANGE = {"id": "exchange", "label": "换货", "description": "给您换一个新的。", "by_when_hours": 48,
-            "compensation": None, "approval": None, "by_when_text": None}
+EXCHANGE = {
+    "id": "exchange",
+    "label": "换货",
+    "description": "给您换一个新的。",
+    "by_when_hours": 48,
+    "compensation": None,
+    "approval": None,
+    "by_when_text": None,
+}
 
 
 @pytest.fixture
@@ -26,9 +33,13 @@ def on_test_redis(redis_server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(services, "_clients", {})  # no client cached on another server
 
 
-async def test_a_confirmed_option_opens_one_ticket_even_when_the_call_is_retried(on_test_redis, tracker_factory, domain) -> None:
+async def test_a_confirmed_option_opens_one_ticket_even_when_the_call_is_retried(
+    on_test_redis, tracker_factory, domain
+) -> None:
     tracker = tracker_factory(
-        text="好的 就这样", intent="affirm", sender_id=f"rest-{uuid.uuid4().hex[:8]}",
+        text="好的 就这样",
+        intent="affirm",
+        sender_id=f"rest-{uuid.uuid4().hex[:8]}",
         slots={"complaint_type": "product", "chosen_option": EXCHANGE, "order_id": "3920184756210384"},
     )
     first, again = CollectingDispatcher(), CollectingDispatcher()
@@ -42,7 +53,9 @@ async def test_a_confirmed_option_opens_one_ticket_even_when_the_call_is_retried
     assert ticket is not None and ticket.status == "open" and ticket.order_id == "3920184756210384"
 
     timing = CollectingDispatcher()
-    with_ticket = tracker_factory(text="多久能好", intent="ask_timing", slots={"ticket_id": ticket.id, "complaint_type": "product"})
+    with_ticket = tracker_factory(
+        text="多久能好", intent="ask_timing", slots={"ticket_id": ticket.id, "complaint_type": "product"}
+    )
     await ActionAnswerTiming().run(timing, with_ticket, domain)
     assert [m["response"] for m in timing.messages] == ["utter_answer_timing_ticket"]
 

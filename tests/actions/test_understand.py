@@ -15,8 +15,14 @@ from actions.understand import ActionAcknowledgeComplaint, corrects_the_restatem
 DOMAIN = yaml.safe_load((Path(__file__).resolve().parents[2] / "domain.yml").read_text(encoding="utf-8"))
 
 
-def tracker(text: str, intent: str, entities: list[dict[str, Any]] | None = None, *, slots: dict[str, Any] | None = None,
-            last_action: str = "action_listen") -> Tracker:
+def tracker(
+    text: str,
+    intent: str,
+    entities: list[dict[str, Any]] | None = None,
+    *,
+    slots: dict[str, Any] | None = None,
+    last_action: str = "action_listen",
+) -> Tracker:
     latest = {"text": text, "intent": {"name": intent, "confidence": 0.9}, "entities": entities or []}
     events = [
         {"event": "action", "name": last_action},
@@ -36,12 +42,20 @@ def slot(events: list[dict[str, Any]], name: str) -> Any:
     return next((e["value"] for e in events if e.get("event") == "slot" and e["name"] == name), "unset")
 
 
-OPEN_LOGISTICS = {"complaint_type": "logistics", "phase": "understand", "problem_summary": "快递五天了还没到，配送太慢了"}
+OPEN_LOGISTICS = {
+    "complaint_type": "logistics",
+    "phase": "understand",
+    "problem_summary": "快递五天了还没到，配送太慢了",
+}
 
 
 async def test_a_threat_raises_urgency_and_keeps_the_type() -> None:
-    t = tracker("再不处理我就打12315投诉，还要找记者曝光你们", "complaint_service",
-                [{"entity": "urgency", "value": "media_legal"}], slots=OPEN_LOGISTICS)
+    t = tracker(
+        "再不处理我就打12315投诉，还要找记者曝光你们",
+        "complaint_service",
+        [{"entity": "urgency", "value": "media_legal"}],
+        slots=OPEN_LOGISTICS,
+    )
     events, messages = await acknowledge(t)
     assert slot(events, "complaint_type") == "unset"  # not overwritten
     assert (slot(events, "urgency"), slot(events, "handoff_reason")) == ("media_legal", "urgency")
@@ -49,16 +63,25 @@ async def test_a_threat_raises_urgency_and_keeps_the_type() -> None:
 
 
 async def test_a_second_problem_is_the_secondary_type() -> None:
-    t = tracker("而且客服也一直不回我", "complaint_service", [{"entity": "complaint_cause", "value": "unresponsive"}],
-                slots=OPEN_LOGISTICS)
+    t = tracker(
+        "而且客服也一直不回我",
+        "complaint_service",
+        [{"entity": "complaint_cause", "value": "unresponsive"}],
+        slots=OPEN_LOGISTICS,
+    )
     events, messages = await acknowledge(t)
     assert slot(events, "secondary_type") == "service" and slot(events, "complaint_type") == "unset"
     assert messages[0]["response"] == "utter_second_problem"
 
 
 async def test_after_no_the_customer_may_change_the_type() -> None:
-    t = tracker("是客服态度太差 骂人", "complaint_service", [{"entity": "complaint_cause", "value": "rude"}],
-                slots=OPEN_LOGISTICS, last_action="utter_ask_correction")
+    t = tracker(
+        "是客服态度太差 骂人",
+        "complaint_service",
+        [{"entity": "complaint_cause", "value": "rude"}],
+        slots=OPEN_LOGISTICS,
+        last_action="utter_ask_correction",
+    )
     events, messages = await acknowledge(t)
     assert (slot(events, "complaint_type"), slot(events, "complaint_cause")) == ("service", "rude")
     assert messages[0]["response"] == "utter_restate_service"

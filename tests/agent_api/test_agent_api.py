@@ -21,13 +21,23 @@ from typing import Any, Callable
 import pytest
 
 from bot.agent_api.channel import AgentApi
-from bot.store.handoff import HandoffCase, HandoffQueue
 from bot.policy.sla import format_deadline
-from tools.devstack import http_json
+from bot.store.handoff import HandoffCase, HandoffQueue
 from bot.store.tickets import TicketStore
+from tools.devstack import http_json
 
-TICKET_FIELDS = ("id", "type", "urgency", "priority", "status", "options_offered", "chosen_option",
-                 "compensation", "risk_flag", "history")
+TICKET_FIELDS = (
+    "id",
+    "type",
+    "urgency",
+    "priority",
+    "status",
+    "options_offered",
+    "chosen_option",
+    "compensation",
+    "risk_flag",
+    "history",
+)
 CASE_FIELDS = ("sender_id", "priority", "deadline", "summary")
 UNKNOWN_TICKET = "TS190001010000"
 DAY = 24 * 3600
@@ -37,8 +47,15 @@ def new_sender(tag: str = "api") -> str:
     return f"{tag}-{uuid.uuid4().hex[:10]}"
 
 
-def call(bot: Any, method: str, path: str, body: Any = None, *, token: str | None = None,
-         headers: dict[str, str] | None = None) -> tuple[int, str, Any]:
+def call(
+    bot: Any,
+    method: str,
+    path: str,
+    body: Any = None,
+    *,
+    token: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, str, Any]:
     """One HTTP request; returns (status, raw text, decoded JSON or None). ``token`` goes in ``?token=``."""
     url = bot.base + path
     if token is not None:
@@ -137,6 +154,7 @@ def case_of(bot, sender: str) -> dict[str, Any] | None:
 
 # ---- authentication ----
 
+
 def served_routes() -> list[tuple[str, str]]:
     """(method, concrete path) of every route of the agents' API blueprint."""
     blueprint = AgentApi().blueprint(lambda message: None)  # type: ignore[arg-type, return-value]
@@ -160,7 +178,9 @@ def test_the_api_has_protected_routes() -> None:
 @pytest.mark.parametrize("method, path", PROTECTED)
 @pytest.mark.parametrize("how", ["none", "query", "bearer", "bearer-empty", "basic-right-token"])
 def test_every_route_but_health_needs_the_token(bot, method: str, path: str, how: str) -> None:
-    body = {"agent": "mallory", "text": "hi", "approved": True, "sender_id": "auth-nobody"} if method == "POST" else None
+    body = (
+        {"agent": "mallory", "text": "hi", "approved": True, "sender_id": "auth-nobody"} if method == "POST" else None
+    )
     token, headers = None, {}
     if how == "query":
         token = "wrong-" + bot.token
@@ -199,9 +219,9 @@ def test_health_is_public_and_reports_its_checks(bot, headers: dict[str, str], t
 
 BAD_REQUESTS = [
     ("POST", "/api/handoffs/claim", b"not json", 400),
-    ("POST", "/api/handoffs/claim", b"{\"agent\": ", 400),
+    ("POST", "/api/handoffs/claim", b'{"agent": ', 400),
     ("POST", "/api/handoffs/claim", b"[1, 2]", 400),
-    ("POST", "/api/handoffs/claim", b"\"agent\"", 400),
+    ("POST", "/api/handoffs/claim", b'"agent"', 400),
     ("POST", "/api/handoffs/claim", b"null", 400),
     ("POST", "/api/handoffs/claim", b"\xff\xfe\x00", 400),
     ("POST", "/api/handoffs/claim", b"", 400),
@@ -238,12 +258,14 @@ def test_bad_input_gets_a_json_4xx(bot, method: str, path: str, body: Any, expec
     status, text, parsed = call(bot, method, path, body, token=bot.token)
     assert status == expected, (status, text)
     assert isinstance(parsed, dict) and isinstance(parsed.get("error"), str) and parsed["error"], text
-    assert "Traceback" not in text and "File \"" not in text
+    assert "Traceback" not in text and 'File "' not in text
 
 
 def test_unknown_ticket_is_404(bot) -> None:
-    for method, path, body in [("GET", f"/api/tickets/{UNKNOWN_TICKET}", None),
-                               ("POST", f"/api/tickets/{UNKNOWN_TICKET}/compensation", {"agent": "a", "approved": True})]:
+    for method, path, body in [
+        ("GET", f"/api/tickets/{UNKNOWN_TICKET}", None),
+        ("POST", f"/api/tickets/{UNKNOWN_TICKET}/compensation", {"agent": "a", "approved": True}),
+    ]:
         status, parsed = api(bot, method, path, body)
         assert status == 404 and parsed.get("error"), (path, parsed)
 
@@ -312,6 +334,7 @@ def test_compensation_decision_without_pending_compensation_is_409(bot, settled)
 
 # ---- what the API lists ----
 
+
 def test_tickets_of_a_conversation(bot, settled) -> None:
     status, tickets = api(bot, "GET", f"/api/tickets?sender_id={settled['sender']}")
     assert status == 200 and isinstance(tickets, list) and len(tickets) == 1, tickets
@@ -368,6 +391,7 @@ def test_handoffs_list_an_urgent_complaint_first(bot) -> None:
 
 # ---- the follow-up timer (the real one, every second) ----
 
+
 def test_progress_message_when_due(bot, redis_server, settled) -> None:
     sender, ticket_id = settled["sender"], settled["ticket_id"]
     outbox = Outbox(bot, sender)
@@ -399,14 +423,16 @@ def test_progress_message_when_due(bot, redis_server, settled) -> None:
 
     # the conversation records what was sent (the agent's transcript is complete)
     status, transcript = api(bot, "GET", f"/api/conversations/{sender}/transcript")
-    assert status == 200 and any(ticket_id in (m["text"] or "") and "进展" in (m["text"] or "")
-                                 for m in transcript["messages"])
+    assert status == 200 and any(
+        ticket_id in (m["text"] or "") and "进展" in (m["text"] or "") for m in transcript["messages"]
+    )
 
     # once per due time, even when it comes round again or two workers run: asserted without
     # waiting on the wall clock in tests/followup/test_jobs.py
     async def settle(client: Any) -> Any:
         return await TicketStore(client, prefix="tk").update(
-            ticket_id, actor="test", note="复原", next_progress_due=time.time() + DAY)
+            ticket_id, actor="test", note="复原", next_progress_due=time.time() + DAY
+        )
 
     redis_run(redis_server, settle)
 
@@ -420,9 +446,17 @@ def test_unclaimed_overdue_case_escalates_once(bot, redis_server) -> None:
 
     async def overdue(client: Any) -> Any:
         queue = HandoffQueue(client, prefix="handoff")
-        case = HandoffCase(sender_id=sender, channel="rest", customer_id=f"rest:{sender}", reason="urgency",
-                           queue="emergency", priority="P1", deadline=time.time() - 60,
-                           summary=first["summary"], ticket_id=first["ticket_id"])
+        case = HandoffCase(
+            sender_id=sender,
+            channel="rest",
+            customer_id=f"rest:{sender}",
+            reason="urgency",
+            queue="emergency",
+            priority="P1",
+            deadline=time.time() - 60,
+            summary=first["summary"],
+            ticket_id=first["ticket_id"],
+        )
         return await queue.enqueue(case, f"{sender}:test-overdue")
 
     stored, added = redis_run(redis_server, overdue)

@@ -11,8 +11,9 @@ from bot.channels import taobao, wechat
 from bot.channels.common import EMPTY_MESSAGE_INTENT, OrderedTasks, escape_user_text
 from bot.services import delivery
 
-CHANNEL_RESPONSES = sorted({*wechat.connector.RESPONSES, *taobao.connector.RESPONSES, "utter_system_error",
-                            "utter_paused_notice"})
+CHANNEL_RESPONSES = sorted(
+    {*wechat.connector.RESPONSES, *taobao.connector.RESPONSES, "utter_system_error", "utter_paused_notice"}
+)
 
 
 def test_escape_user_text() -> None:
@@ -32,6 +33,7 @@ async def test_one_key_runs_in_arrival_order_other_keys_concurrently() -> None:
             log.append(f"start {name}")
             await asyncio.sleep(seconds)
             log.append(f"end {name}")
+
         return work
 
     tasks.spawn("a", turn("a1", 0.3))

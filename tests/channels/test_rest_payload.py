@@ -12,10 +12,22 @@ def body(obj) -> bytes:
 
 @pytest.mark.parametrize(
     "raw",
-    [b"", b"not json", b"[1, 2]", b'"text"', b"null", body({"message": "hi"}), body({"sender": "", "message": "hi"}),
-     body({"sender": None, "message": "hi"}), body({"sender": True, "message": "hi"}), body({"sender": "a"}),
-     body({"sender": "a", "message": 5}), body({"sender": "a" * 200, "message": "hi"}),
-     body({"sender": "a", "message": "hi", "metadata": [1]}), b"\xff\xfe"],
+    [
+        b"",
+        b"not json",
+        b"[1, 2]",
+        b'"text"',
+        b"null",
+        body({"message": "hi"}),
+        body({"sender": "", "message": "hi"}),
+        body({"sender": None, "message": "hi"}),
+        body({"sender": True, "message": "hi"}),
+        body({"sender": "a"}),
+        body({"sender": "a", "message": 5}),
+        body({"sender": "a" * 200, "message": "hi"}),
+        body({"sender": "a", "message": "hi", "metadata": [1]}),
+        b"\xff\xfe",
+    ],
 )
 def test_bad_payloads_are_400(raw: bytes) -> None:
     with pytest.raises(PayloadError) as error:
@@ -41,4 +53,8 @@ def test_customers_cannot_trigger_intents() -> None:
 
 
 def test_valid_payload() -> None:
-    assert parse_payload(body({"sender": "u1", "message": "快递没到", "metadata": {"a": 1}})) == ("u1", "快递没到", {"a": 1})
+    assert parse_payload(body({"sender": "u1", "message": "快递没到", "metadata": {"a": 1}})) == (
+        "u1",
+        "快递没到",
+        {"a": 1},
+    )

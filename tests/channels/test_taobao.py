@@ -61,8 +61,15 @@ def gmt8(moment: float) -> str:
     return datetime.fromtimestamp(moment, GMT8).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def signed_query(body: bytes, *, method: str = "hmac-sha256", secret: str = SECRET, app_key: str = APP_KEY,
-                 at: Optional[float] = None, **extra: str) -> Dict[str, str]:
+def signed_query(
+    body: bytes,
+    *,
+    method: str = "hmac-sha256",
+    secret: str = SECRET,
+    app_key: str = APP_KEY,
+    at: Optional[float] = None,
+    **extra: str,
+) -> Dict[str, str]:
     params = {"app_key": app_key, "timestamp": gmt8(time.time() if at is None else at), "sign_method": method, **extra}
     params["sign"] = top_sign(params, body, secret, method)
     return params
@@ -73,8 +80,12 @@ def encode(obj: Any) -> bytes:
 
 
 def new_message(**fields: Any) -> Dict[str, Any]:
-    data: Dict[str, Any] = {"buyer_nick": "小明爱购物", "message_id": f"m-{uuid.uuid4().hex[:12]}",
-                            "timestamp": gmt8(time.time()), "text": "收到的电饭煲煮饭夹生"}
+    data: Dict[str, Any] = {
+        "buyer_nick": "小明爱购物",
+        "message_id": f"m-{uuid.uuid4().hex[:12]}",
+        "timestamp": gmt8(time.time()),
+        "text": "收到的电饭煲煮饭夹生",
+    }
     data.update(fields)
     return {k: v for k, v in data.items() if v is not None}
 
@@ -87,8 +98,13 @@ def new_message(**fields: Any) -> Dict[str, Any]:
 # md5 wraps it in the secret: "helloworldbar2foo1foo_bar3foobar4helloworld";
 #   printf '%s' 'helloworldbar2foo1foo_bar3foobar4helloworld' | md5sum
 #   -> 5aaf1c690262a24768f5478b084c2c8a, upper-cased.
-DOC_VECTOR = ({"foo": "1", "bar": "2", "foo_bar": "3", "foobar": "4"}, b"", "helloworld", "md5",
-              "5AAF1C690262A24768F5478B084C2C8A")
+DOC_VECTOR = (
+    {"foo": "1", "bar": "2", "foo_bar": "3", "foobar": "4"},
+    b"",
+    "helloworld",
+    "md5",
+    "5AAF1C690262A24768F5478B084C2C8A",
+)
 
 # Worked example 2, a forwarded message: app_key=12345678, timestamp=2016-01-01 12:00:00, secret
 # "helloworld", body {"buyer_nick":"小明","message_id":"1001"} (UTF-8, 43 bytes). Sorted names:
@@ -119,15 +135,23 @@ def test_message_vectors(method: str, expected: str) -> None:
     assert taobao_sign.sign(params, VECTOR_BODY, "helloworld", method) == expected
     assert top_sign(params, VECTOR_BODY, "helloworld", method) == expected
     now = taobao_sign.parse_timestamp("2016-01-01 12:00:00")
-    assert taobao_sign.verify({**params, "sign": expected}, VECTOR_BODY, app_key="12345678", secret="helloworld",
-                              now=now)
+    assert taobao_sign.verify(
+        {**params, "sign": expected}, VECTOR_BODY, app_key="12345678", secret="helloworld", now=now
+    )
 
 
 @pytest.mark.parametrize("method", taobao_sign.SIGN_METHODS)
 @pytest.mark.parametrize("body", [b"", encode(new_message(text="快递三天没动 13812345678")), "纯文本 body".encode()])
 def test_sign_matches_independent_computation(method: str, body: bytes) -> None:
-    params = {"app_key": APP_KEY, "timestamp": "2026-11-23 10:00:00", "sign_method": method, "v": "2.0",
-              "empty": "", "sign": "IGNORED", "中文参数": "值"}
+    params = {
+        "app_key": APP_KEY,
+        "timestamp": "2026-11-23 10:00:00",
+        "sign_method": method,
+        "v": "2.0",
+        "empty": "",
+        "sign": "IGNORED",
+        "中文参数": "值",
+    }
     assert taobao_sign.sign(params, body, SECRET, method) == top_sign(params, body, SECRET, method)
     assert len(taobao_sign.sign(params, body, SECRET, method)) == (64 if method == "hmac-sha256" else 32)
 
@@ -150,8 +174,9 @@ NOW = taobao_sign.parse_timestamp("2026-11-23 10:00:00")
 BODY = encode(new_message(message_id="fixed-1"))
 
 
-def request(method: str = "hmac-sha256", *, at: float = NOW, secret: str = SECRET, app_key: str = APP_KEY,
-            body: bytes = BODY) -> Dict[str, str]:
+def request(
+    method: str = "hmac-sha256", *, at: float = NOW, secret: str = SECRET, app_key: str = APP_KEY, body: bytes = BODY
+) -> Dict[str, str]:
     params = {"app_key": app_key, "timestamp": gmt8(at), "sign_method": method}
     params["sign"] = top_sign(params, body, secret, method)
     return params
@@ -200,8 +225,9 @@ def test_verify_without_credentials_refuses() -> None:
 
 
 def test_signed_params_round_trip() -> None:
-    params = taobao_sign.signed_params(BODY, app_key=APP_KEY, secret=SECRET, sign_method="md5", extra={"shop": "1"},
-                                       now=NOW)
+    params = taobao_sign.signed_params(
+        BODY, app_key=APP_KEY, secret=SECRET, sign_method="md5", extra={"shop": "1"}, now=NOW
+    )
     assert params["timestamp"] == "2026-11-23 10:00:00" and params["shop"] == "1"
     assert params["sign"] == top_sign(params, BODY, SECRET, "md5")
     assert ok(params)
@@ -212,19 +238,39 @@ def test_signed_params_round_trip() -> None:
 
 @pytest.mark.parametrize(
     "raw",
-    [b"", b"not json", b"[1, 2]", b'"text"', b"null", b"\xff\xfe",
-     encode(new_message(buyer_nick=None)), encode(new_message(buyer_nick="")), encode(new_message(buyer_nick="  ")),
-     encode(new_message(buyer_nick=5)), encode(new_message(buyer_nick="a" * 65)), encode(new_message(buyer_nick="a\nb")),
-     encode(new_message(message_id=None)), encode(new_message(message_id="")), encode(new_message(message_id=True)),
-     encode(new_message(message_id="has space")), encode(new_message(message_id="x" * 129)),
-     encode(new_message(timestamp=None)), encode(new_message(timestamp="2026-11-23T10:00:00")),
-     encode(new_message(timestamp=1763863200)),
-     encode(new_message(text=None)), encode(new_message(text=["hi"])),
-     encode(new_message(image_url="ftp://x/a.jpg")), encode(new_message(image_url="javascript:alert(1)")),
-     encode(new_message(image_url="https://img.example.com/a b.jpg")), encode(new_message(image_url=3)),
-     encode(new_message(order_id="12;34")), encode(new_message(order_id=False)), encode(new_message(order_id={})),
-     b'{"buyer_nick": "\\ud800", "message_id": "1", "timestamp": "2026-11-23 10:00:00", "text": "x"}',
-     b'{"buyer_nick": "a", "message_id": "1", "timestamp": "2026-11-23 10:00:00", "text": "\\udfff"}'],
+    [
+        b"",
+        b"not json",
+        b"[1, 2]",
+        b'"text"',
+        b"null",
+        b"\xff\xfe",
+        encode(new_message(buyer_nick=None)),
+        encode(new_message(buyer_nick="")),
+        encode(new_message(buyer_nick="  ")),
+        encode(new_message(buyer_nick=5)),
+        encode(new_message(buyer_nick="a" * 65)),
+        encode(new_message(buyer_nick="a\nb")),
+        encode(new_message(message_id=None)),
+        encode(new_message(message_id="")),
+        encode(new_message(message_id=True)),
+        encode(new_message(message_id="has space")),
+        encode(new_message(message_id="x" * 129)),
+        encode(new_message(timestamp=None)),
+        encode(new_message(timestamp="2026-11-23T10:00:00")),
+        encode(new_message(timestamp=1763863200)),
+        encode(new_message(text=None)),
+        encode(new_message(text=["hi"])),
+        encode(new_message(image_url="ftp://x/a.jpg")),
+        encode(new_message(image_url="javascript:alert(1)")),
+        encode(new_message(image_url="https://img.example.com/a b.jpg")),
+        encode(new_message(image_url=3)),
+        encode(new_message(order_id="12;34")),
+        encode(new_message(order_id=False)),
+        encode(new_message(order_id={})),
+        b'{"buyer_nick": "\\ud800", "message_id": "1", "timestamp": "2026-11-23 10:00:00", "text": "x"}',
+        b'{"buyer_nick": "a", "message_id": "1", "timestamp": "2026-11-23 10:00:00", "text": "\\udfff"}',
+    ],
 )
 def test_bad_payloads_are_400(raw: bytes) -> None:
     with pytest.raises(TaobaoRequestError) as error:
@@ -240,8 +286,12 @@ def test_too_long_text_is_413() -> None:
 
 def test_valid_payloads() -> None:
     message = parse_message(encode(new_message(message_id=1001, order_id=3920184756210384, text="没收到货")))
-    assert (message.message_id, message.order_id, message.text, message.image_only) == ("1001", "3920184756210384",
-                                                                                       "没收到货", False)
+    assert (message.message_id, message.order_id, message.text, message.image_only) == (
+        "1001",
+        "3920184756210384",
+        "没收到货",
+        False,
+    )
     image = parse_message(encode(new_message(text=None, image_url="https://img.alicdn.com/a.jpg", extra="ignored")))
     assert image.image_only and image.text == ""
     assert parse_message(encode(new_message(text=" ", image_url="https://img.alicdn.com/a.jpg"))).image_only
@@ -278,8 +328,15 @@ def test_from_credentials_needs_key_secret_and_url(monkeypatch: pytest.MonkeyPat
     channel = TaobaoInput.from_credentials({})
     assert (channel.name(), channel.app_key, channel.sender.sign_method) == ("taobao", APP_KEY, "hmac-sha256")
     assert isinstance(channel.get_output_channel(), TaobaoOutput)
-    from_file = TaobaoInput.from_credentials({"app_key": "k2", "app_secret": "s2", "reply_url": "https://x.example/r",
-                                              "reply_sign_method": "md5", "reply_attempts": 2})
+    from_file = TaobaoInput.from_credentials(
+        {
+            "app_key": "k2",
+            "app_secret": "s2",
+            "reply_url": "https://x.example/r",
+            "reply_sign_method": "md5",
+            "reply_attempts": 2,
+        }
+    )
     assert (from_file.app_key, from_file.sender.sign_method, from_file.sender.attempts) == ("k2", "md5", 2)
     with pytest.raises(RasaException, match="http"):
         TaobaoInput.from_credentials({"reply_url": "ftp://x/r"})
@@ -306,12 +363,19 @@ class FakeTaobao:
         signed = (
             method in taobao_sign.SIGN_METHODS
             and params.get("app_key") == APP_KEY
-            and abs(time.time() - datetime.strptime(params["timestamp"], "%Y-%m-%d %H:%M:%S")
-                    .replace(tzinfo=GMT8).timestamp()) < 600
+            and abs(
+                time.time()
+                - datetime.strptime(params["timestamp"], "%Y-%m-%d %H:%M:%S").replace(tzinfo=GMT8).timestamp()
+            )
+            < 600
             and hmac.compare_digest(params.get("sign", ""), top_sign(params, raw, SECRET, method))
         )
-        record = {"params": params, "body": json.loads(raw), "signed": signed,
-                  "content_type": request.headers.get("Content-Type")}
+        record = {
+            "params": params,
+            "body": json.loads(raw),
+            "signed": signed,
+            "content_type": request.headers.get("Content-Type"),
+        }
         self.attempts.append(record)
         status = self.plan.pop(0) if self.plan else 200
         if status != 200:
@@ -350,8 +414,14 @@ async def fake_taobao() -> AsyncIterator[FakeTaobao]:
 class Recorder:
     """Stands in for the agent: records each message, answers "已收到：<text>" through its channel."""
 
-    def __init__(self, delay: Callable[[UserMessage], float] = lambda m: 0.0, *, fail: bool = False,
-                 action_failure: bool = False, answer: bool = True) -> None:
+    def __init__(
+        self,
+        delay: Callable[[UserMessage], float] = lambda m: 0.0,
+        *,
+        fail: bool = False,
+        action_failure: bool = False,
+        answer: bool = True,
+    ) -> None:
         self.delay, self.fail, self.action_failure, self.answer = delay, fail, action_failure, answer
         self.started: List[UserMessage] = []
         self.finished: List[UserMessage] = []
@@ -364,7 +434,8 @@ class Recorder:
         if self.action_failure:
             logging.getLogger("rasa.core.processor").error(
                 "Encountered an exception while running action 'action_create_ticket'. Bot will continue, "
-                "but the actions events are lost. Please check the logs of your action server.")
+                "but the actions events are lost. Please check the logs of your action server."
+            )
         if self.answer:
             await message.output_channel.send_response(message.sender_id, {"text": f"已收到：{message.text}"})
         self.finished.append(message)
@@ -377,8 +448,9 @@ class Webhook:
         self.base, self.channel, self.app = base, channel, app
         self.url = f"{base}/webhooks/taobao/webhook"
 
-    async def post(self, body: bytes | Dict[str, Any], *, query: Optional[Dict[str, str]] = None,
-                   **sign: Any) -> tuple[int, Any, str, float]:
+    async def post(
+        self, body: bytes | Dict[str, Any], *, query: Optional[Dict[str, str]] = None, **sign: Any
+    ) -> tuple[int, Any, str, float]:
         raw = body if isinstance(body, bytes) else encode(body)
         params = signed_query(raw, **sign) if query is None else query
         url = f"{self.url}?{urllib.parse.urlencode(params, quote_via=urllib.parse.quote)}"
@@ -402,7 +474,9 @@ class Webhook:
 
 
 @asynccontextmanager
-async def running(recorder: Recorder, reply_url: str, *, agent: Any = None, attempts: int = 3) -> AsyncIterator[Webhook]:
+async def running(
+    recorder: Recorder, reply_url: str, *, agent: Any = None, attempts: int = 3
+) -> AsyncIterator[Webhook]:
     channel = TaobaoInput(APP_KEY, SECRET, reply_url, reply_attempts=attempts, reply_timeout=2.0, reply_backoff=0.01)
     app = Sanic(f"taobao_test_{uuid.uuid4().hex[:10]}")
     if agent is not None:
@@ -459,13 +533,22 @@ async def test_ack_comes_first_then_a_signed_reply(method: str) -> None:
     assert reply["signed"] and reply["params"]["sign_method"] == "hmac-sha256"
     assert set(reply["params"]) == {"app_key", "timestamp", "sign_method", "sign"}
     assert reply["content_type"].startswith("application/json")
-    assert reply["body"] == {"buyer_nick": "小明/01 %", "reply_id": f"{message['message_id']}:0",
-                             "in_reply_to": message["message_id"], "text": "已收到：收到的电饭煲煮饭夹生"}
+    assert reply["body"] == {
+        "buyer_nick": "小明/01 %",
+        "reply_id": f"{message['message_id']}:0",
+        "in_reply_to": message["message_id"],
+        "text": "已收到：收到的电饭煲煮饭夹生",
+    }
     [user] = recorder.finished
     assert user.sender_id == "taobao:小明%2F01%20%25"
     assert (user.input_channel, user.message_id, user.text) == ("taobao", message["message_id"], message["text"])
-    assert user.metadata == {"customer_id": "小明/01 %", "channel": "taobao", "message_id": message["message_id"],
-                             "order_id": "3920184756210384", "sent_at": message["timestamp"]}
+    assert user.metadata == {
+        "customer_id": "小明/01 %",
+        "channel": "taobao",
+        "message_id": message["message_id"],
+        "order_id": "3920184756210384",
+        "sent_at": message["timestamp"],
+    }
 
 
 @pytest.mark.parametrize(
@@ -585,9 +668,11 @@ async def test_image_only_gets_a_defined_reply_and_the_image_is_kept_as_evidence
         await fake.wait_for(4)
     with_images, later = recorder.finished
     assert with_images.text == "锅底有裂缝"
-    assert with_images.metadata["images"] == ["https://img.alicdn.com/imgextra/broken-1.jpg",
-                                              "https://img.alicdn.com/imgextra/broken-2.jpg",
-                                              "https://img.alicdn.com/imgextra/crack.jpg"]
+    assert with_images.metadata["images"] == [
+        "https://img.alicdn.com/imgextra/broken-1.jpg",
+        "https://img.alicdn.com/imgextra/broken-2.jpg",
+        "https://img.alicdn.com/imgextra/crack.jpg",
+    ]
     assert with_images.metadata["image"] == "https://img.alicdn.com/imgextra/crack.jpg"
     assert "image" not in later.metadata  # attached once
 
@@ -613,7 +698,8 @@ async def test_outbound_5xx_is_retried_with_the_same_reply_id() -> None:
 
 
 async def test_outbound_failures_are_bounded_logged_masked_and_the_worker_carries_on(
-        caplog: pytest.LogCaptureFixture) -> None:
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     caplog.set_level(logging.ERROR, logger="bot.channels.taobao")
     recorder = Recorder()
     async with fake_taobao() as fake, running(recorder, fake.url, attempts=3) as hook:
@@ -683,7 +769,10 @@ async def test_redis_down_means_no_ack(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 class FakeNlg:
-    RESPONSES = {"utter_paused_notice": "您的消息已转给人工客服，请稍候。", "utter_describe_image": "图片收到，请描述一下问题。"}
+    RESPONSES = {
+        "utter_paused_notice": "您的消息已转给人工客服，请稍候。",
+        "utter_describe_image": "图片收到，请描述一下问题。",
+    }
 
     async def generate(self, response: str, tracker: Any, channel: str, **kwargs: Any) -> Optional[Dict[str, Any]]:
         text = self.RESPONSES.get(response)
@@ -720,7 +809,9 @@ async def test_agent_messages_go_out_through_the_signed_endpoint() -> None:
     sender_id = await agent.taobao_conversation(nick)
     async with fake_taobao() as fake, running(Recorder(), fake.url, agent=agent) as hook:
         assert isinstance(hook.channel.get_output_channel(), TaobaoOutput)
-        channel = await delivery.send(hook.app, sender_id, {"text": "您好，我是客服小王，已为您安排补发。"}, author="agent:wang")
+        channel = await delivery.send(
+            hook.app, sender_id, {"text": "您好，我是客服小王，已为您安排补发。"}, author="agent:wang"
+        )
         [reply] = await fake.wait_for(1)
     assert channel == "taobao"
     assert reply["signed"] and reply["body"]["buyer_nick"] == nick and reply["body"]["in_reply_to"] is None
@@ -745,9 +836,13 @@ async def test_output_channel_sends_images_and_buttons_and_never_raises() -> Non
     async with fake_taobao() as fake:
         sender = ReplySender(fake.url, APP_KEY, SECRET, sign_method="md5", backoff=0.01)
         output = TaobaoOutput(sender)
-        await output.send_response("taobao:小明", {"text": "请选一个：\n1. 换货\n2. 退款",
-                                                  "buttons": [{"title": "换货", "payload": "1"},
-                                                              {"title": "退款", "payload": "2"}]})
+        await output.send_response(
+            "taobao:小明",
+            {
+                "text": "请选一个：\n1. 换货\n2. 退款",
+                "buttons": [{"title": "换货", "payload": "1"}, {"title": "退款", "payload": "2"}],
+            },
+        )
         await output.send_image_url("taobao:小明", "https://img.example.com/guide.png")
         await output.send_response("taobao:小明", {"custom": {"x": 1}})  # nothing Taobao can show: skipped
         await output.send_text_message("rest-user", "不是淘宝会话")  # logged, not raised
@@ -773,7 +868,9 @@ async def test_paused_conversation_gets_the_passed_on_notice() -> None:
 async def test_image_only_reply_comes_from_the_domain_when_it_has_one() -> None:
     agent = FakeAgent()
     async with fake_taobao() as fake, running(Recorder(), fake.url, agent=agent) as hook:
-        message = new_message(buyer_nick=f"图{uuid.uuid4().hex[:6]}", text=None, image_url="https://img.example.com/1.jpg")
+        message = new_message(
+            buyer_nick=f"图{uuid.uuid4().hex[:6]}", text=None, image_url="https://img.example.com/1.jpg"
+        )
         assert (await hook.post(message))[0] == 200
         [reply] = await fake.wait_for(1)
     assert reply["body"]["text"] == FakeNlg.RESPONSES["utter_describe_image"]

@@ -66,11 +66,19 @@ def taobao_bot(model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> It
 
 def _send(base: str, message_id: str, text: str, **extra: Any) -> dict[str, Any]:
     body = json.dumps(
-        {"buyer_nick": "小明", "message_id": message_id, "timestamp": taobao_sign.format_timestamp(), "text": text, **extra},
+        {
+            "buyer_nick": "小明",
+            "message_id": message_id,
+            "timestamp": taobao_sign.format_timestamp(),
+            "text": text,
+            **extra,
+        },
         ensure_ascii=False,
     ).encode()
     query = urllib.parse.urlencode(taobao_sign.signed_params(body, app_key=KEY, secret=SECRET))
-    request = urllib.request.Request(f"{base}/webhooks/taobao/webhook?{query}", data=body, headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        f"{base}/webhooks/taobao/webhook?{query}", data=body, headers={"Content-Type": "application/json"}
+    )
     with urllib.request.urlopen(request, timeout=10) as reply:
         return json.loads(reply.read())
 

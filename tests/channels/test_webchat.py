@@ -43,8 +43,12 @@ def tiny_png() -> bytes:
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 8, 8, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", 8, 8, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(raw))
+        + chunk(b"IEND", b"")
+    )
 
 
 def pillow_image(fmt: str, size: tuple[int, int] = (8, 8)) -> bytes:
@@ -69,12 +73,24 @@ PNG_THEN_HTML = b"\x89PNG\r\n\x1a\n<html><script>alert(1)</script></html>"
 # Upload validation on its own
 # ---------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("data, kind", [
-    (tiny_png(), "png"), (JPEG, "jpg"), (WEBP, "webp"), (GIF, None), (b"%PDF-1.4", None),
-    (b"RIFF\x00\x00\x00\x00WAVE", None), (b"", None),
-    (FAKE_JPEG, None), (PNG_THEN_HTML, None),  # magic bytes alone are not an image
-    (tiny_png()[:-20], None), (JPEG[: len(JPEG) // 2], None), (WEBP[:-10], None),  # truncated
-])
+
+@pytest.mark.parametrize(
+    "data, kind",
+    [
+        (tiny_png(), "png"),
+        (JPEG, "jpg"),
+        (WEBP, "webp"),
+        (GIF, None),
+        (b"%PDF-1.4", None),
+        (b"RIFF\x00\x00\x00\x00WAVE", None),
+        (b"", None),
+        (FAKE_JPEG, None),
+        (PNG_THEN_HTML, None),  # magic bytes alone are not an image
+        (tiny_png()[:-20], None),
+        (JPEG[: len(JPEG) // 2], None),
+        (WEBP[:-10], None),  # truncated
+    ],
+)
 def test_image_kind_is_what_pillow_reads_completely(data: bytes, kind: str | None) -> None:
     assert image_kind(data) == kind
 
@@ -120,11 +136,14 @@ def test_missed_messages_are_the_bot_messages_after_the_last_one_seen() -> None:
         BotUttered(None, data={}, timestamp=201.0),  # nothing to show
         BotUttered("进展：已发货", timestamp=300.0),
     ]
-    assert missed_messages(events, 101.0) == [{"text": "您好，我是客服小王。", "author": "agent:王", "at": 200.0},
-                                              {"text": "进展：已发货", "at": 300.0}]
+    assert missed_messages(events, 101.0) == [
+        {"text": "您好，我是客服小王。", "author": "agent:王", "at": 200.0},
+        {"text": "进展：已发货", "at": 300.0},
+    ]
     assert missed_messages(events, 50) == [
         {"buttons": [{"title": "换货", "payload": "1"}], "text": "请选一个", "at": 101.0},
-        {"text": "您好，我是客服小王。", "author": "agent:王", "at": 200.0}, {"text": "进展：已发货", "at": 300.0},
+        {"text": "您好，我是客服小王。", "author": "agent:王", "at": 200.0},
+        {"text": "进展：已发货", "at": 300.0},
     ]
     assert missed_messages(events, 50, limit=1) == [{"text": "进展：已发货", "at": 300.0}]
     for since in (None, "100", True, [1]):
@@ -144,33 +163,46 @@ def test_web_customers_and_their_photos() -> None:
 # The session's bot, over HTTP
 # ---------------------------------------------------------------------------------------------
 
+
 class WebStack:
     def __init__(self, base: str, token: str, uploads: Path, logs: Path) -> None:
         self.base, self.token, self.uploads, self.logs = base, token, uploads, logs
 
-    def request(self, path: str, data: bytes | None = None, headers: dict[str, str] | None = None,
-                method: str | None = None) -> tuple[int, dict[str, str], bytes]:
-        status, answer_headers, body = http_request(method or ("GET" if data is None else "POST"), self.base + path, data,
-                                                    headers=headers)
+    def request(
+        self, path: str, data: bytes | None = None, headers: dict[str, str] | None = None, method: str | None = None
+    ) -> tuple[int, dict[str, str], bytes]:
+        status, answer_headers, body = http_request(
+            method or ("GET" if data is None else "POST"), self.base + path, data, headers=headers
+        )
         return status, {k.lower(): v for k, v in answer_headers.items()}, body
 
     def agent_message(self, session_id: str, text: str) -> tuple[int, Any]:
-        status, _, raw = self.request(f"/api/conversations/webchat:{session_id}/messages?token={self.token}",
-                                      json.dumps({"agent": "小王", "text": text}).encode(),
-                                      {"Content-Type": "application/json"}, "POST")
+        status, _, raw = self.request(
+            f"/api/conversations/webchat:{session_id}/messages?token={self.token}",
+            json.dumps({"agent": "小王", "text": text}).encode(),
+            {"Content-Type": "application/json"},
+            "POST",
+        )
         return status, json.loads(raw)
 
     def upload(self, content: bytes | None, session_id: str | None, filename: str = "a.png") -> tuple[int, Any]:
         boundary = uuid.uuid4().hex
         parts = []
         if session_id is not None:
-            parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="session_id"\r\n\r\n{session_id}\r\n'.encode())
+            parts.append(
+                f'--{boundary}\r\nContent-Disposition: form-data; name="session_id"\r\n\r\n{session_id}\r\n'.encode()
+            )
         if content is not None:
-            parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
-                         f"Content-Type: image/png\r\n\r\n".encode() + content + b"\r\n")
+            parts.append(
+                f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
+                f"Content-Type: image/png\r\n\r\n".encode()
+                + content
+                + b"\r\n"
+            )
         body = b"".join(parts) + f"--{boundary}--\r\n".encode()
-        status, _, raw = self.request("/webhooks/webchat/upload", body,
-                                      {"Content-Type": f"multipart/form-data; boundary={boundary}"}, "POST")
+        status, _, raw = self.request(
+            "/webhooks/webchat/upload", body, {"Content-Type": f"multipart/form-data; boundary={boundary}"}, "POST"
+        )
         return status, json.loads(raw or b"null")
 
 
@@ -218,7 +250,7 @@ def test_upload_limits_over_http(web: WebStack) -> None:
     assert re.fullmatch(re.escape(web.base) + r"/webhooks/webchat/uploads/[0-9a-f]{32}\.png", url), url
     stored = list(stored_uploads(web) - already)
     assert len(stored) == 1 and stored[0].read_bytes() == tiny_png() and stored[0].name == url.rsplit("/", 1)[1]
-    status, headers, served = web.request(url[len(web.base):])
+    status, headers, served = web.request(url[len(web.base) :])
     assert status == 200 and headers["content-type"] == "image/png" and served == tiny_png()
     assert headers["x-content-type-options"] == "nosniff" and headers["cache-control"].startswith("private")
 
@@ -249,6 +281,7 @@ def test_uploads_per_chat_are_limited(web: WebStack) -> None:
 # A real browser
 # ---------------------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     # Not a skip: `make test` installs Debian's chromium (tools/setup.sh --browser).
@@ -276,7 +309,9 @@ def wait_online(page: Any, timeout: float = 20) -> None:
     deadline = time.monotonic() + timeout
     status = None
     while time.monotonic() < deadline:
-        status = page.evaluate("document.querySelector('.tsw-status') && document.querySelector('.tsw-status').textContent")
+        status = page.evaluate(
+            "document.querySelector('.tsw-status') && document.querySelector('.tsw-status').textContent"
+        )
         if status == "在线":
             return
         time.sleep(0.2)
@@ -337,8 +372,10 @@ def test_complaint_in_a_real_browser(web: WebStack, browser: Any, tmp_path: Path
     chat = Chat(page)
     before = len(chat.bot_texts())
     # the typing indicator shows from the send until the reply arrives
-    assert page.evaluate("TsWebChat.send('收到的电饭煲煮饭夹生 才用了两次'); "
-                         "document.querySelector('.tsw-typing').classList.contains('tsw-on')")
+    assert page.evaluate(
+        "TsWebChat.send('收到的电饭煲煮饭夹生 才用了两次'); "
+        "document.querySelector('.tsw-typing').classList.contains('tsw-on')"
+    )
     replies = chat.wait_settled(before)
     assert not page.locator(".tsw-typing.tsw-on").count(), "typing indicator still shown after the reply"
     transcript = [("收到的电饭煲煮饭夹生 才用了两次", replies)]
@@ -446,6 +483,7 @@ def test_refused_image_in_a_real_browser(web: WebStack, browser: Any, tmp_path: 
 # The socket.io protocol with python-socketio's own client: bad input (SPEC.md section 9)
 # ---------------------------------------------------------------------------------------------
 
+
 class SocketCustomer:
     """A socket.io client speaking the widget's protocol (long-polling, like the widget)."""
 
@@ -542,8 +580,9 @@ def test_the_same_order_on_two_channels_is_linked_for_the_agent(customer: Socket
 
     status, ticket = bot.get(f"/api/tickets/{rest_ticket.group(0)}")
     assert status == 200 and ticket["order_id"] == order
-    assert [(t["id"], t["channel"], t["sender_id"]) for t in ticket["linked"]] == \
-        [(web_ticket.group(0), "webchat", f"webchat:{own}")]
+    assert [(t["id"], t["channel"], t["sender_id"]) for t in ticket["linked"]] == [
+        (web_ticket.group(0), "webchat", f"webchat:{own}")
+    ]
     status, transcript = bot.get(f"/api/conversations/webchat:{own}/transcript")
     assert status == 200 and [t["id"] for t in transcript["linked"]] == [rest_ticket.group(0)]
     assert transcript["channel"] == "webchat" and transcript["tickets"][0]["customer_id"] == f"webchat:{own}"

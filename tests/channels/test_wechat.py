@@ -54,8 +54,9 @@ def sign(*parts: str) -> str:
     return signer.signature
 
 
-def signed_query(token: str = TOKEN, *, timestamp: Optional[int] = None, nonce: Optional[str] = None,
-                 **extra: str) -> Dict[str, str]:
+def signed_query(
+    token: str = TOKEN, *, timestamp: Optional[int] = None, nonce: Optional[str] = None, **extra: str
+) -> Dict[str, str]:
     ts = str(int(time.time()) if timestamp is None else timestamp)
     nonce = nonce or uuid.uuid4().hex[:10]
     return {"signature": sign(token, ts, nonce), "timestamp": ts, "nonce": nonce, **extra}
@@ -69,8 +70,9 @@ def new_msg_id() -> str:
     return str(uuid.uuid4().int % 10**19)
 
 
-def message_xml(openid: str, msg_type: str, msg_id: Optional[str] = None, create_time: Optional[int] = None,
-                **fields: str) -> str:
+def message_xml(
+    openid: str, msg_type: str, msg_id: Optional[str] = None, create_time: Optional[int] = None, **fields: str
+) -> str:
     """A WeChat push message as the platform sends it."""
     parts = [
         "<xml>",
@@ -90,14 +92,17 @@ def text_xml(openid: str, content: str, msg_id: Optional[str] = None) -> str:
     return message_xml(openid, "text", msg_id, Content=content)
 
 
-def encrypted_delivery(xml: str, *, app_id: str, token: str = TOKEN, key: str = AES_KEY,
-                       timestamp: Optional[int] = None) -> tuple[Dict[str, str], bytes]:
+def encrypted_delivery(
+    xml: str, *, app_id: str, token: str = TOKEN, key: str = AES_KEY, timestamp: Optional[int] = None
+) -> tuple[Dict[str, str], bytes]:
     """(query, body) of a safe-mode delivery, encrypted by wechatpy."""
     ts = str(int(time.time()) if timestamp is None else timestamp)
     nonce = uuid.uuid4().hex[:10]
     sealed = xmltodict.parse(WeChatCrypto(token, key, app_id).encrypt_message(xml, nonce, ts))["xml"]
     body = f"<xml><ToUserName><![CDATA[gh_0123456789ab]]></ToUserName><Encrypt><![CDATA[{sealed['Encrypt']}]]></Encrypt></xml>"
-    query = signed_query(token, timestamp=int(ts), nonce=nonce, encrypt_type="aes", msg_signature=sealed["MsgSignature"])
+    query = signed_query(
+        token, timestamp=int(ts), nonce=nonce, encrypt_type="aes", msg_signature=sealed["MsgSignature"]
+    )
     return query, body.encode()
 
 
@@ -146,7 +151,11 @@ class FakeWeChatApi:
         self.token_fetches.append(query)
         if self.token_delay:
             await asyncio.sleep(self.token_delay)
-        if query.get("grant_type") != "client_credential" or query.get("appid") != self.app_id or query.get("secret") != SECRET:
+        if (
+            query.get("grant_type") != "client_credential"
+            or query.get("appid") != self.app_id
+            or query.get("secret") != SECRET
+        ):
             return web.json_response({"errcode": 40013, "errmsg": "invalid appid"})
         token = f"ACCESS_TOKEN_{len(self.issued) + 1}"
         self.issued.append(token)
@@ -203,16 +212,27 @@ class Recorder:
 
 
 class Harness:
-    def __init__(self, *, channel: WeChatInput, fake: FakeWeChatApi, recorder: Recorder, redis: Any,
-                 agent: Any, app: Any, base: str, app_id: str) -> None:
+    def __init__(
+        self,
+        *,
+        channel: WeChatInput,
+        fake: FakeWeChatApi,
+        recorder: Recorder,
+        redis: Any,
+        agent: Any,
+        app: Any,
+        base: str,
+        app_id: str,
+    ) -> None:
         self.channel, self.fake, self.recorder, self.redis = channel, fake, recorder, redis
         self.agent, self.app, self.base, self.app_id = agent, app, base, app_id
         self.http = aiohttp.ClientSession()
 
     async def post(self, body: bytes | str, query: Optional[Dict[str, str]] = None, **kwargs: Any) -> tuple[int, str]:
         data = body.encode() if isinstance(body, str) else body
-        async with self.http.post(self.base + PAGE, params=signed_query() if query is None else query, data=data,
-                                  **kwargs) as reply:
+        async with self.http.post(
+            self.base + PAGE, params=signed_query() if query is None else query, data=data, **kwargs
+        ) as reply:
             return reply.status, await reply.text()
 
     async def get(self, query: Dict[str, str], path: str = PAGE) -> tuple[int, str]:
@@ -241,8 +261,9 @@ def response_texts(name: str) -> List[str]:
 
 
 @asynccontextmanager
-async def harness(redis_server: Any, monkeypatch: pytest.MonkeyPatch, *, safe_mode: bool = False,
-                  redis: Any = None) -> AsyncIterator[Harness]:
+async def harness(
+    redis_server: Any, monkeypatch: pytest.MonkeyPatch, *, safe_mode: bool = False, redis: Any = None
+) -> AsyncIterator[Harness]:
     """A running webhook; everything is stopped on exit."""
     import redis.asyncio as aioredis
     from rasa.core.agent import Agent
@@ -255,10 +276,16 @@ async def harness(redis_server: Any, monkeypatch: pytest.MonkeyPatch, *, safe_mo
     app_id = "wx" + uuid.uuid4().hex[:16]
     fake = FakeWeChatApi(app_id)
     await fake.start()
-    client = redis or aioredis.Redis(host=redis_server.host, port=redis_server.port, db=redis_server.db,
-                                     decode_responses=True)
-    config = WeChatConfig(token=TOKEN, app_id=app_id, app_secret=SECRET, api_base=fake.base,
-                          encoding_aes_key=AES_KEY if safe_mode else None)
+    client = redis or aioredis.Redis(
+        host=redis_server.host, port=redis_server.port, db=redis_server.db, decode_responses=True
+    )
+    config = WeChatConfig(
+        token=TOKEN,
+        app_id=app_id,
+        app_secret=SECRET,
+        api_base=fake.base,
+        encoding_aes_key=AES_KEY if safe_mode else None,
+    )
     channel = WeChatInput(config, redis=client)
     recorder = Recorder()
     app = Sanic("wechat_test_" + uuid.uuid4().hex[:12])
@@ -271,8 +298,16 @@ async def harness(redis_server: Any, monkeypatch: pytest.MonkeyPatch, *, safe_mo
     await server.startup()
     await server.before_start()
     await server.after_start()  # create_server already listens (sanic 21.12)
-    h = Harness(channel=channel, fake=fake, recorder=recorder, redis=client, agent=agent, app=app,
-                base=f"http://127.0.0.1:{port}", app_id=app_id)
+    h = Harness(
+        channel=channel,
+        fake=fake,
+        recorder=recorder,
+        redis=client,
+        agent=agent,
+        app=app,
+        base=f"http://127.0.0.1:{port}",
+        app_id=app_id,
+    )
     try:
         yield h
     finally:
@@ -343,7 +378,9 @@ BILLION_LAUGHS = (
     '<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;">'
     '<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;">]><xml><Content>&lol3;</Content></xml>'
 )
-EXTERNAL_ENTITY = '<?xml version="1.0"?><!DOCTYPE xml [<!ENTITY xxe SYSTEM "file:///etc/passwd">]><xml><Content>&xxe;</Content></xml>'
+EXTERNAL_ENTITY = (
+    '<?xml version="1.0"?><!DOCTYPE xml [<!ENTITY xxe SYSTEM "file:///etc/passwd">]><xml><Content>&xxe;</Content></xml>'
+)
 DTD_ONLY = '<?xml version="1.0"?><!DOCTYPE xml SYSTEM "http://example.com/x.dtd"><xml><MsgType>text</MsgType></xml>'
 
 
@@ -353,7 +390,9 @@ def test_dtd_and_entities_refused(xml: str) -> None:
         safe_xml_fields(xml)
 
 
-@pytest.mark.parametrize("xml", ["", "   ", "not xml", "<xml><MsgType>text</xml>", "<other><a>1</a></other>", b"\xff\xfe<xml/>"])
+@pytest.mark.parametrize(
+    "xml", ["", "   ", "not xml", "<xml><MsgType>text</xml>", "<other><a>1</a></other>", b"\xff\xfe<xml/>"]
+)
 def test_malformed_xml_refused(xml: Any) -> None:
     with pytest.raises(XmlRejected):
         safe_xml_fields(xml)
@@ -366,10 +405,18 @@ def test_cdata_text_that_looks_like_markup_is_fine() -> None:
 
 def test_text_message_mapping() -> None:
     inbound = parse_inbound(text_xml("oABC", "快递三天没到", msg_id="1234567890123456"))
-    assert (inbound.kind, inbound.text, inbound.sender_id, inbound.message_id) == ("bot", "快递三天没到", "wechat:oABC",
-                                                                                     "1234567890123456")
-    assert inbound.metadata == {"customer_id": "oABC", "channel": "wechat", "msg_type": "text",
-                                "message_id": "1234567890123456"}
+    assert (inbound.kind, inbound.text, inbound.sender_id, inbound.message_id) == (
+        "bot",
+        "快递三天没到",
+        "wechat:oABC",
+        "1234567890123456",
+    )
+    assert inbound.metadata == {
+        "customer_id": "oABC",
+        "channel": "wechat",
+        "msg_type": "text",
+        "message_id": "1234567890123456",
+    }
     assert inbound.dedup_key == "msg:1234567890123456"
 
 
@@ -385,22 +432,37 @@ def test_image_voice_and_other_types() -> None:
     voice = parse_inbound(message_xml("o1", "voice", MediaId="v1", Format="amr", Recognition="东西坏了"))
     assert (voice.kind, voice.text, voice.metadata["voice"]["media_id"]) == ("bot", "东西坏了", "v1")
     assert parse_inbound(message_xml("o1", "voice", MediaId="v1", Format="amr")).kind == "voice_not_recognised"
-    assert parse_inbound(message_xml("o1", "voice", MediaId="v1", Format="amr", Recognition="")).kind == "voice_not_recognised"
-    for msg_type, fields in [("video", {"MediaId": "x", "ThumbMediaId": "y"}), ("shortvideo", {"MediaId": "x"}),
-                             ("location", {"Location_X": "23.1", "Location_Y": "113.3", "Scale": "20", "Label": "广州"}),
-                             ("link", {"Title": "t", "Description": "d", "Url": "http://x"}), ("file", {})]:
+    assert (
+        parse_inbound(message_xml("o1", "voice", MediaId="v1", Format="amr", Recognition="")).kind
+        == "voice_not_recognised"
+    )
+    for msg_type, fields in [
+        ("video", {"MediaId": "x", "ThumbMediaId": "y"}),
+        ("shortvideo", {"MediaId": "x"}),
+        ("location", {"Location_X": "23.1", "Location_Y": "113.3", "Scale": "20", "Label": "广州"}),
+        ("link", {"Title": "t", "Description": "d", "Url": "http://x"}),
+        ("file", {}),
+    ]:
         assert parse_inbound(message_xml("o1", msg_type, **fields)).kind == "unsupported", msg_type
 
 
 def test_events_and_their_dedup_keys() -> None:
     sub = parse_inbound(message_xml("o1", "event", create_time=1800000000, Event="subscribe"))
-    assert (sub.kind, sub.event, sub.dedup_key, sub.message_id) == ("welcome", "subscribe", "event:o1:1800000000:subscribe", None)
+    assert (sub.kind, sub.event, sub.dedup_key, sub.message_id) == (
+        "welcome",
+        "subscribe",
+        "event:o1:1800000000:subscribe",
+        None,
+    )
     scan = parse_inbound(message_xml("o1", "event", Event="subscribe", EventKey="qrscene_123"))
     assert scan.kind == "welcome"
     assert parse_inbound(message_xml("o1", "event", Event="unsubscribe")).kind == "ignore"
     assert parse_inbound(message_xml("o1", "event", Event="CLICK", EventKey="MENU")).kind == "ignore"
     assert dedup_key("wxAPP", sub) == "wechat:seen:wxAPP:event:o1:1800000000:subscribe"
-    assert dedup_key("wxAPP", Inbound(kind="bot", openid="o1", msg_type="text", dedup_key="msg:42")) == "wechat:seen:wxAPP:msg:42"
+    assert (
+        dedup_key("wxAPP", Inbound(kind="bot", openid="o1", msg_type="text", dedup_key="msg:42"))
+        == "wechat:seen:wxAPP:msg:42"
+    )
 
 
 @pytest.mark.parametrize(
@@ -423,7 +485,10 @@ def test_buttons_are_written_out() -> None:
     assert text_with_buttons("可以这样处理：\n1. 换货\n2. 退款", options) == "可以这样处理：\n1. 换货\n2. 退款"
     assert text_with_buttons("没听清，请选一个", options) == "没听清，请选一个\n回复：1. 换货 / 2. 退款"
     agreement = [{"title": "确认", "payload": "确认"}, {"title": "换个方案", "payload": "换个方案"}]
-    assert text_with_buttons("确认一下：换货，48小时内寄出。", agreement) == "确认一下：换货，48小时内寄出。\n回复：换个方案"
+    assert (
+        text_with_buttons("确认一下：换货，48小时内寄出。", agreement)
+        == "确认一下：换货，48小时内寄出。\n回复：换个方案"
+    )
     assert text_with_buttons("好的", [{"title": "x", "payload": "/restart"}]) == "好的\n回复：x"
 
 
@@ -435,14 +500,21 @@ def test_config_refuses_to_start_without_credentials() -> None:
             WeChatConfig.load({}, env)
     config = WeChatConfig.load({}, full)
     assert (config.token, config.app_id, config.safe_mode, config.api_base, config.timestamp_window) == (
-        "t", "wx1", False, "https://api.weixin.qq.com", 300)
+        "t",
+        "wx1",
+        False,
+        "https://api.weixin.qq.com",
+        300,
+    )
     assert config.app_secret == "SECRET-XYZ" and "SECRET-XYZ" not in repr(config)  # the secret stays out of logs
     with pytest.raises(WeChatConfigError, match="EncodingAESKey"):
         WeChatConfig.load({}, dict(full, WECHAT_ENCODING_AES_KEY="too-short"))
     with pytest.raises(WeChatConfigError, match="WINDOW"):
         WeChatConfig.load({}, dict(full, WECHAT_TIMESTAMP_WINDOW="soon"))
-    safe = WeChatConfig.load({"token": "t2", "api_base": "http://127.0.0.1:1/", "timestamp_window": 60},
-                             dict(full, WECHAT_ENCODING_AES_KEY=AES_KEY))
+    safe = WeChatConfig.load(
+        {"token": "t2", "api_base": "http://127.0.0.1:1/", "timestamp_window": 60},
+        dict(full, WECHAT_ENCODING_AES_KEY=AES_KEY),
+    )
     assert (safe.token, safe.safe_mode, safe.api_base, safe.timestamp_window) == ("t2", True, "http://127.0.0.1:1", 60)
 
 
@@ -473,8 +545,9 @@ async def test_url_verification(redis_server: Any, monkeypatch: pytest.MonkeyPat
         assert await h.get({}, path="/webhooks/wechat/") == (200, '{"status":"ok","safe_mode":false}')
 
 
-async def test_text_is_acknowledged_at_once_and_answered_through_the_api(redis_server: Any,
-                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_text_is_acknowledged_at_once_and_answered_through_the_api(
+    redis_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     async with harness(redis_server, monkeypatch) as h:
         h.recorder.delay = 2.0
         openid, msg_id = new_openid(), new_msg_id()
@@ -487,11 +560,24 @@ async def test_text_is_acknowledged_at_once_and_answered_through_the_api(redis_s
         assert await h.fake.wait_for(openid) == ["收到，我来帮您处理。"]
         message = h.recorder.messages[0]
         assert (message.sender_id, message.text, message.input_channel, message.message_id) == (
-            f"wechat:{openid}", "收到的电饭煲煮饭夹生", "wechat", msg_id)
-        assert message.metadata == {"customer_id": openid, "channel": "wechat", "message_id": msg_id, "msg_type": "text"}
+            f"wechat:{openid}",
+            "收到的电饭煲煮饭夹生",
+            "wechat",
+            msg_id,
+        )
+        assert message.metadata == {
+            "customer_id": openid,
+            "channel": "wechat",
+            "message_id": msg_id,
+            "msg_type": "text",
+        }
         sent = h.fake.sends[0]
-        assert sent == {"touser": openid, "msgtype": "text", "text": {"content": "收到，我来帮您处理。"},
-                        "_token": "ACCESS_TOKEN_1"}
+        assert sent == {
+            "touser": openid,
+            "msgtype": "text",
+            "text": {"content": "收到，我来帮您处理。"},
+            "_token": "ACCESS_TOKEN_1",
+        }
 
 
 async def test_one_customers_messages_are_answered_in_order(redis_server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -506,7 +592,11 @@ async def test_one_customers_messages_are_answered_in_order(redis_server: Any, m
         assert await h.fake.wait_for(other) == ["回复：别人的"]  # another customer does not wait
         assert h.fake.texts_to(openid) == []
         assert await h.fake.wait_for(openid, 3) == ["回复：第一条", "回复：第二条", "回复：第三条"]
-        assert [m.text for m in h.recorder.messages if m.sender_id == f"wechat:{openid}"] == ["第一条", "第二条", "第三条"]
+        assert [m.text for m in h.recorder.messages if m.sender_id == f"wechat:{openid}"] == [
+            "第一条",
+            "第二条",
+            "第三条",
+        ]
 
 
 async def test_duplicates_are_dropped_silently(redis_server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -565,14 +655,18 @@ async def test_image_and_voice(redis_server: Any, monkeypatch: pytest.MonkeyPatc
         assert all(m.sender_id != f"wechat:{silent}" for m in h.recorder.messages)
 
 
-@pytest.mark.parametrize("msg_type, fields", [
-    ("video", {"MediaId": "x", "ThumbMediaId": "y"}),
-    ("shortvideo", {"MediaId": "x", "ThumbMediaId": "y"}),
-    ("location", {"Location_X": "23.13", "Location_Y": "113.26", "Scale": "20", "Label": "广州市天河区"}),
-    ("link", {"Title": "商品页", "Description": "d", "Url": "http://example.com/item"}),
-])
-async def test_unsupported_types_get_a_defined_reply(redis_server: Any, monkeypatch: pytest.MonkeyPatch,
-                                                     msg_type: str, fields: Dict[str, str]) -> None:
+@pytest.mark.parametrize(
+    "msg_type, fields",
+    [
+        ("video", {"MediaId": "x", "ThumbMediaId": "y"}),
+        ("shortvideo", {"MediaId": "x", "ThumbMediaId": "y"}),
+        ("location", {"Location_X": "23.13", "Location_Y": "113.26", "Scale": "20", "Label": "广州市天河区"}),
+        ("link", {"Title": "商品页", "Description": "d", "Url": "http://example.com/item"}),
+    ],
+)
+async def test_unsupported_types_get_a_defined_reply(
+    redis_server: Any, monkeypatch: pytest.MonkeyPatch, msg_type: str, fields: Dict[str, str]
+) -> None:
     async with harness(redis_server, monkeypatch) as h:
         openid = new_openid()
         assert await h.deliver(message_xml(openid, msg_type, **fields)) == (200, "success")
@@ -608,7 +702,7 @@ async def test_bad_requests(redis_server: Any, monkeypatch: pytest.MonkeyPatch) 
         for name, body, query, expected in cases:
             status, text = await h.post(body, query)
             assert status == expected, (name, status, text)
-            assert "Traceback" not in text and "File \"" not in text, name
+            assert "Traceback" not in text and 'File "' not in text, name
         await h.channel.drain()
         assert h.recorder.messages == [] and h.fake.attempts == []
 
@@ -663,12 +757,29 @@ async def test_safe_mode_messages(redis_server: Any, monkeypatch: pytest.MonkeyP
         bad.append(("plain text in safe mode", signed_query(), plain.encode(), 400))
         garbage = "bm90IGVuY3J5cHRlZA=="
         ts, nonce = str(int(time.time())), "n1"
-        bad.append(("garbage Encrypt", dict(signed_query(timestamp=int(ts), nonce=nonce), encrypt_type="aes",
-                                            msg_signature=sign(TOKEN, ts, nonce, garbage)),
-                    f"<xml><Encrypt><![CDATA[{garbage}]]></Encrypt></xml>".encode(), 400))
-        bad.append(("no Encrypt", dict(signed_query(), encrypt_type="aes", msg_signature="x"), b"<xml><A>1</A></xml>", 400))
-        bad.append(("entity in envelope", dict(signed_query(), encrypt_type="aes", msg_signature="x"),
-                    BILLION_LAUGHS.encode(), 400))
+        bad.append(
+            (
+                "garbage Encrypt",
+                dict(
+                    signed_query(timestamp=int(ts), nonce=nonce),
+                    encrypt_type="aes",
+                    msg_signature=sign(TOKEN, ts, nonce, garbage),
+                ),
+                f"<xml><Encrypt><![CDATA[{garbage}]]></Encrypt></xml>".encode(),
+                400,
+            )
+        )
+        bad.append(
+            ("no Encrypt", dict(signed_query(), encrypt_type="aes", msg_signature="x"), b"<xml><A>1</A></xml>", 400)
+        )
+        bad.append(
+            (
+                "entity in envelope",
+                dict(signed_query(), encrypt_type="aes", msg_signature="x"),
+                BILLION_LAUGHS.encode(),
+                400,
+            )
+        )
         for name, query, body, expected in bad:
             status, text = await h.post(body, query)
             assert status == expected, (name, status, text)
@@ -677,7 +788,9 @@ async def test_safe_mode_messages(redis_server: Any, monkeypatch: pytest.MonkeyP
         assert len(h.recorder.messages) == 1
 
 
-async def test_entity_inside_an_encrypted_message_is_refused(redis_server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_entity_inside_an_encrypted_message_is_refused(
+    redis_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     async with harness(redis_server, monkeypatch, safe_mode=True) as h:
         query, body = encrypted_delivery(BILLION_LAUGHS, app_id=h.app_id)
         assert (await h.post(body, query))[0] == 400
@@ -701,8 +814,9 @@ async def test_paused_conversation_gets_the_notice(redis_server: Any, monkeypatc
         assert await h.fake.wait_for(openid) == response_texts("utter_paused_notice")[:1]
 
 
-async def test_a_failed_turn_tells_the_customer_and_queues_the_case(redis_server: Any,
-                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_failed_turn_tells_the_customer_and_queues_the_case(
+    redis_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     async with harness(redis_server, monkeypatch) as h:
         openid = new_openid()
         h.recorder.fail = True
@@ -749,8 +863,9 @@ async def test_concurrent_workers_fetch_one_token(redis_server: Any, monkeypatch
         assert len(h.fake.token_fetches) == 1
 
 
-async def test_invalid_token_is_refreshed_once_and_the_send_retried(redis_server: Any,
-                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_invalid_token_is_refreshed_once_and_the_send_retried(
+    redis_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     async with harness(redis_server, monkeypatch) as h:
         output = h.channel.get_output_channel()
         openid = new_openid()
@@ -779,7 +894,9 @@ async def test_drop_token_keeps_a_newer_token(redis_server: Any, monkeypatch: py
         assert await h.redis.get(api.token_key) is None
 
 
-async def test_token_lock_held_elsewhere_times_out_with_an_error(redis_server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_token_lock_held_elsewhere_times_out_with_an_error(
+    redis_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     async with harness(redis_server, monkeypatch) as h:
         monkeypatch.setattr(wechat_api, "TOKEN_LOCK_TTL", 1)  # blocking_timeout = 6 s
         api = WeChatApi(h.channel.config, h.redis)
@@ -791,7 +908,9 @@ async def test_token_lock_held_elsewhere_times_out_with_an_error(redis_server: A
         await h.redis.delete(api.token_lock_key)
 
 
-async def test_token_refused_raises_without_leaking_the_secret(redis_server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_token_refused_raises_without_leaking_the_secret(
+    redis_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     async with harness(redis_server, monkeypatch) as h:
         config = WeChatConfig(token=TOKEN, app_id=h.app_id, app_secret="wrong-secret", api_base=h.fake.base)
         api = WeChatApi(config, h.redis)
@@ -806,14 +925,22 @@ async def test_token_refused_raises_without_leaking_the_secret(redis_server: Any
 # ---- the 48-hour window ----------------------------------------------------------------------
 
 
-async def test_closed_window_stops_sending_and_marks_the_tickets(redis_server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_closed_window_stops_sending_and_marks_the_tickets(
+    redis_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     async with harness(redis_server, monkeypatch) as h:
         openid = new_openid()
         sender_id = f"wechat:{openid}"
         store = stores.ticket_store(h.redis)
-        ticket, _ = await store.create(f"test:{uuid.uuid4().hex}", channel="wechat", sender_id=sender_id,
-                                       customer_id=sender_id, type="product", customer_words="电饭煲坏了",
-                                       facts={"order_id": "3920184756210384"})
+        ticket, _ = await store.create(
+            f"test:{uuid.uuid4().hex}",
+            channel="wechat",
+            sender_id=sender_id,
+            customer_id=sender_id,
+            type="product",
+            customer_words="电饭煲坏了",
+            facts={"order_id": "3920184756210384"},
+        )
         output = h.channel.get_output_channel()
         h.fake.closed.add(openid)
         await output.send_text_message(sender_id, "您的工单有进展了")  # 45015: no exception, nothing delivered
@@ -842,8 +969,9 @@ async def test_closed_window_stops_sending_and_marks_the_tickets(redis_server: A
         assert await h.fake.wait_for(openid) == ["收到，我来帮您处理。"]
 
 
-async def test_agent_messages_go_out_through_get_output_channel(redis_server: Any,
-                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_agent_messages_go_out_through_get_output_channel(
+    redis_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from bot.services import delivery
 
     async with harness(redis_server, monkeypatch) as h:
@@ -863,18 +991,25 @@ async def test_agent_messages_go_out_through_get_output_channel(redis_server: An
         assert stored.events[-1].text == "您好，我是客服小王。"
         # buttons are written out, a native WeChat payload goes as it is
         output = h.channel.get_output_channel()
-        await output.send_response(f"wechat:{openid}", {"text": "请选一个", "buttons": [{"title": "换货", "payload": "1"}]})
+        await output.send_response(
+            f"wechat:{openid}", {"text": "请选一个", "buttons": [{"title": "换货", "payload": "1"}]}
+        )
         await output.send_response(f"wechat:{openid}", {"custom": {"msgtype": "image", "image": {"media_id": "M1"}}})
         assert h.fake.texts_to(openid)[-1] == "请选一个\n回复：1. 换货"
-        assert h.fake.sends[-1] == {"touser": openid, "msgtype": "image", "image": {"media_id": "M1"},
-                                    "_token": "ACCESS_TOKEN_1"}
+        assert h.fake.sends[-1] == {
+            "touser": openid,
+            "msgtype": "image",
+            "image": {"media_id": "M1"},
+            "_token": "ACCESS_TOKEN_1",
+        }
 
 
 # ---- end to end: the real bot with the WeChat channel in its credentials ---------------------
 
 
-def _start_rasa(stack: Any, port: int, model: Path, token: str, env: Dict[str, str], credentials: Path,
-                log: Path) -> Any:
+def _start_rasa(
+    stack: Any, port: int, model: Path, token: str, env: Dict[str, str], credentials: Path, log: Path
+) -> Any:
     """``rasa run`` like ``Stack.start_rasa``, with our own credentials file."""
     from tools.devstack import rasa_command
 
@@ -901,8 +1036,12 @@ async def test_end_to_end_with_the_real_bot(model_path: Path, redis_server: Any,
     stack = Stack()
     api_token = secrets.token_urlsafe(16)
     action_port, rasa_port = free_port(), free_port()
-    env = base_env(**redis_server.env(), ACTION_ENDPOINT_URL=f"http://127.0.0.1:{action_port}/webhook",
-                   BOT_API_TOKEN=api_token, FOLLOWUP_INTERVAL_SECONDS="3600")
+    env = base_env(
+        **redis_server.env(),
+        ACTION_ENDPOINT_URL=f"http://127.0.0.1:{action_port}/webhook",
+        BOT_API_TOKEN=api_token,
+        FOLLOWUP_INTERVAL_SECONDS="3600",
+    )
     for key in ("WECHAT_TOKEN", "WECHAT_APP_ID", "WECHAT_APP_SECRET", "WECHAT_ENCODING_AES_KEY", "WECHAT_API_BASE"):
         env.pop(key, None)
     base = f"http://127.0.0.1:{rasa_port}"
@@ -912,13 +1051,21 @@ async def test_end_to_end_with_the_real_bot(model_path: Path, redis_server: Any,
         assert await asyncio.to_thread(refused.wait, 180) != 0
         assert "WECHAT_TOKEN" in (tmp_path / "refused.log").read_text(encoding="utf-8", errors="replace")
 
-        env.update(WECHAT_TOKEN=TOKEN, WECHAT_APP_ID=app_id, WECHAT_APP_SECRET=SECRET,
-                   WECHAT_ENCODING_AES_KEY=AES_KEY, WECHAT_API_BASE=fake.base)
+        env.update(
+            WECHAT_TOKEN=TOKEN,
+            WECHAT_APP_ID=app_id,
+            WECHAT_APP_SECRET=SECRET,
+            WECHAT_ENCODING_AES_KEY=AES_KEY,
+            WECHAT_API_BASE=fake.base,
+        )
         await asyncio.to_thread(stack.start_actions, action_port, env, tmp_path / "actions.log")
         process = _start_rasa(stack, rasa_port, model_path, api_token, env, credentials, tmp_path / "rasa.log")
-        await asyncio.to_thread(wait_until, lambda: http_ok(f"{base}/status?token={api_token}"), 300, "Rasa server", process)
+        await asyncio.to_thread(
+            wait_until, lambda: http_ok(f"{base}/status?token={api_token}"), 300, "Rasa server", process
+        )
 
         async with aiohttp.ClientSession() as http:
+
             async def deliver(xml: str) -> tuple[int, str]:
                 query, body = encrypted_delivery(xml, app_id=app_id)
                 async with http.post(f"{base}{PAGE}", params=query, data=body) as reply:
@@ -933,17 +1080,25 @@ async def test_end_to_end_with_the_real_bot(model_path: Path, redis_server: Any,
             assert await deliver(text_xml(openid, "收到的电饭煲煮饭夹生 才用了两次", msg_id)) == (200, "success")
             replies = await fake.wait_for(openid, 2, timeout=60)
             assert not any("系统出了点问题" in r for r in replies), replies
-            async with http.get(f"{base}/conversations/{urllib.parse.quote(sender, safe='')}/tracker",
-                                params={"token": api_token}) as reply:
+            async with http.get(
+                f"{base}/conversations/{urllib.parse.quote(sender, safe='')}/tracker", params={"token": api_token}
+            ) as reply:
                 tracker = await reply.json()
             assert tracker["latest_input_channel"] == "wechat"
-            assert tracker["latest_message"]["metadata"] == {"customer_id": openid, "channel": "wechat",
-                                                             "message_id": msg_id, "msg_type": "text"}
+            assert tracker["latest_message"]["metadata"] == {
+                "customer_id": openid,
+                "channel": "wechat",
+                "message_id": msg_id,
+                "msg_type": "text",
+            }
             assert tracker["latest_message"]["message_id"] == msg_id
 
             before = len(fake.texts_to(openid))
-            async with http.post(f"{base}/api/conversations/{urllib.parse.quote(sender, safe='')}/messages",
-                                 params={"token": api_token}, json={"agent": "wang", "text": "您好，我是客服小王。"}) as reply:
+            async with http.post(
+                f"{base}/api/conversations/{urllib.parse.quote(sender, safe='')}/messages",
+                params={"token": api_token},
+                json={"agent": "wang", "text": "您好，我是客服小王。"},
+            ) as reply:
                 assert reply.status == 200, await reply.text()
                 assert (await reply.json())["channel"] == "wechat"
             assert (await fake.wait_for(openid, before + 1, timeout=30))[-1] == "您好，我是客服小王。"

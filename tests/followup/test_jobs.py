@@ -45,7 +45,9 @@ async def render(response: str, sender_id: str, channel: str | None = None, **va
 
     domain = _domain()
     tracker = DialogueStateTracker(sender_id, domain.slots)
-    message = await TemplatedNaturalLanguageGenerator(domain.responses).generate(response, tracker, channel or "rest", **values)
+    message = await TemplatedNaturalLanguageGenerator(domain.responses).generate(
+        response, tracker, channel or "rest", **values
+    )
     return dict(message or {})
 
 
@@ -93,8 +95,13 @@ def world(client: Redis) -> World:
 
 
 async def test_a_due_progress_message_goes_out_once_and_the_next_is_scheduled(world: World) -> None:
-    ticket, _ = await world.tickets.create(f"p-{uuid.uuid4().hex}", channel="rest", sender_id="p1", type="product",
-                                           chosen_option={"label": "换货", "description": "48小时内给您发出新的。"})
+    ticket, _ = await world.tickets.create(
+        f"p-{uuid.uuid4().hex}",
+        channel="rest",
+        sender_id="p1",
+        type="product",
+        chosen_option={"label": "换货", "description": "48小时内给您发出新的。"},
+    )
     assert await world.worker().once(T0 + DAY - 1) == {"escalated": 0, "progress": 0}  # not yet due
 
     two_workers = await asyncio.gather(world.worker().once(T0 + DAY), world.worker().once(T0 + DAY))
@@ -110,7 +117,9 @@ async def test_a_due_progress_message_goes_out_once_and_the_next_is_scheduled(wo
 async def test_the_same_due_time_coming_round_again_sends_nothing(world: World) -> None:
     ticket, _ = await world.tickets.create(f"p-{uuid.uuid4().hex}", channel="rest", sender_id="p2", type="product")
     await world.worker().once(T0 + DAY)
-    await world.tickets.update(ticket.id, actor="test", note="进展到期", next_progress_due=T0 + DAY)  # the same due time
+    await world.tickets.update(
+        ticket.id, actor="test", note="进展到期", next_progress_due=T0 + DAY
+    )  # the same due time
 
     assert await world.worker().once(T0 + DAY + 5) == {"escalated": 0, "progress": 0}
     assert len(world.outbox.sent) == 1
@@ -124,8 +133,16 @@ async def test_a_resolved_ticket_gets_no_progress_message(world: World) -> None:
 
 async def test_an_unclaimed_overdue_case_escalates_once_with_an_honest_new_time(world: World) -> None:
     ticket, _ = await world.tickets.create(f"e-{uuid.uuid4().hex}", channel="rest", sender_id="e1", type="product")
-    case = HandoffCase(sender_id="e1", channel="rest", customer_id="rest:e1", reason="urgency", queue="emergency",
-                       priority="P1", deadline=T0 + 900, ticket_id=ticket.id)
+    case = HandoffCase(
+        sender_id="e1",
+        channel="rest",
+        customer_id="rest:e1",
+        reason="urgency",
+        queue="emergency",
+        priority="P1",
+        deadline=T0 + 900,
+        ticket_id=ticket.id,
+    )
     await world.handoffs.enqueue(case, "e1:1")
     assert await world.worker().once(T0 + 899) == {"escalated": 0, "progress": 0}
 
@@ -137,7 +154,11 @@ async def test_an_unclaimed_overdue_case_escalates_once_with_an_honest_new_time(
     assert sender == "e1" and "升级" in text and "客服主管" in text
     assert format_deadline(now + 30 * 60, now=now) in text
     escalated = await world.handoffs.get("e1")
-    assert escalated is not None and (escalated.queue, escalated.escalated, escalated.deadline) == ("supervisor", True, now + 1800)
+    assert escalated is not None and (escalated.queue, escalated.escalated, escalated.deadline) == (
+        "supervisor",
+        True,
+        now + 1800,
+    )
     for later in (now + 1, now + 3600, now + DAY):  # later rounds, past the supervisor's own deadline too
         assert (await world.worker().once(later))["escalated"] == 0
     assert len([t for _, t in world.outbox.sent if "升级" in t]) == 1

@@ -36,8 +36,16 @@ def test_ambiguous_tiantian() -> None:
 
 @pytest.mark.parametrize(
     "text, amount",
-    [("花了三百块", 300.0), ("一百五十块钱的奶粉", 150.0), ("五十八块五", 58.5), ("¥500", 500.0),
-     ("给我补偿500不然差评", 500.0), ("不赔两千就投诉", 2000.0), ("99元", 99.0), ("退我两千", 2000.0)],
+    [
+        ("花了三百块", 300.0),
+        ("一百五十块钱的奶粉", 150.0),
+        ("五十八块五", 58.5),
+        ("¥500", 500.0),
+        ("给我补偿500不然差评", 500.0),
+        ("不赔两千就投诉", 2000.0),
+        ("99元", 99.0),
+        ("退我两千", 2000.0),
+    ],
 )
 def test_amounts(text: str, amount: float) -> None:
     assert values(text, "amount") == [amount]
@@ -64,7 +72,9 @@ def test_offsets_point_at_the_text() -> None:
     found = extract_entities(text)
     # the expected entities first: an extractor that returns nothing must not pass
     assert [(e["entity"], e["value"], e["start"], e["end"]) for e in found] == [
-        ("time", "昨天", 0, 2), ("product_category", "electronics", 4, 6), ("phone", "13812345678", 6, 17),
+        ("time", "昨天", 0, 2),
+        ("product_category", "electronics", 4, 6),
+        ("phone", "13812345678", 6, 17),
     ]
     for e in found:
         assert text[e["start"] : e["end"]] == e["text"]
@@ -88,7 +98,13 @@ def test_empty() -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["身份证110101199003071234", "我的身份证号是 110101199003071234", "证件号码：110101199003071234", "110101199003071233"]
+    "text",
+    [
+        "身份证110101199003071234",
+        "我的身份证号是 110101199003071234",
+        "证件号码：110101199003071234",
+        "110101199003071233",
+    ],
 )
 def test_an_id_card_number_is_not_an_order_number(text: str) -> None:
     assert "order_id" not in {e["entity"] for e in extract_entities(text)}

@@ -24,8 +24,11 @@ def test_fallback_with_media_legal_becomes_a_complaint() -> None:
 
 
 def test_safety_never_becomes_malicious() -> None:
-    ranking = [{"name": "greet", "confidence": 0.9}, {"name": "complaint_malicious", "confidence": 0.08},
-               {"name": "complaint_product", "confidence": 0.02}]
+    ranking = [
+        {"name": "greet", "confidence": 0.9},
+        {"name": "complaint_malicious", "confidence": 0.08},
+        {"name": "complaint_product", "confidence": 0.02},
+    ]
     assert decide_intent(ranking[0], ranking, ["safety"], "孩子吃了发烧").name == "complaint_product"
 
 
@@ -53,7 +56,12 @@ def test_media_legal_is_not_malicious_without_bad_faith() -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["私下转我五百 不然就曝光", "不给我赔五百我就天天给你们差评", "加我微信 私下给我转两百就行", "其实没坏 我就是想要点补偿"],
+    [
+        "私下转我五百 不然就曝光",
+        "不给我赔五百我就天天给你们差评",
+        "加我微信 私下给我转两百就行",
+        "其实没坏 我就是想要点补偿",
+    ],
 )
 def test_bad_faith_is_malicious(text: str) -> None:
     d = decide_intent({"name": "complaint_product", "confidence": 0.9}, RANKING, [], text, read(text))
@@ -79,8 +87,16 @@ def test_mentions_of_qq_wechat_or_bad_reviews_are_not_bad_faith(text: str, expec
 @pytest.mark.parametrize(
     ("text", "classifier", "expected"),
     [
-        ("你们怎么回事？我明明拍的是小耙子，怎么寄过来是铲子？铲子我不需要！你现在怎么给我处理？", "complaint_service", "complaint_product"),
-        ("我明明要求发圆通，你们为什么还是发的天天？我都说了天天寄不到我们这，我要退款！", "complaint_service", "complaint_logistics"),
+        (
+            "你们怎么回事？我明明拍的是小耙子，怎么寄过来是铲子？铲子我不需要！你现在怎么给我处理？",
+            "complaint_service",
+            "complaint_product",
+        ),
+        (
+            "我明明要求发圆通，你们为什么还是发的天天？我都说了天天寄不到我们这，我要退款！",
+            "complaint_service",
+            "complaint_logistics",
+        ),
         ("骑手送了两个小时才到", "complaint_product", "complaint_logistics"),
         ("怎么还没发货?", "consult", "complaint_logistics"),
     ],
@@ -120,7 +136,11 @@ def test_a_slash_inside_a_sentence_is_ordinary_text() -> None:
 
 
 def test_a_long_message_is_not_a_short_reply() -> None:
-    ranking = [{"name": "affirm", "confidence": 0.7}, {"name": "complaint_product", "confidence": 0.2}, {"name": "deny", "confidence": 0.1}]
+    ranking = [
+        {"name": "affirm", "confidence": 0.7},
+        {"name": "complaint_product", "confidence": 0.2},
+        {"name": "deny", "confidence": 0.1},
+    ]
     decision = decide_intent(ranking[0], ranking, [], "对 然后他拿出来看确实是有个东西在里面 不知道是什么")
     assert (decision.name, decision.rule) == ("complaint_product", "long_message_is_not_a_short_reply")
 
@@ -131,8 +151,14 @@ def test_a_short_yes_stays_a_yes() -> None:
 
 
 def test_a_long_short_reply_with_safety_becomes_a_complaint() -> None:
-    ranking = [{"name": "thanks", "confidence": 0.8}, {"name": "inform", "confidence": 0.15}, {"name": "complaint_service", "confidence": 0.05}]
-    decision = decide_intent(ranking[0], ranking, ["safety"], "嗯谢谢谢谢 对的我一直在不舒服吃了药也没用 然后去医院输液了")
+    ranking = [
+        {"name": "thanks", "confidence": 0.8},
+        {"name": "inform", "confidence": 0.15},
+        {"name": "complaint_service", "confidence": 0.05},
+    ]
+    decision = decide_intent(
+        ranking[0], ranking, ["safety"], "嗯谢谢谢谢 对的我一直在不舒服吃了药也没用 然后去医院输液了"
+    )
     assert decision.name == "complaint_service" and decision.rule == "urgency_is_complaint"
 
 
@@ -156,17 +182,23 @@ def test_a_complaint_with_an_order_number_is_a_complaint(text: str, expected: st
     assert decision.name == expected and decision.rule == "data_with_a_complaint"
 
 
-@pytest.mark.parametrize("text", ["订单号3920184756210384", "我的订单号是 3920184756210384", "手机号13812345678", "单号是SF1234567890123"])
+@pytest.mark.parametrize(
+    "text", ["订单号3920184756210384", "我的订单号是 3920184756210384", "手机号13812345678", "单号是SF1234567890123"]
+)
 def test_data_alone_stays_inform(text: str) -> None:
     assert decide_intent({"name": "inform", "confidence": 0.9}, _inform_ranking(0.3), [], text).name == "inform"
 
 
 def test_inform_without_a_ranked_complaint_stays_inform() -> None:
-    decision = decide_intent({"name": "inform", "confidence": 0.99}, _inform_ranking(0.01), [], "订单号3920184756210384 麻烦看看")
+    decision = decide_intent(
+        {"name": "inform", "confidence": 0.99}, _inform_ranking(0.01), [], "订单号3920184756210384 麻烦看看"
+    )
     assert decision.name == "inform"
 
 
-@pytest.mark.parametrize("text", ["asdfghjkl", "qwertyuiop", "啊啊啊啊", "哦哦哦哦哦", "？？？", "。。。", "jfkdsla;fj", "zxcvbnm"])
+@pytest.mark.parametrize(
+    "text", ["asdfghjkl", "qwertyuiop", "啊啊啊啊", "哦哦哦哦哦", "？？？", "。。。", "jfkdsla;fj", "zxcvbnm"]
+)
 def test_gibberish_is_not_understood(text: str) -> None:
     assert decide_intent({"name": "out_of_scope", "confidence": 0.7}, RANKING, [], text).name == "nlu_fallback"
 
@@ -176,14 +208,19 @@ def test_ordinary_short_text_is_not_gibberish(text: str) -> None:
     assert decide_intent({"name": "inform", "confidence": 0.7}, RANKING, [], text).rule != "gibberish"
 
 
-@pytest.mark.parametrize("text", ["3920184756210384", "1", "订单号是 3920184756210384", "SF1234567890123", "单号：JD0012345678"])
+@pytest.mark.parametrize(
+    "text", ["3920184756210384", "1", "订单号是 3920184756210384", "SF1234567890123", "单号：JD0012345678"]
+)
 def test_data_alone_answers_the_question(text: str) -> None:
     d = decide_intent({"name": "nlu_fallback", "confidence": 0.4}, [{"name": "inform", "confidence": 0.37}], [], text)
     assert (d.name, d.rule) == ("inform", "data_only_is_inform")
 
 
 def test_data_with_words_is_not_data_alone() -> None:
-    assert decide_intent({"name": "complaint_product", "confidence": 0.9}, [], [], "3920184756210384 耳机坏了").name == "complaint_product"
+    assert (
+        decide_intent({"name": "complaint_product", "confidence": 0.9}, [], [], "3920184756210384 耳机坏了").name
+        == "complaint_product"
+    )
 
 
 def test_a_demand_without_a_threat_is_not_malicious_however_sure_the_classifier_is() -> None:

@@ -9,8 +9,20 @@ from bot.language.numbers import demanded_amount, find_amounts, parse_number, sp
 
 @pytest.mark.parametrize(
     ("raw", "value"),
-    [("500", 500.0), ("1.5w", 15000.0), ("2k", 2000.0), ("2千", 2000.0), ("2千5", 2500.0), ("1万2", 12000.0),
-     ("三百", 300.0), ("两千五", 2500.0), ("一万五", 15000.0), ("一点五万", 15000.0), ("0", None), ("", None)],
+    [
+        ("500", 500.0),
+        ("1.5w", 15000.0),
+        ("2k", 2000.0),
+        ("2千", 2000.0),
+        ("2千5", 2500.0),
+        ("1万2", 12000.0),
+        ("三百", 300.0),
+        ("两千五", 2500.0),
+        ("一万五", 15000.0),
+        ("一点五万", 15000.0),
+        ("0", None),
+        ("", None),
+    ],
 )
 def test_parse_number(raw: str, value: float | None) -> None:
     assert parse_number(raw) == value

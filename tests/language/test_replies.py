@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.policy import flow
 from bot.language import replies
+from bot.policy import flow
 
 
 @pytest.mark.parametrize("text", ["订单号找不到了", "不记得了", "忘了订单号", "没有订单号", "我也不知道"])
@@ -39,13 +39,26 @@ def test_evidence_answers(text: str, attachment: bool, expected) -> None:  # typ
 @pytest.mark.parametrize(
     ("text", "metadata", "expected"),
     [
-        ("[图片] http://shop.cn:5005/webhooks/webchat/uploads/ab12.png", {}, ["http://shop.cn:5005/webhooks/webchat/uploads/ab12.png"]),
-        ("看这两张 https://x.cn/a.JPG 和 https://x.cn/b.webp?x=1，还有https://x.cn/a.JPG", {},
-         ["https://x.cn/a.JPG", "https://x.cn/b.webp?x=1"]),
+        (
+            "[图片] http://shop.cn:5005/webhooks/webchat/uploads/ab12.png",
+            {},
+            ["http://shop.cn:5005/webhooks/webchat/uploads/ab12.png"],
+        ),
+        (
+            "看这两张 https://x.cn/a.JPG 和 https://x.cn/b.webp?x=1，还有https://x.cn/a.JPG",
+            {},
+            ["https://x.cn/a.JPG", "https://x.cn/b.webp?x=1"],
+        ),
         ("[图片]", {"image": {"media_id": "m1", "pic_url": ""}}, ["wechat-media:m1"]),
         ("[图片]", {"image": {"media_id": "m1", "pic_url": "http://mmbiz.qpic.cn/x"}}, ["http://mmbiz.qpic.cn/x"]),
-        ("[图片]", {"image": "https://img.alicdn.com/1.jpg", "images": ["https://img.alicdn.com/2.jpg", "https://img.alicdn.com/1.jpg"]},
-         ["https://img.alicdn.com/1.jpg", "https://img.alicdn.com/2.jpg"]),
+        (
+            "[图片]",
+            {
+                "image": "https://img.alicdn.com/1.jpg",
+                "images": ["https://img.alicdn.com/2.jpg", "https://img.alicdn.com/1.jpg"],
+            },
+            ["https://img.alicdn.com/1.jpg", "https://img.alicdn.com/2.jpg"],
+        ),
         ("网页 https://shop.cn/a.html 不是图片", {}, []),
         ("[图片]", {}, []),
         ("", None, []),
@@ -58,7 +71,10 @@ def test_image_refs(text: str, metadata, expected) -> None:  # type: ignore[no-u
 def test_evidence_prefers_the_photo_itself() -> None:
     assert replies.read_evidence("[图片] http://h/u/ab.png") == "photo:http://h/u/ab.png"
     assert replies.read_evidence("[图片]", refs=["wechat-media:m1"]) == "photo:wechat-media:m1"
-    assert flow.evidence_list("photo:[图片]", ["http://h/a.png", "http://h/b.png"]) == ["photo:http://h/a.png", "photo:http://h/b.png"]
+    assert flow.evidence_list("photo:[图片]", ["http://h/a.png", "http://h/b.png"]) == [
+        "photo:http://h/a.png",
+        "photo:http://h/b.png",
+    ]
     assert flow.evidence_list("photo:described", []) == ["photo:described"]
     assert flow.evidence_list("none", []) == [] and flow.evidence_list(None, []) == []
 
@@ -75,7 +91,18 @@ def test_choices_are_not_disputes(text: str) -> None:
 
 @pytest.mark.parametrize(
     ("text", "score"),
-    [("5", 5), ("5分", 5), ("４分吧", 4), ("三分", 3), ("很满意", 5), ("不满意", 2), ("太差了", 1), ("一般般", 3), ("嗯", None), ("10", None)],
+    [
+        ("5", 5),
+        ("5分", 5),
+        ("４分吧", 4),
+        ("三分", 3),
+        ("很满意", 5),
+        ("不满意", 2),
+        ("太差了", 1),
+        ("一般般", 3),
+        ("嗯", None),
+        ("10", None),
+    ],
 )
 def test_satisfaction_scores(text: str, score) -> None:  # type: ignore[no-untyped-def]
     assert replies.read_satisfaction(text) == score
@@ -114,7 +141,14 @@ def test_outcomes_and_demanded_amounts(text: str, outcome, amount) -> None:  # t
 
 @pytest.mark.parametrize(
     ("text", "count", "indexes"),
-    [("1", 3, {1}), ("第二个", 3, {2}), ("选3吧", 3, {3}), ("最后一个", 4, {4}), ("都行", 3, set()), ("等了3天", 3, set())],
+    [
+        ("1", 3, {1}),
+        ("第二个", 3, {2}),
+        ("选3吧", 3, {3}),
+        ("最后一个", 4, {4}),
+        ("都行", 3, set()),
+        ("等了3天", 3, set()),
+    ],
 )
 def test_choice_numbers(text: str, count: int, indexes: set[int]) -> None:
     assert replies.choice_indexes(text, count) == indexes

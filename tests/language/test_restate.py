@@ -9,12 +9,26 @@ from bot.language.restate import MAX_CHARS, restate, restate_problem, to_agent_v
     ("text", "complaint_type", "expected"),
     [
         # the seed's training exercise, as the seed writes it
-        ("你们怎么回事？我明明拍的是小耙子，怎么寄过来是铲子？铲子我不需要！你现在怎么给我处理？", "product",
-         "您拍的是小耙子，收到的是铲子，发错货了"),
-        ("我明明要求发圆通，你们为什么还是发的天天？我都说了天天寄不到我们这，我要退款！", "logistics",
-         "您要求发圆通，我们发的是天天，快递公司发错了，您希望退款"),
-        ("拍的是蓝色的杯子，寄来的是红色的，我要换货", "product", "您拍的是蓝色的杯子，收到的是红色的，发错货了，您希望换货"),
-        ("我妈用你们的电热毯，用了一晚上就不热了", "product", "您母亲用我们的电热毯，用了一晚上就不热了，商品有质量问题"),
+        (
+            "你们怎么回事？我明明拍的是小耙子，怎么寄过来是铲子？铲子我不需要！你现在怎么给我处理？",
+            "product",
+            "您拍的是小耙子，收到的是铲子，发错货了",
+        ),
+        (
+            "我明明要求发圆通，你们为什么还是发的天天？我都说了天天寄不到我们这，我要退款！",
+            "logistics",
+            "您要求发圆通，我们发的是天天，快递公司发错了，您希望退款",
+        ),
+        (
+            "拍的是蓝色的杯子，寄来的是红色的，我要换货",
+            "product",
+            "您拍的是蓝色的杯子，收到的是红色的，发错货了，您希望换货",
+        ),
+        (
+            "我妈用你们的电热毯，用了一晚上就不热了",
+            "product",
+            "您母亲用我们的电热毯，用了一晚上就不热了，商品有质量问题",
+        ),
         ("/::( 快递五天了还没到，物流一直不更新", "logistics", "快递五天了还没到，配送太慢了"),
         ("不是 是显示签收了但我根本没收到", "logistics", "显示签收了但您根本没收到，包裹可能丢了"),
         ("客服半天不回消息 问了三遍都没人理", "service", "客服半天不回消息，一直没人回复您"),
@@ -63,7 +77,13 @@ def test_fillers_and_stutters_removed() -> None:
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("我妈说", "您母亲说"), ("我爸", "您父亲"), ("我们家孩子", "您家孩子"), ("你们发错了", "我们发错了"), ("我买的", "您买的")],
+    [
+        ("我妈说", "您母亲说"),
+        ("我爸", "您父亲"),
+        ("我们家孩子", "您家孩子"),
+        ("你们发错了", "我们发错了"),
+        ("我买的", "您买的"),
+    ],
 )
 def test_agent_voice(text: str, expected: str) -> None:
     assert to_agent_voice(text) == expected
@@ -71,9 +91,14 @@ def test_agent_voice(text: str, expected: str) -> None:
 
 def test_a_second_problem_is_named_and_a_bare_trigger_is_not_quoted() -> None:
     assert restate_problem("跑哪去了", "service") == "一直没人回复您"
-    assert restate_problem("包裹晚了整整一周才到，找客服也一直没人回", "logistics") == "包裹晚了整整一周才到，配送太慢了，另外一直没人回复您"
+    assert (
+        restate_problem("包裹晚了整整一周才到，找客服也一直没人回", "logistics")
+        == "包裹晚了整整一周才到，配送太慢了，另外一直没人回复您"
+    )
 
 
-@pytest.mark.parametrize(("text", "complaint_type", "gist"), [("快递还没到", "logistics", "快递"), ("客服不理人", "service", "客服")])
+@pytest.mark.parametrize(
+    ("text", "complaint_type", "gist"), [("快递还没到", "logistics", "快递"), ("客服不理人", "service", "客服")]
+)
 def test_the_thing_complained_about_stays_in_a_short_restatement(text: str, complaint_type: str, gist: str) -> None:
     assert gist in restate_problem(text, complaint_type)

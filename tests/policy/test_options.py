@@ -97,9 +97,7 @@ DEMANDS = [None, 20, 300, 1500, 5000]
 
 def grid_cases(complaint_type: str, problem: str) -> list[Case]:
     cases = []
-    for category, days, delivered, urgency, defect in itertools.product(
-        CATEGORIES, DAYS, DELIVERED, URGENCIES, DEFECT
-    ):
+    for category, days, delivered, urgency, defect in itertools.product(CATEGORIES, DAYS, DELIVERED, URGENCIES, DEFECT):
         cases.append(
             Case(
                 complaint_type=complaint_type,
@@ -182,25 +180,16 @@ def _shipped() -> dict[str, Any]:
 def _fits(catalogue: Catalogue, case: Case, option: Option) -> bool:
     if option.id == "demanded_compensation":
         return case.desired_outcome == "compensation"
-    spec = next(
-        s for s in _shipped()["options"][case.complaint_type] if s["id"] == option.id
-    )
+    spec = next(s for s in _shipped()["options"][case.complaint_type] if s["id"] == option.id)
     return case.desired_outcome in spec.get("outcomes", [])
 
 
 @pytest.mark.parametrize("complaint_type", COMPLAINT_TYPES)
-def test_every_type_offers_at_least_two_with_no_facts_at_all(
-    catalogue: Catalogue, complaint_type: str
-) -> None:
+def test_every_type_offers_at_least_two_with_no_facts_at_all(catalogue: Catalogue, complaint_type: str) -> None:
     options = catalogue.options_for(Case(complaint_type=complaint_type))
     assert len(concrete(options)) >= 2
     assert options[-1] == catalogue.human_review
-    assert (
-        catalogue.options_for(
-            Case(complaint_type=complaint_type), include_human_review=False
-        )
-        == options[:-1]
-    )
+    assert catalogue.options_for(Case(complaint_type=complaint_type), include_human_review=False) == options[:-1]
 
 
 # --------------------------------------------------------------------------------------------
@@ -328,22 +317,16 @@ def test_every_type_offers_at_least_two_with_no_facts_at_all(
         ),
         # malicious: the normal process only
         (
-            Case(
-                "malicious", problem="给我补偿500不然天天给你差评", demanded_amount=500
-            ),
+            Case("malicious", problem="给我补偿500不然天天给你差评", demanded_amount=500),
             ["policy_return", "platform_process", "verify_evidence"],
         ),
         (
-            Case(
-                "malicious", problem="不想要了 加我微信私下转账", days_since_receipt=30
-            ),
+            Case("malicious", problem="不想要了 加我微信私下转账", days_since_receipt=30),
             ["platform_process", "verify_evidence"],
         ),
     ],
 )
-def test_options_for_typical_cases(
-    catalogue: Catalogue, case: Case, expected: list[str]
-) -> None:
+def test_options_for_typical_cases(catalogue: Catalogue, case: Case, expected: list[str]) -> None:
     assert ids(catalogue.options_for(case, include_human_review=False)) == expected
 
 
@@ -351,9 +334,7 @@ def test_options_for_typical_cases(
     "order_amount, expected",
     [(299.0, 89.7), (100.0, 30.0), (2000.0, 300.0), (None, 20.0), (0.5, 0.15)],
 )
-def test_partial_refund_amount_rule(
-    catalogue: Catalogue, order_amount: float | None, expected: float
-) -> None:
+def test_partial_refund_amount_rule(catalogue: Catalogue, order_amount: float | None, expected: float) -> None:
     case = Case("product", problem="裂了", order_amount=order_amount)
     option = next(o for o in catalogue.options_for(case) if o.id == "partial_refund")
     assert option.compensation == pytest.approx(expected)
@@ -365,14 +346,8 @@ def test_partial_refund_amount_rule(
     "problem, expected",
     [("快递太慢了", 10.0), ("箱子被压扁了", 20.0), ("包裹丢了", 20.0)],
 )
-def test_logistics_coupon_amounts(
-    catalogue: Catalogue, problem: str, expected: float
-) -> None:
-    coupons = [
-        o
-        for o in catalogue.options_for(Case("logistics", problem=problem))
-        if o.label == "补偿优惠券"
-    ]
+def test_logistics_coupon_amounts(catalogue: Catalogue, problem: str, expected: float) -> None:
+    coupons = [o for o in catalogue.options_for(Case("logistics", problem=problem)) if o.label == "补偿优惠券"]
     assert [o.compensation for o in coupons] == [expected]
     assert f"{expected:g}元" in coupons[0].description
 
@@ -383,11 +358,7 @@ def test_descriptions_carry_the_hours(catalogue: Catalogue) -> None:
     assert callback.id == "callback" and callback.by_when_text == "您选定的时间"
     assert "24小时" in callback.description
     review = catalogue.human_review
-    assert (
-        review.label == "人工复核"
-        and review.by_when_hours == 24
-        and "24小时内" in review.description
-    )
+    assert review.label == "人工复核" and review.by_when_hours == 24 and "24小时内" in review.description
 
 
 # --------------------------------------------------------------------------------------------
@@ -507,9 +478,7 @@ def test_no_reason_return_rule(
     if not allowed:
         assert verdict.explanation and verdict.explanation.endswith("。")
     offered = set(ids(catalogue.options_for(case)))
-    assert ("return_refund_no_reason" in offered) is (
-        allowed and not catalogue.is_quality_defect(case)
-    )
+    assert ("return_refund_no_reason" in offered) is (allowed and not catalogue.is_quality_defect(case))
 
 
 @pytest.mark.parametrize(
@@ -548,22 +517,11 @@ def test_window_and_keywords_come_from_config(tmp_path: Path) -> None:
     raw["no_reason_return"]["window_days"] = 15
     raw["no_reason_return"]["exclusions"]["custom_made"]["keywords"].append("专属款")
     catalogue = load_catalogue(_write(tmp_path, raw))
-    assert catalogue.no_reason_return_allowed(
-        Case("product", problem="不喜欢", days_since_receipt=15)
-    )
-    assert not catalogue.no_reason_return_allowed(
-        Case("product", problem="不喜欢", days_since_receipt=16)
-    )
-    assert (
-        catalogue.no_reason_return_verdict(
-            Case("product", problem="专属款 不喜欢")
-        ).reason
-        == "custom_made"
-    )
+    assert catalogue.no_reason_return_allowed(Case("product", problem="不喜欢", days_since_receipt=15))
+    assert not catalogue.no_reason_return_allowed(Case("product", problem="不喜欢", days_since_receipt=16))
+    assert catalogue.no_reason_return_verdict(Case("product", problem="专属款 不喜欢")).reason == "custom_made"
     option = next(
-        o
-        for o in catalogue.options_for(Case("product", problem="不喜欢"))
-        if o.id == "return_refund_no_reason"
+        o for o in catalogue.options_for(Case("product", problem="不喜欢")) if o.id == "return_refund_no_reason"
     )
     assert "签收15天内" in option.description
 
@@ -586,19 +544,13 @@ def test_window_and_keywords_come_from_config(tmp_path: Path) -> None:
         ("", False),
     ],
 )
-def test_quality_defect_from_problem_text(
-    catalogue: Catalogue, problem: str, defect: bool
-) -> None:
+def test_quality_defect_from_problem_text(catalogue: Catalogue, problem: str, defect: bool) -> None:
     assert catalogue.is_quality_defect(Case("product", problem=problem)) is defect
 
 
 def test_explicit_defect_flag_wins_over_keywords(catalogue: Catalogue) -> None:
-    assert catalogue.is_quality_defect(
-        Case("product", problem="不喜欢", is_quality_defect=True)
-    )
-    assert not catalogue.is_quality_defect(
-        Case("product", problem="坏了", is_quality_defect=False)
-    )
+    assert catalogue.is_quality_defect(Case("product", problem="不喜欢", is_quality_defect=True))
+    assert not catalogue.is_quality_defect(Case("product", problem="坏了", is_quality_defect=False))
 
 
 # --------------------------------------------------------------------------------------------
@@ -621,9 +573,7 @@ def test_explicit_defect_flag_wins_over_keywords(catalogue: Catalogue) -> None:
         (100000, "headquarters"),
     ],
 )
-def test_approval_boundaries(
-    catalogue: Catalogue, amount: float, approver: str | None
-) -> None:
+def test_approval_boundaries(catalogue: Catalogue, amount: float, approver: str | None) -> None:
     assert catalogue.approval_for(amount) == approver
 
 
@@ -646,11 +596,7 @@ def test_authority_limits_come_from_config(tmp_path: Path) -> None:
     ]
     # the partial refund (30% of the order, at most 300) now needs a manager
     option = next(
-        o
-        for o in catalogue.options_for(
-            Case("product", problem="坏了", order_amount=1000)
-        )
-        if o.id == "partial_refund"
+        o for o in catalogue.options_for(Case("product", problem="坏了", order_amount=1000)) if o.id == "partial_refund"
     )
     assert (option.compensation, option.approval, option.by_when_hours) == (
         300.0,
@@ -741,9 +687,7 @@ def test_authority_limits_come_from_config(tmp_path: Path) -> None:
 def test_desired_outcome_first(catalogue: Catalogue, case: Case, first: str) -> None:
     options = catalogue.options_for(case)
     assert options[0].id == first
-    assert set(ids(options)) == set(
-        ids(catalogue.options_for(Case(**{**case.__dict__, "desired_outcome": None})))
-    )
+    assert set(ids(options)) == set(ids(catalogue.options_for(Case(**{**case.__dict__, "desired_outcome": None}))))
 
 
 def test_desired_outcome_that_fits_nothing_keeps_catalogue_order(
@@ -776,17 +720,13 @@ def test_desired_outcome_that_fits_nothing_keeps_catalogue_order(
             "manager",
         ),
         (
-            Case(
-                "product", problem="手机坏了", order_amount=800, demanded_amount=800.01
-            ),
+            Case("product", problem="手机坏了", order_amount=800, demanded_amount=800.01),
             False,
             None,
             None,
         ),
         (
-            Case(
-                "product", problem="电视坏了", order_amount=6000, demanded_amount=2500
-            ),
+            Case("product", problem="电视坏了", order_amount=6000, demanded_amount=2500),
             True,
             2500.0,
             "headquarters",
@@ -805,33 +745,25 @@ def test_desired_outcome_that_fits_nothing_keeps_catalogue_order(
         ),  # no defect
         # logistics: lost or damaged up to the order amount; a delay at most 20
         (
-            Case(
-                "logistics", problem="快递丢了", order_amount=300, demanded_amount=300
-            ),
+            Case("logistics", problem="快递丢了", order_amount=300, demanded_amount=300),
             True,
             300.0,
             None,
         ),
         (
-            Case(
-                "logistics", problem="快递丢了", order_amount=300, demanded_amount=301
-            ),
+            Case("logistics", problem="快递丢了", order_amount=300, demanded_amount=301),
             False,
             None,
             None,
         ),
         (
-            Case(
-                "logistics", problem="快递太慢了", order_amount=300, demanded_amount=20
-            ),
+            Case("logistics", problem="快递太慢了", order_amount=300, demanded_amount=20),
             True,
             20.0,
             None,
         ),
         (
-            Case(
-                "logistics", problem="快递太慢了", order_amount=300, demanded_amount=50
-            ),
+            Case("logistics", problem="快递太慢了", order_amount=300, demanded_amount=50),
             False,
             None,
             None,
@@ -852,9 +784,7 @@ def test_desired_outcome_that_fits_nothing_keeps_catalogue_order(
             None,
         ),
         (
-            Case(
-                "malicious", problem="坏了 赔20", order_amount=5000, demanded_amount=20
-            ),
+            Case("malicious", problem="坏了 赔20", order_amount=5000, demanded_amount=20),
             False,
             None,
             None,
@@ -883,9 +813,7 @@ def test_demanded_compensation_rules(
         assert option.compensation == compensation and option.approval == approval
         assert f"{compensation:g}元" in option.description
         if approval:
-            assert (
-                "店铺经理" if approval == "manager" else "总部"
-            ) in option.description
+            assert ("店铺经理" if approval == "manager" else "总部") in option.description
             assert option.by_when_hours == 48 + (24 if approval == "manager" else 72)
             assert f"{option.by_when_hours:g}小时" in option.description
 
@@ -915,19 +843,13 @@ def test_demanded_amount_goes_first_when_the_wish_is_compensation(
 
 
 def test_review_bargain_gets_no_compensation_at_all(catalogue: Catalogue) -> None:
-    options = catalogue.options_for(
-        Case("product", problem="杯子碎了 退点钱我就删差评", order_amount=100)
-    )
+    options = catalogue.options_for(Case("product", problem="杯子碎了 退点钱我就删差评", order_amount=100))
     assert all(not o.compensation for o in options)
     assert len(concrete(options)) >= 2
 
 
-@pytest.mark.parametrize(
-    "complaint_type", ["product", "logistics", "service", "malicious"]
-)
-def test_malicious_never_gets_compensation(
-    catalogue: Catalogue, complaint_type: str
-) -> None:
+@pytest.mark.parametrize("complaint_type", ["product", "logistics", "service", "malicious"])
+def test_malicious_never_gets_compensation(catalogue: Catalogue, complaint_type: str) -> None:
     case = Case(
         complaint_type,
         problem="坏了 丢了 不给赔偿就差评",
@@ -1080,9 +1002,7 @@ def test_match_choice_product(
         ),
     ],
 )
-def test_match_choice_other_types(
-    catalogue: Catalogue, case: Case, reply: str, expected: str | None
-) -> None:
+def test_match_choice_other_types(catalogue: Catalogue, case: Case, reply: str, expected: str | None) -> None:
     chosen = catalogue.match_choice(reply, catalogue.options_for(case))
     assert (chosen.id if chosen else None) == expected
 
@@ -1149,9 +1069,7 @@ def test_match_choice_with_two_options_and_last(catalogue: Catalogue) -> None:
         ("你好", None, None),
     ],
 )
-def test_outcome_from_text(
-    catalogue: Catalogue, text: str, outcome: str | None, amount: float | None
-) -> None:
+def test_outcome_from_text(catalogue: Catalogue, text: str, outcome: str | None, amount: float | None) -> None:
     assert catalogue.outcome_from_text(text) == (outcome, amount)
 
 
@@ -1178,9 +1096,7 @@ def test_the_shipped_catalogue_reads_wishes_with_the_language_vocabulary(catalog
 
 def test_outcomes_round_trip_into_options(catalogue: Catalogue) -> None:
     outcome, amount = catalogue.outcome_from_text("我要换个新的")
-    case = Case(
-        "product", problem="杯子裂了", desired_outcome=outcome, demanded_amount=amount
-    )
+    case = Case("product", problem="杯子裂了", desired_outcome=outcome, demanded_amount=amount)
     assert catalogue.options_for(case)[0].id == "exchange"
     assert set(catalogue.outcomes) >= {
         "refund",
@@ -1229,9 +1145,7 @@ def test_unknown_desired_outcome_is_an_error(catalogue: Catalogue) -> None:
         (None, None),
     ],
 )
-def test_resolve_category(
-    catalogue: Catalogue, name: str | None, category: str | None
-) -> None:
+def test_resolve_category(catalogue: Catalogue, name: str | None, category: str | None) -> None:
     assert catalogue.resolve_category(name) == category
 
 
@@ -1288,9 +1202,7 @@ def _delete(path: str) -> Callable[[dict[str, Any]], None]:
     return mutate
 
 
-def _add_option(
-    complaint_type: str, option: dict[str, Any]
-) -> Callable[[dict[str, Any]], None]:
+def _add_option(complaint_type: str, option: dict[str, Any]) -> Callable[[dict[str, Any]], None]:
     def mutate(raw: dict[str, Any]) -> None:
         raw["options"][complaint_type].append(option)
 
@@ -1329,9 +1241,7 @@ _GOOD = {
         (_set("options.product.0.label", "一二三四五六七八九"), "longer than 8"),
         (_set("options.product.0.description", "我们尽快退款。"), "by when"),
         (
-            _set(
-                "options.product.0.description", "我们{hours}小时内退款。然后通知您。"
-            ),
+            _set("options.product.0.description", "我们{hours}小时内退款。然后通知您。"),
             "one plain sentence",
         ),
         (
@@ -1414,7 +1324,10 @@ _GOOD = {
         (_delete("human_review.label"), r"human_review\.label: field required"),
         (_set("authority.manager_max", 500), "must be above bot_max"),
         (_set("authority.bot_max", 0), r"authority\.bot_max: ensure this value is greater than 0"),
-        (_delete("authority.approval_hours.headquarters"), r"authority\.approval_hours: missing field\(s\) headquarters"),
+        (
+            _delete("authority.approval_hours.headquarters"),
+            r"authority\.approval_hours: missing field\(s\) headquarters",
+        ),
         (_set("authority.approvers", {"manager": "经理"}), r"authority\.approvers: extra fields not permitted"),
         (_set("no_reason_return.window_days", 0), "positive whole number"),
         (_set("no_reason_return.window_days", 7.5), "positive whole number"),
@@ -1441,18 +1354,14 @@ _GOOD = {
         (_delete("options.logistics.3.conditions.requires"), "no conditions"),
     ],
 )
-def test_broken_configs_are_rejected(
-    tmp_path: Path, mutate: Callable[[dict[str, Any]], None], message: str
-) -> None:
+def test_broken_configs_are_rejected(tmp_path: Path, mutate: Callable[[dict[str, Any]], None], message: str) -> None:
     raw = _raw()
     mutate(raw)
     with pytest.raises(ValueError, match=message):
         load_catalogue(_write(tmp_path, raw))
 
 
-@pytest.mark.parametrize(
-    "content", ["options: [unclosed", "- just\n- a list\n", "", "42"]
-)
+@pytest.mark.parametrize("content", ["options: [unclosed", "- just\n- a list\n", "", "42"])
 def test_not_a_catalogue_at_all(tmp_path: Path, content: str) -> None:
     path = tmp_path / "broken.yml"
     path.write_text(content, encoding="utf-8")
@@ -1475,9 +1384,7 @@ def test_error_names_the_place(tmp_path: Path) -> None:
 
 def test_shipped_config_round_trips(tmp_path: Path) -> None:
     reloaded = load_catalogue(_write(tmp_path, _raw()))
-    case = Case(
-        "product", problem="电饭煲坏了", product_category="appliances", order_amount=299
-    )
+    case = Case("product", problem="电饭煲坏了", product_category="appliances", order_amount=299)
     assert reloaded.options_for(case) == load_catalogue().options_for(case)
 
 

@@ -31,7 +31,9 @@ def test_the_shipped_policy_is_ok(capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().out.strip() == "OK"
 
 
-def test_a_broken_file_prints_file_key_and_problem_and_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_broken_file_prints_file_key_and_problem_and_exits_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     folder = _folder(tmp_path, broken=True)
     assert check.main(["--policy-dir", str(folder)]) == 1
     assert capsys.readouterr().err.strip() == f"{folder / 'sla.yml'}: {BROKEN}"
@@ -49,8 +51,13 @@ def test_the_command_line(tmp_path: Path) -> None:
     ok = subprocess.run([sys.executable, "-m", "bot.policy.check"], cwd=ROOT, env=env, capture_output=True, text=True)
     assert (ok.returncode, ok.stdout.strip()) == (0, "OK")
     folder = _folder(tmp_path, broken=True)
-    bad = subprocess.run([sys.executable, "-m", "bot.policy.check", "--policy-dir", str(folder)], cwd=ROOT, env=env,
-                         capture_output=True, text=True)
+    bad = subprocess.run(
+        [sys.executable, "-m", "bot.policy.check", "--policy-dir", str(folder)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert bad.returncode == 1 and BROKEN in bad.stderr
 
 

@@ -79,8 +79,16 @@ class Clock:
 
 
 def _case(sender: str, queue: str, *, priority: str = "P4", deadline: float = T0 + 60, **extra: Any) -> HandoffCase:
-    return HandoffCase(sender_id=sender, channel="rest", customer_id=f"rest:{sender}", reason="asked", queue=queue,
-                       priority=priority, deadline=deadline, **extra)
+    return HandoffCase(
+        sender_id=sender,
+        channel="rest",
+        customer_id=f"rest:{sender}",
+        reason="asked",
+        queue=queue,
+        priority=priority,
+        deadline=deadline,
+        **extra,
+    )
 
 
 def _queue(client: Redis, config: sla_module.SlaConfig, clock: Clock) -> HandoffQueue:
@@ -145,9 +153,15 @@ def test_the_queue_order_is_the_tie_break_order(policy: Policy) -> None:
         (lambda raw: raw["escalation"].update(queue="boss"), r"escalation\.queue: names unknown queue 'boss'"),
         (lambda raw: raw.update(approval_queue="finance"), r"approval_queue: names unknown queue 'finance'"),
         (lambda raw: raw["low_satisfaction"].update(queue="qa"), r"low_satisfaction\.queue: names unknown queue 'qa'"),
-        (lambda raw: raw["escalation"].update(window_minutes=0), r"escalation\.window_minutes: ensure this value is greater than 0"),
+        (
+            lambda raw: raw["escalation"].update(window_minutes=0),
+            r"escalation\.window_minutes: ensure this value is greater than 0",
+        ),
         (lambda raw: raw.update(repeat_window_days=-1), r"repeat_window_days: ensure this value is greater than 0"),
-        (lambda raw: raw["low_satisfaction"].update(max_score=5), r"low_satisfaction\.max_score: expected a whole score from 1 to 4"),
+        (
+            lambda raw: raw["low_satisfaction"].update(max_score=5),
+            r"low_satisfaction\.max_score: expected a whole score from 1 to 4",
+        ),
         (lambda raw: raw.update(queues=["general", "general"]), r"queues: queue\(s\) named twice: general"),
         (lambda raw: raw.pop("escalation"), r"escalation: field required"),
         (lambda raw: raw.update(escalation_queue="supervisor"), r"escalation_queue: extra fields not permitted"),
@@ -210,7 +224,9 @@ async def _render(response: str, sender_id: str, channel: str | None = None, **v
 
     domain = Domain.load(str(ROOT / "domain.yml"))
     tracker = DialogueStateTracker(sender_id, domain.slots)
-    message = await TemplatedNaturalLanguageGenerator(domain.responses).generate(response, tracker, channel or "rest", **values)
+    message = await TemplatedNaturalLanguageGenerator(domain.responses).generate(
+        response, tracker, channel or "rest", **values
+    )
     return dict(message or {})
 
 
@@ -287,7 +303,9 @@ def test_the_approver_has_one_name_from_labels_yml(policy: Policy) -> None:
     assert load_labels().approvers["manager"] == load_catalogue().approvers["manager"] == "店铺经理"
     policy.raw["labels.yml"]["approvers"]["manager"] = "值班店长"
     catalogue = load_catalogue(policy.path("options.yml"), labels=policy.path("labels.yml"))
-    [option] = [o for o in catalogue.options_for(Case("product", problem="坏了", order_amount=5000)) if o.id == "partial_refund"]
+    [option] = [
+        o for o in catalogue.options_for(Case("product", problem="坏了", order_amount=5000)) if o.id == "partial_refund"
+    ]
     assert option.approval is None  # 300 (the cap) is within the bot's authority ...
     demanded = catalogue.options_for(Case("product", problem="坏了", order_amount=5000, demanded_amount=1000))[0]
     assert demanded.approval == "manager" and "值班店长审批" in demanded.description  # ... 1000 is not
@@ -348,7 +366,9 @@ def test_every_key_of_the_policy_files_is_read_by_the_code() -> None:
         for p in (ROOT / folder).rglob("*.py")
         if p.name != "schema.py"
     )
-    schema_methods = re.sub(r"^\s+\w+: .*$", "", (ROOT / "bot/policy/schema.py").read_text(encoding="utf-8"), flags=re.M)
+    schema_methods = re.sub(
+        r"^\s+\w+: .*$", "", (ROOT / "bot/policy/schema.py").read_text(encoding="utf-8"), flags=re.M
+    )
     unread = sorted(
         f"{model.__name__}.{name}"
         for model in seen

@@ -23,9 +23,7 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 HOUR = 3600.0
 
 
-def at(
-    year: int, month: int, day: int, hour: int, minute: int = 0, second: int = 0
-) -> float:
+def at(year: int, month: int, day: int, hour: int, minute: int = 0, second: int = 0) -> float:
     """Epoch seconds of a wall-clock time in Asia/Shanghai."""
     return datetime(year, month, day, hour, minute, second, tzinfo=SHANGHAI).timestamp()
 
@@ -99,18 +97,9 @@ def test_deadlines_from_the_creation_time() -> None:
     assert safety.next_progress_due == created + 24 * HOUR
     normal = deadlines(priority_for(None), created)
     assert normal.first_response_due == created + 2 * HOUR
-    assert (
-        deadlines(priority_for("media_legal"), created).first_response_due
-        == created + 30 * 60
-    )
-    assert (
-        deadlines(priority_for("vulnerable"), created).first_response_due
-        == created + HOUR
-    )
-    assert (
-        deadlines(priority_for(None, repeat=True), created).first_response_due
-        == created + 2 * HOUR
-    )
+    assert deadlines(priority_for("media_legal"), created).first_response_due == created + 30 * 60
+    assert deadlines(priority_for("vulnerable"), created).first_response_due == created + HOUR
+    assert deadlines(priority_for(None, repeat=True), created).first_response_due == created + 2 * HOUR
     assert normal.as_dict() == {
         "first_response_due": created + 2 * HOUR,
         "resolution_due": created + 24 * HOUR,
@@ -122,17 +111,13 @@ def test_deadlines_from_the_creation_time() -> None:
     ("elapsed_hours", "due_hours"),
     [(0, 24), (1, 24), (23.99, 24), (24, 24), (24.01, 48), (50, 72), (72, 72)],
 )
-def test_progress_reports_are_due_every_24_hours(
-    elapsed_hours: float, due_hours: float
-) -> None:
+def test_progress_reports_are_due_every_24_hours(elapsed_hours: float, due_hours: float) -> None:
     tier = priority_for(None)
     created = at(2026, 11, 23, 9, 0)
-    assert next_progress_due(
-        tier, created, created + elapsed_hours * HOUR
-    ) == pytest.approx(created + due_hours * HOUR)
-    assert deadlines(
-        tier, created, now=created + elapsed_hours * HOUR
-    ).next_progress_due == pytest.approx(created + due_hours * HOUR)
+    assert next_progress_due(tier, created, created + elapsed_hours * HOUR) == pytest.approx(created + due_hours * HOUR)
+    assert deadlines(tier, created, now=created + elapsed_hours * HOUR).next_progress_due == pytest.approx(
+        created + due_hours * HOUR
+    )
 
 
 def test_satisfaction_is_asked_within_24_hours_of_resolution() -> None:
@@ -159,9 +144,7 @@ def test_satisfaction_is_asked_within_24_hours_of_resolution() -> None:
         (at(2026, 11, 23, 23, 0), at(2026, 11, 23, 23, 59, 30), "明天00:00前"),
     ],
 )
-def test_deadlines_read_as_chinese_local_time(
-    now: float, due: float, text: str
-) -> None:
+def test_deadlines_read_as_chinese_local_time(now: float, due: float, text: str) -> None:
     assert format_deadline(due, now=now) == text
 
 
@@ -181,18 +164,12 @@ def _config(tmp_path: Path, **tier_changes: dict) -> Path:  # type: ignore[type-
     return path
 
 
-def test_the_limits_are_configuration(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    path = _config(
-        tmp_path, vulnerable={"first_response_minutes": 45, "resolution_hours": 12}
-    )
+def test_the_limits_are_configuration(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = _config(tmp_path, vulnerable={"first_response_minutes": 45, "resolution_hours": 12})
     config = load_sla(path)
     assert config.tier("vulnerable").first_response_minutes == 45
     assert config.tier("vulnerable").resolution_hours == 12
-    assert (
-        config.tier("normal").resolution_hours == 24
-    )  # the default still applies elsewhere
+    assert config.tier("normal").resolution_hours == 24  # the default still applies elsewhere
     monkeypatch.setenv(sla.ENV_VAR, str(path))
     assert load_sla().tier("vulnerable").first_response_minutes == 45
     assert priority_for("vulnerable").first_response_minutes == 45
@@ -211,9 +188,7 @@ def test_the_limits_are_configuration(
         ({"normal": {"escalate": True}}, r"tiers\.normal\.escalate: extra fields not permitted"),
     ],
 )
-def test_a_broken_config_is_rejected(
-    tmp_path: Path, change: dict, message: str
-) -> None:  # type: ignore[type-arg]
+def test_a_broken_config_is_rejected(tmp_path: Path, change: dict, message: str) -> None:  # type: ignore[type-arg]
     with pytest.raises(ValueError, match=message):
         load_sla(_config(tmp_path, **change))
 

@@ -24,8 +24,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def make_store(redis_server) -> AtomicRedisLockStore:  # type: ignore[no-untyped-def]
-    return AtomicRedisLockStore(host=redis_server.host, port=redis_server.port, db=redis_server.db,
-                                key_prefix=f"lk{uuid.uuid4().hex[:6]}")
+    return AtomicRedisLockStore(
+        host=redis_server.host, port=redis_server.port, db=redis_server.db, key_prefix=f"lk{uuid.uuid4().hex[:6]}"
+    )
 
 
 def conversation() -> str:
@@ -38,7 +39,11 @@ def test_endpoints_yml_registers_the_atomic_store(redis_server, monkeypatch) -> 
     monkeypatch.setenv("ACTION_ENDPOINT_URL", "http://127.0.0.1:1/webhook")
     store = LockStore.create(read_endpoint_config(str(ROOT / "endpoints.yml"), "lock_store"))
     assert isinstance(store, AtomicRedisLockStore)
-    assert (store.settings["host"], store.settings["port"], store.prefix) == (redis_server.host, redis_server.port, "lock")
+    assert (store.settings["host"], store.settings["port"], store.prefix) == (
+        redis_server.host,
+        redis_server.port,
+        "lock",
+    )
     ticket = store.issue_ticket(conversation())
     assert ticket == 1
 
@@ -64,7 +69,9 @@ def test_tickets_are_unique_and_increasing_under_concurrency(redis_server) -> No
     assert lock.now_serving == 1 and lock.last_issued == 200
 
 
-def _worker(store: AtomicRedisLockStore, conv: str, redis_client, log: list, n: int, started: threading.Barrier) -> None:  # type: ignore[no-untyped-def]
+def _worker(
+    store: AtomicRedisLockStore, conv: str, redis_client, log: list, n: int, started: threading.Barrier
+) -> None:  # type: ignore[no-untyped-def]
     """One 'Sanic worker': n messages at once, each a read-modify-write that needs the lock."""
 
     async def message(i: int) -> None:
@@ -88,9 +95,17 @@ def test_two_workers_process_one_message_at_a_time_and_none_is_lost(redis_server
     log: list = []
     started = threading.Barrier(2)
     threads = [
-        threading.Thread(target=_worker, args=(
-            AtomicRedisLockStore(host=redis_server.host, port=redis_server.port, key_prefix=prefix),
-            conv, redis_client, log, 15, started))
+        threading.Thread(
+            target=_worker,
+            args=(
+                AtomicRedisLockStore(host=redis_server.host, port=redis_server.port, key_prefix=prefix),
+                conv,
+                redis_client,
+                log,
+                15,
+                started,
+            ),
+        )
         for _ in range(2)
     ]
     for t in threads:
@@ -193,4 +208,8 @@ def test_lifetime_comes_from_the_environment_like_rasa() -> None:
 
     from bot.rasa_ext import lock_store
 
-    assert lock_store.LOCK_LIFETIME == rasa_lock_store.LOCK_LIFETIME == (int(os.environ.get("TICKET_LOCK_LIFETIME", 0)) or 60)
+    assert (
+        lock_store.LOCK_LIFETIME
+        == rasa_lock_store.LOCK_LIFETIME
+        == (int(os.environ.get("TICKET_LOCK_LIFETIME", 0)) or 60)
+    )

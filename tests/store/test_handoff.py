@@ -104,7 +104,14 @@ def test_case_round_trips_through_a_dict() -> None:
 
 @pytest.mark.parametrize(
     "change",
-    [{"reason": "bored"}, {"queue": ""}, {"queue": "direct"}, {"priority": "high"}, {"status": "gone"}, {"sender_id": ""}],
+    [
+        {"reason": "bored"},
+        {"queue": ""},
+        {"queue": "direct"},
+        {"priority": "high"},
+        {"status": "gone"},
+        {"sender_id": ""},
+    ],
 )
 def test_case_rejects_unknown_values(change: dict[str, Any]) -> None:
     with pytest.raises(ValueError):

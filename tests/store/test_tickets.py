@@ -80,9 +80,7 @@ BASE = {
 
 
 # creation ---------------------------------------------------------------------------------
-async def test_a_new_ticket_has_every_field_a_readable_id_and_its_sla(
-    store: TicketStore, client: Redis
-) -> None:
+async def test_a_new_ticket_has_every_field_a_readable_id_and_its_sla(store: TicketStore, client: Redis) -> None:
     ticket, created = await store.create(
         "conv-1:confirm:1",
         **BASE,
@@ -135,20 +133,13 @@ async def test_a_new_ticket_has_every_field_a_readable_id_and_its_sla(
 
     # the key layout
     p = store.prefix
-    assert (
-        json.loads(await client.get(f"{p}:ticket:{ticket.id}"))["customer_words"]
-        == "收到的电饭煲煮饭夹生"
-    )
+    assert json.loads(await client.get(f"{p}:ticket:{ticket.id}"))["customer_words"] == "收到的电饭煲煮饭夹生"
     assert await client.get(f"{p}:idem:conv-1:confirm:1") == ticket.id
     assert await client.get(f"{p}:seq:20261124") == "1"
-    assert await client.zrange(f"{p}:created", 0, -1, withscores=True) == [
-        (ticket.id, T0)
-    ]
+    assert await client.zrange(f"{p}:created", 0, -1, withscores=True) == [(ticket.id, T0)]
     assert await client.zrange(f"{p}:sender:conv-1", 0, -1) == [ticket.id]
     assert await client.zrange(f"{p}:customer:cust-1", 0, -1) == [ticket.id]
-    assert await client.zrange(f"{p}:progress", 0, -1, withscores=True) == [
-        (ticket.id, T0 + DAY)
-    ]
+    assert await client.zrange(f"{p}:progress", 0, -1, withscores=True) == [(ticket.id, T0 + DAY)]
     idem_ttl = await client.ttl(f"{p}:idem:conv-1:confirm:1")
     assert 7 * DAY - 60 < idem_ttl <= 7 * DAY
 
@@ -178,27 +169,19 @@ async def test_urgency_and_repeat_pick_the_sla_tier(store: TicketStore) -> None:
         "priority",
         T0 + HOUR,
     )
-    explicit, _ = await store.create(
-        "k5", **BASE, priority="P2", queue="supervisor", first_response_due=T0 + 60
-    )
+    explicit, _ = await store.create("k5", **BASE, priority="P2", queue="supervisor", first_response_due=T0 + 60)
     assert (explicit.priority, explicit.queue, explicit.first_response_due) == (
         "P2",
         "supervisor",
         T0 + 60,
     )
-    assert (
-        explicit.resolution_due == T0 + DAY
-    )  # the missing deadlines are still filled in
+    assert explicit.resolution_due == T0 + DAY  # the missing deadlines are still filled in
 
 
-async def test_the_daily_sequence_follows_the_shanghai_date(
-    store: TicketStore, clock: Clock
-) -> None:
+async def test_the_daily_sequence_follows_the_shanghai_date(store: TicketStore, clock: Clock) -> None:
     first, _ = await store.create("a", **BASE)
     second, _ = await store.create("b", **BASE)
-    clock.now = datetime(
-        2026, 11, 24, 16, 0, tzinfo=ZoneInfo("UTC")
-    ).timestamp()  # 00:00 on the 25th in Shanghai
+    clock.now = datetime(2026, 11, 24, 16, 0, tzinfo=ZoneInfo("UTC")).timestamp()  # 00:00 on the 25th in Shanghai
     third, _ = await store.create("c", **BASE)
     assert [first.id, second.id, third.id] == [
         "TS202611240001",
@@ -240,12 +223,8 @@ async def test_an_empty_idempotency_key_is_rejected(store: TicketStore) -> None:
 
 
 # idempotency ------------------------------------------------------------------------------
-async def test_concurrent_duplicate_requests_make_exactly_one_ticket(
-    store: TicketStore, client: Redis
-) -> None:
-    results = await asyncio.gather(
-        *(store.create("conv-1:confirm:7", **BASE) for _ in range(50))
-    )
+async def test_concurrent_duplicate_requests_make_exactly_one_ticket(store: TicketStore, client: Redis) -> None:
+    results = await asyncio.gather(*(store.create("conv-1:confirm:7", **BASE) for _ in range(50)))
     assert sum(created for _, created in results) == 1
     assert len({ticket.id for ticket, _ in results}) == 1
     assert all(ticket == results[0][0] for ticket, _ in results)
@@ -271,9 +250,7 @@ def test_duplicate_requests_from_separate_connections_make_exactly_one_ticket(
             store = TicketStore(redis, prefix=prefix, clock=Clock())
             await redis.ping()
             start.wait()
-            done = await asyncio.gather(
-                *(store.create("same-request", **BASE) for _ in range(10))
-            )
+            done = await asyncio.gather(*(store.create("same-request", **BASE) for _ in range(10)))
             with lock:
                 results.extend((ticket.id, created) for ticket, created in done)
         finally:
@@ -299,9 +276,7 @@ def test_duplicate_requests_from_separate_connections_make_exactly_one_ticket(
 async def test_different_keys_make_different_tickets_with_unique_ids(
     store: TicketStore,
 ) -> None:
-    results = await asyncio.gather(
-        *(store.create(f"key-{i}", **BASE) for i in range(30))
-    )
+    results = await asyncio.gather(*(store.create(f"key-{i}", **BASE) for i in range(30)))
     assert all(created for _, created in results)
     ids = sorted(ticket.id for ticket, _ in results)
     assert ids == [f"TS20261124{n:04d}" for n in range(1, 31)]
@@ -311,9 +286,7 @@ async def test_a_retried_request_gets_the_ticket_as_it_is_now(
     store: TicketStore,
 ) -> None:
     ticket, _ = await store.create("req", **BASE)
-    await store.update(
-        ticket.id, actor="agent-7", note="接手", status="with_agent", owner="agent-7"
-    )
+    await store.update(ticket.id, actor="agent-7", note="接手", status="with_agent", owner="agent-7")
     again, created = await store.create("req", **BASE, order_id="ignored")
     assert created is False
     assert again.id == ticket.id
@@ -324,9 +297,7 @@ async def test_a_retried_request_gets_the_ticket_as_it_is_now(
     )
 
 
-async def test_the_idempotency_key_lifetime_is_configurable(
-    client: Redis, prefix: str
-) -> None:
+async def test_the_idempotency_key_lifetime_is_configurable(client: Redis, prefix: str) -> None:
     store = TicketStore(client, prefix=prefix, idempotency_ttl=90)
     await store.create("short", **BASE)
     assert 0 < await client.ttl(f"{prefix}:idem:short") <= 90
@@ -335,9 +306,7 @@ async def test_the_idempotency_key_lifetime_is_configurable(
 
 
 # updates ----------------------------------------------------------------------------------
-async def test_updates_append_timestamped_history(
-    store: TicketStore, clock: Clock
-) -> None:
+async def test_updates_append_timestamped_history(store: TicketStore, clock: Clock) -> None:
     ticket, _ = await store.create("h", **BASE)
     clock.advance(600)
     taken = await store.update(
@@ -348,20 +317,13 @@ async def test_updates_append_timestamped_history(
         owner="agent-7",
     )
     clock.advance(3600)
-    comp = await store.update(
-        ticket.id, actor="manager-2", note="批准补偿", compensation={"amount": 800}
-    )
+    comp = await store.update(ticket.id, actor="manager-2", note="批准补偿", compensation={"amount": 800})
     clock.advance(60)
-    done = await store.update(
-        ticket.id, actor="agent-7", note="已补发", status="resolved"
-    )
+    done = await store.update(ticket.id, actor="agent-7", note="已补发", status="resolved")
     assert taken.status == "with_agent" and taken.owner == "agent-7"
     assert comp.compensation == {"amount": 800, "status": None, "approved_by": None}
     assert done.updated_at == T0 + 600 + 3600 + 60
-    assert [
-        (h["at"], h["status"], h["actor"], h["note"], h["changed"])
-        for h in done.history
-    ] == [
+    assert [(h["at"], h["status"], h["actor"], h["note"], h["changed"]) for h in done.history] == [
         (T0, "open", "bot", "工单已创建", []),
         (T0 + 600, "with_agent", "agent-7", "人工接手", ["owner", "status"]),
         (T0 + 4200, "with_agent", "manager-2", "批准补偿", ["compensation"]),
@@ -400,18 +362,14 @@ async def test_invalid_updates_are_rejected_and_change_nothing(
         await store.update("TS199001010001", actor="a", note="n", owner="x")
 
 
-async def test_concurrent_updates_keep_every_history_entry(
-    store: TicketStore, redis_server: RedisSettings
-) -> None:
+async def test_concurrent_updates_keep_every_history_entry(store: TicketStore, redis_server: RedisSettings) -> None:
     ticket, _ = await store.create("busy", **BASE)
     other_client = client_for(redis_server)
     other = TicketStore(other_client, prefix=store.prefix, clock=store.clock)
     try:
         await asyncio.gather(
             *(
-                (store if i % 2 else other).update(
-                    ticket.id, actor=f"agent-{i}", note=f"note {i}", facts={"n": i}
-                )
+                (store if i % 2 else other).update(ticket.id, actor=f"agent-{i}", note=f"note {i}", facts={"n": i})
                 for i in range(40)
             )
         )
@@ -420,9 +378,7 @@ async def test_concurrent_updates_keep_every_history_entry(
     final = await store.get(ticket.id)
     assert final is not None
     assert len(final.history) == 41
-    assert sorted(h["note"] for h in final.history[1:]) == sorted(
-        f"note {i}" for i in range(40)
-    )
+    assert sorted(h["note"] for h in final.history[1:]) == sorted(f"note {i}" for i in range(40))
 
 
 async def test_a_new_customer_id_moves_the_ticket_in_the_index(
@@ -434,14 +390,20 @@ async def test_a_new_customer_id_moves_the_ticket_in_the_index(
     assert [t.id for t in await store.open_or_recent("cust-9")] == [ticket.id]
 
 
-async def test_the_same_order_links_customers_of_different_channels(
-    store: TicketStore, clock: Clock
-) -> None:
-    web, _ = await store.create("w", channel="webchat", sender_id="webchat:ab", customer_id="webchat:ab", order_id="3920184756210384")
+async def test_the_same_order_links_customers_of_different_channels(store: TicketStore, clock: Clock) -> None:
+    web, _ = await store.create(
+        "w", channel="webchat", sender_id="webchat:ab", customer_id="webchat:ab", order_id="3920184756210384"
+    )
     clock.advance(60)
-    wechat, _ = await store.create("x", channel="wechat", sender_id="wechat:o1", customer_id="wechat:o1", order_id="3920184756210384")
-    again, _ = await store.create("y", channel="wechat", sender_id="wechat:o1", customer_id="wechat:o1", order_id="3920184756210384")
-    other_order, _ = await store.create("z", channel="taobao", sender_id="taobao:t", customer_id="taobao:t", order_id="111122223333")
+    wechat, _ = await store.create(
+        "x", channel="wechat", sender_id="wechat:o1", customer_id="wechat:o1", order_id="3920184756210384"
+    )
+    again, _ = await store.create(
+        "y", channel="wechat", sender_id="wechat:o1", customer_id="wechat:o1", order_id="3920184756210384"
+    )
+    other_order, _ = await store.create(
+        "z", channel="taobao", sender_id="taobao:t", customer_id="taobao:t", order_id="111122223333"
+    )
     no_order, _ = await store.create("n", channel="rest", sender_id="r", customer_id="rest:r")
     assert [t.id for t in await store.linked(wechat)] == [web.id], "the same customer's own tickets are not 'linked'"
     assert [t.id for t in await store.linked(web)] == [again.id, wechat.id]
@@ -454,9 +416,7 @@ async def test_the_same_order_links_customers_of_different_channels(
 
 
 # reading ----------------------------------------------------------------------------------
-async def test_tickets_of_a_conversation_newest_first(
-    store: TicketStore, clock: Clock
-) -> None:
+async def test_tickets_of_a_conversation_newest_first(store: TicketStore, clock: Clock) -> None:
     ids = []
     for i in range(3):
         ticket, _ = await store.create(f"s{i}", **BASE)
@@ -467,18 +427,14 @@ async def test_tickets_of_a_conversation_newest_first(
     assert await store.for_sender("nobody") == []
 
 
-async def test_open_or_recent_is_the_30_day_repeat_check(
-    store: TicketStore, clock: Clock
-) -> None:
+async def test_open_or_recent_is_the_30_day_repeat_check(store: TicketStore, clock: Clock) -> None:
     old_done, _ = await store.create("a", **BASE)
     old_open, _ = await store.create("b", **BASE)
     await store.update(old_done.id, actor="agent", note="解决", status="resolved")
     clock.advance(20 * DAY)
     recent_closed, _ = await store.create("c", **{**BASE, "sender_id": "conv-2"})
     await store.update(recent_closed.id, actor="agent", note="关闭", status="closed")
-    other_customer, _ = await store.create(
-        "d", **{**BASE, "customer_id": "cust-2", "sender_id": "conv-3"}
-    )
+    other_customer, _ = await store.create("d", **{**BASE, "customer_id": "cust-2", "sender_id": "conv-3"})
 
     clock.advance(10 * DAY)  # day 30: everything of cust-1 is still within 30 days
     assert [t.id for t in await store.open_or_recent("cust-1")] == [
@@ -492,17 +448,13 @@ async def test_open_or_recent_is_the_30_day_repeat_check(
         old_open.id,
     ]
     day51 = T0 + 51 * DAY
-    assert [t.id for t in await store.open_or_recent("cust-1", now=day51)] == [
-        old_open.id
-    ]
+    assert [t.id for t in await store.open_or_recent("cust-1", now=day51)] == [old_open.id]
     assert [t.id for t in await store.open_or_recent("cust-1", now=day51, days=40)] == [
         recent_closed.id,
         old_open.id,
     ]
     # by conversation id, and both together (no duplicates)
-    assert [t.id for t in await store.open_or_recent(sender_id="conv-2")] == [
-        recent_closed.id
-    ]
+    assert [t.id for t in await store.open_or_recent(sender_id="conv-2")] == [recent_closed.id]
     both = await store.open_or_recent("cust-1", sender_id="conv-1")
     assert [t.id for t in both] == [recent_closed.id, old_open.id]
     assert [t.id for t in await store.open_or_recent("cust-2")] == [other_customer.id]
@@ -510,9 +462,7 @@ async def test_open_or_recent_is_the_30_day_repeat_check(
         await store.open_or_recent()
 
 
-async def test_due_for_progress_lists_open_tickets_past_their_report_time(
-    store: TicketStore, clock: Clock
-) -> None:
+async def test_due_for_progress_lists_open_tickets_past_their_report_time(store: TicketStore, clock: Clock) -> None:
     first, _ = await store.create("p1", **BASE)
     clock.advance(HOUR)
     second, _ = await store.create("p2", **BASE)
@@ -521,38 +471,28 @@ async def test_due_for_progress_lists_open_tickets_past_their_report_time(
         first.id,
         second.id,
     ]
-    await store.update(
-        first.id, actor="agent", note="进展已告知", next_progress_due=T0 + 48 * HOUR
-    )
+    await store.update(first.id, actor="agent", note="进展已告知", next_progress_due=T0 + 48 * HOUR)
     await store.update(second.id, actor="agent", note="解决", status="resolved")
     assert await store.due_for_progress(T0 + 25 * HOUR) == []
     assert [t.id for t in await store.due_for_progress(T0 + 49 * HOUR)] == [first.id]
 
 
-async def test_a_client_without_decoded_responses_works_too(
-    redis_server: RedisSettings, prefix: str
-) -> None:
+async def test_a_client_without_decoded_responses_works_too(redis_server: RedisSettings, prefix: str) -> None:
     raw = Redis(host=redis_server.host, port=redis_server.port, db=redis_server.db)
     try:
         store = TicketStore(raw, prefix=prefix, clock=Clock())
-        ticket, created = await store.create(
-            "bytes", **BASE, customer_words="快递三天没动了"
-        )
+        ticket, created = await store.create("bytes", **BASE, customer_words="快递三天没动了")
         assert created
         again, created = await store.create("bytes", **BASE)
         assert not created and again == ticket
-        updated = await store.update(
-            ticket.id, actor="bot", note="n", status="with_agent"
-        )
+        updated = await store.update(ticket.id, actor="bot", note="n", status="with_agent")
         assert [t.id for t in await store.for_sender("conv-1")] == [ticket.id]
         assert (await store.get(ticket.id)) == updated
     finally:
         await raw.close()
 
 
-async def test_log_lines_mask_personal_data(
-    store: TicketStore, caplog: pytest.LogCaptureFixture
-) -> None:
+async def test_log_lines_mask_personal_data(store: TicketStore, caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.DEBUG, logger="bot.store.tickets"):
         ticket, _ = await store.create(
             "pii",
@@ -577,13 +517,9 @@ async def test_tickets_and_idempotency_keys_survive_a_redis_restart(
         settings = stack.start_redis(free_port(), data, log=tmp_path / "redis1.log")
         redis = client_for(settings)
         store = TicketStore(redis, prefix="tickets", clock=Clock())
-        ticket, created = await store.create(
-            "conv-1:confirm:1", **BASE, customer_words="电饭煲坏了"
-        )
+        ticket, created = await store.create("conv-1:confirm:1", **BASE, customer_words="电饭煲坏了")
         assert created
-        ticket = await store.update(
-            ticket.id, actor="bot", note="已记录照片", evidence=["photo:1"]
-        )
+        ticket = await store.update(ticket.id, actor="bot", note="已记录照片", evidence=["photo:1"])
         stack.stop()
         with pytest.raises(TicketStoreUnavailable):  # the server is gone
             await store.get(ticket.id)
@@ -599,9 +535,7 @@ async def test_tickets_and_idempotency_keys_survive_a_redis_restart(
             again, created = await store.create("conv-1:confirm:1", **BASE)
             assert (again.id, created) == (ticket.id, False)
             following, created = await store.create("conv-1:confirm:2", **BASE)
-            assert (
-                created and following.id == "TS202611240002"
-            )  # the sequence survived too
+            assert created and following.id == "TS202611240002"  # the sequence survived too
             assert [t.id for t in await store.for_sender("conv-1")] == [
                 following.id,
                 ticket.id,
@@ -637,7 +571,9 @@ async def test_a_store_whose_redis_is_down_says_so_plainly() -> None:
         with pytest.raises(TicketStoreUnavailable):
             await store.due_for_progress()
         with pytest.raises(TicketStoreUnavailable):
-            await store.linked(Ticket(id="TS202611240001", created_at=0, updated_at=0, channel="rest", sender_id="s", order_id="1234"))
+            await store.linked(
+                Ticket(id="TS202611240001", created_at=0, updated_at=0, channel="rest", sender_id="s", order_id="1234")
+            )
     finally:
         await redis.close()
 
@@ -645,7 +581,18 @@ async def test_a_store_whose_redis_is_down_says_so_plainly() -> None:
 def test_describe_tells_the_customer_where_a_ticket_stands() -> None:
     from bot.store.tickets import Ticket, describe
 
-    ticket = Ticket(id="TS202611230001", channel="rest", sender_id="c1", status="with_agent", created_at=0.0, updated_at=0.0,
-                    chosen_option={"label": "换货", "description": "48小时内给您发出新的。"})
-    assert describe(ticket) == {"ticket_id": "TS202611230001", "status": "人工客服处理中", "next_steps": "方案：换货，48小时内给您发出新的。"}
+    ticket = Ticket(
+        id="TS202611230001",
+        channel="rest",
+        sender_id="c1",
+        status="with_agent",
+        created_at=0.0,
+        updated_at=0.0,
+        chosen_option={"label": "换货", "description": "48小时内给您发出新的。"},
+    )
+    assert describe(ticket) == {
+        "ticket_id": "TS202611230001",
+        "status": "人工客服处理中",
+        "next_steps": "方案：换货，48小时内给您发出新的。",
+    }
     assert describe(Ticket(id="T", channel="rest", sender_id="c", created_at=0.0, updated_at=0.0))["next_steps"] == ""

@@ -33,7 +33,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--latency-duration", type=float, help="open-loop run in seconds (default 30, quick 6)")
     parser.add_argument("--rate", type=float, default=20.0, help="open-loop offered load, turns/s (default 20)")
     parser.add_argument("--concurrency", type=int, default=20, help="conversations in the saturation run (default 20)")
-    parser.add_argument("--senders", type=int, default=200, help="conversations the open loop rotates over (default 200)")
+    parser.add_argument(
+        "--senders", type=int, default=200, help="conversations the open loop rotates over (default 200)"
+    )
     parser.add_argument("--workers", type=int, help="SANIC_WORKERS for both bots (default: $SANIC_WORKERS or 2)")
     parser.add_argument("--reps", type=int, help=f"long conversations of {LONG_TURNS} turns (default 5, quick 1)")
     parser.add_argument(

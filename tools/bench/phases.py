@@ -64,9 +64,7 @@ async def long_conversations(client: Client, prefix: str, repetitions: int) -> d
         "rasa_cpu_late_mean_ms": mean_ms(window(rasa_cpu, *LATE_WINDOW)),
         "tracker_bytes_at_end": tracker_bytes(client.bot, sender) if sender else None,
         "per_turn_median_ms": [
-            round(m * 1000, 1)
-            for m in (turn_median(latencies, t) for t in range(1, LONG_TURNS + 1))
-            if m is not None
+            round(m * 1000, 1) for m in (turn_median(latencies, t) for t in range(1, LONG_TURNS + 1)) if m is not None
         ],
     }
 

@@ -75,12 +75,28 @@ class TaobaoInput(InputChannel):
         """Mounted at ``/webhooks/taobao``."""
         return CHANNEL
 
-    def __init__(self, app_key: str, app_secret: str, reply_url: str, *, reply_sign_method: str = "hmac-sha256",
-                 reply_attempts: int = 4, reply_timeout: float = 5.0, reply_backoff: float = 0.5) -> None:
+    def __init__(
+        self,
+        app_key: str,
+        app_secret: str,
+        reply_url: str,
+        *,
+        reply_sign_method: str = "hmac-sha256",
+        reply_attempts: int = 4,
+        reply_timeout: float = 5.0,
+        reply_backoff: float = 0.5,
+    ) -> None:
         self.app_key = app_key
         self.app_secret = app_secret
-        self.sender = ReplySender(reply_url, app_key, app_secret, sign_method=reply_sign_method,
-                                  attempts=reply_attempts, timeout=reply_timeout, backoff=reply_backoff)
+        self.sender = ReplySender(
+            reply_url,
+            app_key,
+            app_secret,
+            sign_method=reply_sign_method,
+            attempts=reply_attempts,
+            timeout=reply_timeout,
+            backoff=reply_backoff,
+        )
         self._client: Any = None
         self.tasks = OrderedTasks(CHANNEL)
 
@@ -92,8 +108,14 @@ class TaobaoInput(InputChannel):
             RasaException: the app key, the app secret or the reply URL is missing or invalid.
         """
         config = TaobaoConfig.load(credentials)
-        return cls(config.app_key, config.app_secret, config.reply_url, reply_sign_method=config.reply_sign_method,
-                   reply_attempts=config.reply_attempts, reply_timeout=config.reply_timeout)
+        return cls(
+            config.app_key,
+            config.app_secret,
+            config.reply_url,
+            reply_sign_method=config.reply_sign_method,
+            reply_attempts=config.reply_attempts,
+            reply_timeout=config.reply_timeout,
+        )
 
     def get_output_channel(self) -> Optional[OutputChannel]:
         """Agents' messages and follow-ups go out through the signed reply endpoint."""
@@ -164,8 +186,11 @@ class TaobaoInput(InputChannel):
 
     def spawn(self, app: Any, on_new_message: OnNewMessage, message: TaobaoMessage) -> "asyncio.Task[None]":
         """Processes ``message`` in a tracked task, after the buyer's previous message."""
-        return self.tasks.spawn(sender_id_for(message.buyer_nick),
-                                lambda: self._process(app, on_new_message, message), name=message.message_id)
+        return self.tasks.spawn(
+            sender_id_for(message.buyer_nick),
+            lambda: self._process(app, on_new_message, message),
+            name=message.message_id,
+        )
 
     async def drain(self, timeout: float = DRAIN_SECONDS) -> None:
         """Waits for messages in progress (at shutdown); cancels what is left after ``timeout``."""
@@ -178,8 +203,9 @@ class TaobaoInput(InputChannel):
             await self._keep_failed(message)  # acknowledged but not answered: keep it for replay
             raise
         except Exception:  # noqa: BLE001 - one bad message must not stop the worker
-            logger.exception("taobao: message %s from %s could not be handled", message.message_id,
-                             mask_pii(message.buyer_nick))
+            logger.exception(
+                "taobao: message %s from %s could not be handled", message.message_id, mask_pii(message.buyer_nick)
+            )
 
     async def handle(self, app: Any, on_new_message: OnNewMessage, message: TaobaoMessage) -> None:
         """Runs one buyer message through the bot and posts the answers."""
@@ -196,8 +222,14 @@ class TaobaoInput(InputChannel):
         if earlier:
             metadata["images"] = earlier + metadata.get("images", [])
             metadata.setdefault("image", earlier[-1])
-        turn = UserMessage(escape_user_text(message.text or ""), None, sender_id, input_channel=CHANNEL,
-                           message_id=message.message_id, metadata=metadata)
+        turn = UserMessage(
+            escape_user_text(message.text or ""),
+            None,
+            sender_id,
+            input_channel=CHANNEL,
+            message_id=message.message_id,
+            metadata=metadata,
+        )
         replies, crashed = await delivery.run_turn(agent, on_new_message, turn)
         if crashed:  # the buyer is told and the case queued; the message is kept for replay
             await self._keep_failed(message)
@@ -221,8 +253,9 @@ class TaobaoInput(InputChannel):
             await pipe.execute()
         except Exception as error:  # noqa: BLE001 - the URL is at least in the log
             logger.error("taobao: image %s of message %s not kept: %s", message.image_url, message.message_id, error)
-        logger.info("taobao: image-only message %s from %s kept as evidence", message.message_id,
-                    mask_pii(message.buyer_nick))
+        logger.info(
+            "taobao: image-only message %s from %s kept as evidence", message.message_id, mask_pii(message.buyer_nick)
+        )
 
     async def _take_images(self, sender_id: str) -> List[str]:
         key = f"{IMAGES_PREFIX}:{sender_id}"

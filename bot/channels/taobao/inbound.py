@@ -120,8 +120,12 @@ class TaobaoMessage(BaseModel):
         if value is None:
             return None
         parsed = urllib.parse.urlsplit(_encodable(value))
-        if (parsed.scheme not in ("http", "https") or not parsed.netloc or len(value) > MAX_URL_CHARS
-                or any(c.isspace() for c in value)):
+        if (
+            parsed.scheme not in ("http", "https")
+            or not parsed.netloc
+            or len(value) > MAX_URL_CHARS
+            or any(c.isspace() for c in value)
+        ):
             raise ValueError("must be an http(s) URL")
         return value
 
@@ -195,7 +199,7 @@ def nick_of(sender_id: str) -> str:
     """
     if not sender_id.startswith(SENDER_PREFIX) or len(sender_id) == len(SENDER_PREFIX):
         raise ValueError("not a Taobao sender id")
-    return urllib.parse.unquote(sender_id[len(SENDER_PREFIX):], errors="strict")
+    return urllib.parse.unquote(sender_id[len(SENDER_PREFIX) :], errors="strict")
 
 
 def query_params(query_string: str) -> Dict[str, str]:

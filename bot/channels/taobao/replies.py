@@ -62,7 +62,9 @@ class TaobaoReply(BaseModel):
     buttons: Optional[List[ReplyButton]] = None
 
 
-def reply_body(buyer_nick: str, message: Dict[str, Any], *, reply_id: str, in_reply_to: Optional[str]) -> Optional[Dict[str, Any]]:
+def reply_body(
+    buyer_nick: str, message: Dict[str, Any], *, reply_id: str, in_reply_to: Optional[str]
+) -> Optional[Dict[str, Any]]:
     """The JSON posted for one Rasa bot message (None when it has nothing Taobao can show)."""
     text = message.get("text") or ""
     image = message.get("image") or ""
@@ -76,8 +78,14 @@ def reply_body(buyer_nick: str, message: Dict[str, Any], *, reply_id: str, in_re
         for b in buttons
         if isinstance(b, dict) and b.get("title")
     ]
-    reply = TaobaoReply(buyer_nick=buyer_nick, reply_id=reply_id, in_reply_to=in_reply_to,
-                        text=text if text.strip() else None, image_url=image or None, buttons=choices or None)
+    reply = TaobaoReply(
+        buyer_nick=buyer_nick,
+        reply_id=reply_id,
+        in_reply_to=in_reply_to,
+        text=text if text.strip() else None,
+        image_url=image or None,
+        buttons=choices or None,
+    )
     return reply.dict(exclude_none=True) | {"in_reply_to": in_reply_to}
 
 
@@ -94,8 +102,17 @@ class ReplySender:
         backoff: seconds before the second attempt; doubled for each further one.
     """
 
-    def __init__(self, url: str, app_key: str, secret: str, *, sign_method: str = "hmac-sha256",
-                 attempts: int = 4, timeout: float = 5.0, backoff: float = 0.5) -> None:
+    def __init__(
+        self,
+        url: str,
+        app_key: str,
+        secret: str,
+        *,
+        sign_method: str = "hmac-sha256",
+        attempts: int = 4,
+        timeout: float = 5.0,
+        backoff: float = 0.5,
+    ) -> None:
         import aiohttp
         from aiohttp_retry import ExponentialRetry
 
@@ -109,16 +126,22 @@ class ReplySender:
         self.sign_method = sign_method
         self.attempts = max(1, int(attempts))
         # ExponentialRetry waits start_timeout * 2**attempt: backoff, 2*backoff, 4*backoff, ...
-        retry = ExponentialRetry(attempts=self.attempts, start_timeout=float(backoff) / 2, statuses=RETRY_STATUSES,
-                                 retry_all_server_errors=True,
-                                 exceptions={aiohttp.ClientError, asyncio.TimeoutError, OSError})
+        retry = ExponentialRetry(
+            attempts=self.attempts,
+            start_timeout=float(backoff) / 2,
+            statuses=RETRY_STATUSES,
+            retry_all_server_errors=True,
+            exceptions={aiohttp.ClientError, asyncio.TimeoutError, OSError},
+        )
         self.http = HttpClient(retry, float(timeout))
 
     async def close(self) -> None:
         """Closes the HTTP session (at server stop)."""
         await self.http.close()
 
-    async def send(self, buyer_nick: str, message: Dict[str, Any], *, reply_id: str, in_reply_to: Optional[str] = None) -> bool:
+    async def send(
+        self, buyer_nick: str, message: Dict[str, Any], *, reply_id: str, in_reply_to: Optional[str] = None
+    ) -> bool:
         """Delivers one bot message.
 
         Args:
@@ -143,11 +166,13 @@ class ReplySender:
 
         tally = {"attempts": 0}
         try:
-            params = sign.signed_params(raw, app_key=self.app_key, secret=self.secret, sign_method=self.sign_method,
-                                        extra=self.url_params)
+            params = sign.signed_params(
+                raw, app_key=self.app_key, secret=self.secret, sign_method=self.sign_method, extra=self.url_params
+            )
             url = URL(f"{self.base_url}?{urllib.parse.urlencode(params, quote_via=urllib.parse.quote)}", encoded=True)
-            async with self.http.request("POST", url, data=raw, tally=tally,
-                                         headers={"Content-Type": "application/json; charset=utf-8"}) as answer:
+            async with self.http.request(
+                "POST", url, data=raw, tally=tally, headers={"Content-Type": "application/json; charset=utf-8"}
+            ) as answer:
                 if 200 <= answer.status < 300:
                     return True
                 detail = f"HTTP {answer.status}"
@@ -155,8 +180,9 @@ class ReplySender:
             raise
         except Exception as error:  # noqa: BLE001 - network errors after the last attempt, a bad URL, a bug
             detail = f"{type(error).__name__}: {error}"
-        logger.error("taobao %s not delivered after %d attempt(s): %s", mask_pii(what), tally["attempts"],
-                     mask_pii(detail))
+        logger.error(
+            "taobao %s not delivered after %d attempt(s): %s", mask_pii(what), tally["attempts"], mask_pii(detail)
+        )
         return False
 
 
@@ -187,7 +213,9 @@ class TaobaoOutput(OutputChannel):
             self.delivered.append(False)
             return
         reply_id = uuid.uuid4().hex
-        self.delivered.append(await self.sender.send(nick, dict(message), reply_id=reply_id, in_reply_to=self.in_reply_to))
+        self.delivered.append(
+            await self.sender.send(nick, dict(message), reply_id=reply_id, in_reply_to=self.in_reply_to)
+        )
 
     async def send_text_message(self, recipient_id: Text, text: Text, **kwargs: Any) -> None:
         """Text only."""

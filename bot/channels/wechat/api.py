@@ -62,8 +62,13 @@ def _retry_once_if_unreachable() -> Any:
     from aiohttp_retry import ExponentialRetry
 
     # Only a failed connection is safe to repeat: a send that reached WeChat may have been delivered.
-    return ExponentialRetry(attempts=2, start_timeout=0.1, statuses=set(), retry_all_server_errors=False,
-                            exceptions={aiohttp.ClientConnectorError})
+    return ExponentialRetry(
+        attempts=2,
+        start_timeout=0.1,
+        statuses=set(),
+        retry_all_server_errors=False,
+        exceptions={aiohttp.ClientConnectorError},
+    )
 
 
 class WeChatApi:
@@ -126,8 +131,9 @@ class WeChatApi:
             token = await self.redis.get(self.token_key)
             if token:
                 return str(token)
-            lock = self.redis.lock(self.token_lock_key, timeout=TOKEN_LOCK_TTL, blocking_timeout=TOKEN_LOCK_TTL + 5,
-                                   thread_local=False)
+            lock = self.redis.lock(
+                self.token_lock_key, timeout=TOKEN_LOCK_TTL, blocking_timeout=TOKEN_LOCK_TTL + 5, thread_local=False
+            )
             if not await lock.acquire():  # ... and one across workers
                 raise WeChatApiError("timed out waiting for another worker to fetch the access token")
             try:
@@ -168,7 +174,9 @@ class WeChatApi:
         token = data.get("access_token")
         if not token or not isinstance(token, str):
             errcode = errcode_of(data)
-            raise WeChatApiError(f"access token refused: errcode {errcode} {str(data.get('errmsg') or '')[:100]}", errcode)
+            raise WeChatApiError(
+                f"access token refused: errcode {errcode} {str(data.get('errmsg') or '')[:100]}", errcode
+            )
         try:
             expires_in = int(data.get("expires_in") or 7200)
         except (TypeError, ValueError):
@@ -176,7 +184,9 @@ class WeChatApi:
         logger.info("WeChat access token fetched for %s (expires in %s s)", self.config.app_id, expires_in)
         return token, expires_in
 
-    async def _call(self, method: str, url: str, *, params: Dict[str, str], body: Optional[bytes] = None) -> Dict[str, Any]:
+    async def _call(
+        self, method: str, url: str, *, params: Dict[str, str], body: Optional[bytes] = None
+    ) -> Dict[str, Any]:
         """One API call (retried once if it could not connect); the URL (with secrets) is never logged."""
         import aiohttp
 
@@ -239,8 +249,9 @@ class WeChatApi:
             if errcode == WINDOW_CLOSED:
                 await self._close_window(openid)
                 return False
-            raise WeChatApiError(f"WeChat refused the message: errcode {errcode} {str(data.get('errmsg') or '')[:100]}",
-                                 errcode)
+            raise WeChatApiError(
+                f"WeChat refused the message: errcode {errcode} {str(data.get('errmsg') or '')[:100]}", errcode
+            )
         raise WeChatApiError("unreachable")  # pragma: no cover
 
     async def send_text(self, openid: str, text: str) -> bool:

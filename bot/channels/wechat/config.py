@@ -33,9 +33,14 @@ KEY_PREFIX = "wechat"
 DEFAULT_API_BASE = "https://api.weixin.qq.com"
 DEFAULT_TIMESTAMP_WINDOW = 300
 
-_ENV = {"token": "WECHAT_TOKEN", "app_id": "WECHAT_APP_ID", "app_secret": "WECHAT_APP_SECRET",
-        "encoding_aes_key": "WECHAT_ENCODING_AES_KEY", "api_base": "WECHAT_API_BASE",
-        "timestamp_window": "WECHAT_TIMESTAMP_WINDOW"}
+_ENV = {
+    "token": "WECHAT_TOKEN",
+    "app_id": "WECHAT_APP_ID",
+    "app_secret": "WECHAT_APP_SECRET",
+    "encoding_aes_key": "WECHAT_ENCODING_AES_KEY",
+    "api_base": "WECHAT_API_BASE",
+    "timestamp_window": "WECHAT_TIMESTAMP_WINDOW",
+}
 
 
 class WeChatConfigError(RasaException, ValueError):
@@ -93,8 +98,9 @@ class WeChatConfig(BaseModel):
         return (value or DEFAULT_API_BASE).rstrip("/")
 
     @classmethod
-    def load(cls, credentials: Optional[Dict[Text, Any]] = None,
-             environ: Optional[Mapping[str, str]] = None) -> "WeChatConfig":
+    def load(
+        cls, credentials: Optional[Dict[Text, Any]] = None, environ: Optional[Mapping[str, str]] = None
+    ) -> "WeChatConfig":
         """Reads the settings from ``credentials`` (credentials.yml), else from ``environ``.
 
         Args:
@@ -122,7 +128,5 @@ class WeChatConfig(BaseModel):
         try:
             return cls(**values)
         except ValidationError as error:
-            problems = "; ".join(
-                f"{_ENV.get(str(e['loc'][0]), e['loc'][0])}: {e['msg']}" for e in error.errors()
-            )
+            problems = "; ".join(f"{_ENV.get(str(e['loc'][0]), e['loc'][0])}: {e['msg']}" for e in error.errors())
             raise WeChatConfigError(f"WeChat channel: {problems}") from None

@@ -98,13 +98,15 @@ class WeChatOutput(OutputChannel):
         if text and text.strip():
             self.delivered.append(await self.api.send_text(openid_of(recipient_id), text))
 
-    async def send_text_with_buttons(self, recipient_id: Text, text: Text, buttons: List[Dict[Text, Any]],
-                                     **kwargs: Any) -> None:
+    async def send_text_with_buttons(
+        self, recipient_id: Text, text: Text, buttons: List[Dict[Text, Any]], **kwargs: Any
+    ) -> None:
         """Sends the text with the choices written out."""
         await self.send_text_message(recipient_id, text_with_buttons(text or "", buttons))
 
-    async def send_quick_replies(self, recipient_id: Text, text: Text, quick_replies: List[Dict[Text, Any]],
-                                 **kwargs: Any) -> None:
+    async def send_quick_replies(
+        self, recipient_id: Text, text: Text, quick_replies: List[Dict[Text, Any]], **kwargs: Any
+    ) -> None:
         """Quick replies are written out like buttons."""
         await self.send_text_with_buttons(recipient_id, text, quick_replies)
 
@@ -259,8 +261,14 @@ class WeChatInput(InputChannel):
             logger.exception("WeChat delivery %s from %s failed", inbound.dedup_key, mask_pii(inbound.openid))
 
     async def _run_turn(self, app: Any, inbound: Inbound, on_new_message: OnNewMessage) -> None:
-        message = UserMessage(inbound.text, None, inbound.sender_id, input_channel=self.name(),
-                              metadata=inbound.metadata, message_id=inbound.message_id)
+        message = UserMessage(
+            inbound.text,
+            None,
+            inbound.sender_id,
+            input_channel=self.name(),
+            metadata=inbound.metadata,
+            message_id=inbound.message_id,
+        )
         replies, _ = await delivery.run_turn(app.ctx.agent, on_new_message, message)
         output = WeChatOutput(self.api)
         for reply in replies:

@@ -64,7 +64,7 @@ def sender_id_for(openid: str) -> str:
 
 def openid_of(recipient_id: str) -> str:
     """The openid of a Rasa conversation id (``wechat:<openid>`` or a bare openid)."""
-    return recipient_id[len(SENDER_PREFIX):] if recipient_id.startswith(SENDER_PREFIX) else recipient_id
+    return recipient_id[len(SENDER_PREFIX) :] if recipient_id.startswith(SENDER_PREFIX) else recipient_id
 
 
 def dedup_key(app_id: str, inbound: Inbound) -> str:
@@ -102,15 +102,27 @@ def parse_inbound(xml: bytes | str) -> Inbound:
         event = str(fields.get("Event") or "").strip().lower()
         key = f"event:{openid}:{create_time}:{event}"
         kind = "welcome" if event in ("subscribe", "subscribe_scan") else "ignore"
-        return Inbound(kind=kind, openid=openid, msg_type=msg_type, dedup_key=key, event=event,
-                       metadata=dict(base, event=event, message_id=None))
+        return Inbound(
+            kind=kind,
+            openid=openid,
+            msg_type=msg_type,
+            dedup_key=key,
+            event=event,
+            metadata=dict(base, event=event, message_id=None),
+        )
 
     message_id = str(fields.get("MsgId") or "").strip()
     if not message_id.isdigit():
         raise XmlRejected("MsgId missing")
     metadata = dict(base, message_id=message_id)
-    inbound = Inbound(kind="bot", openid=openid, msg_type=msg_type, dedup_key=f"msg:{message_id}",
-                      message_id=message_id, metadata=metadata)
+    inbound = Inbound(
+        kind="bot",
+        openid=openid,
+        msg_type=msg_type,
+        dedup_key=f"msg:{message_id}",
+        message_id=message_id,
+        metadata=metadata,
+    )
     if msg_type == "text":
         inbound.text = escape_user_text(fields.get("Content") or "")
     elif msg_type == "image":

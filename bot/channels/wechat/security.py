@@ -69,8 +69,15 @@ def signature_matches(token: str, signature: Any, *parts: Any) -> bool:
         return False
 
 
-def verify_request(token: str, signature: Any, timestamp: Any, nonce: Any, *extra: Any,
-                   now: Optional[float] = None, window: int = DEFAULT_TIMESTAMP_WINDOW) -> bool:
+def verify_request(
+    token: str,
+    signature: Any,
+    timestamp: Any,
+    nonce: Any,
+    *extra: Any,
+    now: Optional[float] = None,
+    window: int = DEFAULT_TIMESTAMP_WINDOW,
+) -> bool:
     """A delivery is genuine and fresh: the signature matches and the timestamp is in the window.
 
     Args:
@@ -169,8 +176,9 @@ class Envelope:
         encrypt = safe_xml_fields(body).get("Encrypt") or ""
         if not encrypt:
             raise Refused(400, "missing Encrypt")
-        if not verify_request(self.config.token, msg_signature, timestamp, nonce, encrypt,
-                              window=self.config.timestamp_window):
+        if not verify_request(
+            self.config.token, msg_signature, timestamp, nonce, encrypt, window=self.config.timestamp_window
+        ):
             raise Refused(403, "forbidden")
         return self._decrypt(encrypt, str(msg_signature), str(timestamp), str(nonce))
 

@@ -26,8 +26,9 @@ class Echo(BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802
         raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         echoed = {"path": self.path, "content_type": self.headers.get("Content-Type"), "body": raw.decode()}
-        self._send(503 if self.path == "/fail" else 200, json.dumps(echoed, ensure_ascii=False).encode(),
-                   "application/json")
+        self._send(
+            503 if self.path == "/fail" else 200, json.dumps(echoed, ensure_ascii=False).encode(), "application/json"
+        )
 
     def _send(self, status: int, body: bytes, content_type: str) -> None:
         self.send_response(status)
