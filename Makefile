@@ -53,7 +53,9 @@ transcripts: train
 	@$(PY) tools/transcripts.py
 
 lint: setup
-	@$(PY) -m ruff check bot actions tests scripts
+	@$(PY) -m ruff format --check bot actions tests tools
+	@$(PY) -m ruff check bot actions tests tools
+	@$(PY) -m mypy bot actions
 
 clean:
 	rm -rf models reports/stories var .pytest_cache
