@@ -1,4 +1,7 @@
-"""After the case: satisfaction (1-5), progress messages and escalations from the timers."""
+"""After the case: the 1-5 satisfaction form, and a low score handed to a supervisor.
+
+Progress messages and escalations are the follow-up timer's (``bot/followup/jobs.py``).
+"""
 
 from __future__ import annotations
 

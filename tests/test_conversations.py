@@ -22,6 +22,7 @@ import pytest
 import yaml
 
 from bot.policy.sla import format_deadline, load_sla
+from tests.support.bot import TICKET_FIELDS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -32,18 +33,6 @@ APOLOGY = re.compile(r"抱歉|对不起")
 OPTION_LINE = re.compile(r"^\s*(\d{1,2})[.、．]\s*([^：:\n]+)[：:](.+)$", re.M)
 TIME_WORD = re.compile(r"\d+(?:\.\d+)?\s*个?(?:小时|分钟|天)|您选定的时间")
 CLOCK = re.compile(r"\d{1,2}:\d{2}前|\d+\s*分钟")
-TICKET_FIELDS = (
-    "id",
-    "type",
-    "urgency",
-    "priority",
-    "status",
-    "options_offered",
-    "chosen_option",
-    "compensation",
-    "risk_flag",
-    "history",
-)
 OFF_PLATFORM = re.compile(r"微信|[Qq][Qq]|私下|站外|加我|vx|VX")
 NEGATED_BEFORE = re.compile(r"(不通过|不会|不能|不可以|无法|不|禁止|拒绝)[^，。；！？]{0,10}$")
 

@@ -24,20 +24,9 @@ from bot.agent_api.channel import AgentApi
 from bot.policy.sla import format_deadline
 from bot.store.handoff import HandoffCase, HandoffQueue
 from bot.store.tickets import TicketStore
+from tests.support.bot import TICKET_FIELDS
 from tools.devstack import http_json
 
-TICKET_FIELDS = (
-    "id",
-    "type",
-    "urgency",
-    "priority",
-    "status",
-    "options_offered",
-    "chosen_option",
-    "compensation",
-    "risk_flag",
-    "history",
-)
 CASE_FIELDS = ("sender_id", "priority", "deadline", "summary")
 UNKNOWN_TICKET = "TS190001010000"
 DAY = 24 * 3600

@@ -10,6 +10,20 @@ from typing import Any
 from tools.devstack import RedisSettings, Stack, base_env, free_port
 from tools.http_client import json_request as http_json
 
+# The ticket fields of SPEC.md section 6 that every ticket read through the API must carry.
+TICKET_FIELDS = (
+    "id",
+    "type",
+    "urgency",
+    "priority",
+    "status",
+    "options_offered",
+    "chosen_option",
+    "compensation",
+    "risk_flag",
+    "history",
+)
+
 
 class BotClient:
     """Talks to the running bot over HTTP, like a channel or an agent tool would."""
