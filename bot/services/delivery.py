@@ -43,7 +43,9 @@ async def render(
 def _domain_responses(path: Path) -> Dict[Text, List[Dict[Text, Any]]]:
     from rasa.shared.utils.io import read_yaml_file
 
-    return dict((read_yaml_file(str(path)) or {}).get("responses") or {})
+    domain = read_yaml_file(str(path)) or {}
+    assert isinstance(domain, dict), f"{path} is not a mapping"
+    return dict(domain.get("responses") or {})
 
 
 def domain_response(name: Text, path: Path = DOMAIN_FILE) -> Dict[Text, Any]:
