@@ -32,6 +32,7 @@ from bot.services import contact
 from bot.store import client as stores
 
 if TYPE_CHECKING:
+    from aiohttp_retry import ExponentialRetry
     from redis.asyncio import Redis
 
 logger = logging.getLogger(__name__)
@@ -60,7 +61,7 @@ class WeChatApiError(RuntimeError):
         self.errcode = errcode
 
 
-def _retry_once_if_unreachable() -> Any:
+def _retry_once_if_unreachable() -> ExponentialRetry:
     import aiohttp
     from aiohttp_retry import ExponentialRetry
 
