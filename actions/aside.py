@@ -9,7 +9,7 @@ over (SPEC.md sections 4-5: two misunderstandings in a row), so the bot never as
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Text
+from typing import List, Text
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
@@ -44,7 +44,7 @@ class ActionAnswerAside(Action):
         return [SlotSet("asides", asides)]
 
     @staticmethod
-    def _response(tracker: Tracker, domain: Dict[Text, Any]) -> Text:
+    def _response(tracker: Tracker, domain: DomainDict) -> Text:
         if latest_intent(tracker) != "consult":
             return "utter_out_of_scope"
         topic = replies.consult_topic((tracker.latest_message or {}).get("text") or "")

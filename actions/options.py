@@ -195,7 +195,9 @@ class ActionAskAgreement(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
         """ "确认一下：换货——…，48小时内…"."""
-        chosen = Option(**tracker.get_slot("chosen_option"))
+        chosen_slot = tracker.get_slot("chosen_option")
+        assert isinstance(chosen_slot, dict), "runs only after an option was chosen (rules and forms order it)"
+        chosen = Option(**chosen_slot)
         dispatcher.utter_message(
             response="utter_ask_agreement",
             agreement=agreement_text(chosen),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from typing import Any, Dict, List, Optional, Text, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Text, Tuple
 
 from rasa_sdk import Tracker
 
@@ -21,10 +21,13 @@ from bot.store.handoff import HandoffQueue
 from bot.store.tickets import TicketStore
 from bot.vocabulary import customer_identity
 
-_clients: dict[int, Any] = {}
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+_clients: dict[int, Redis] = {}
 
 
-def redis_client() -> Any:
+def redis_client() -> Redis:
     """A ``redis.asyncio`` client for the running event loop."""
     loop = id(asyncio.get_running_loop())
     if loop not in _clients:

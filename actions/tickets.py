@@ -44,7 +44,9 @@ class ActionOpenTicket(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
         """Creates the ticket and announces it."""
-        chosen = Option(**tracker.get_slot("chosen_option"))
+        chosen_slot = tracker.get_slot("chosen_option")
+        assert isinstance(chosen_slot, dict), "runs only after an option was chosen (rules and forms order it)"
+        chosen = Option(**chosen_slot)
         now = time.time()
         fields = ticket_fields(tracker, status="pending_approval" if chosen.approval else "open")
         if chosen.compensation:

@@ -152,7 +152,7 @@ class ActionAcknowledgeComplaint(Action):
         return "action_acknowledge_complaint"
 
     async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> List[Dict[Text, Any]]:
         """Sends the acknowledgement and sets the case slots."""
         message = tracker.latest_message or {}

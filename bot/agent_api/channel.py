@@ -18,7 +18,7 @@ from typing import Any, Awaitable, Callable, Dict, Optional, Text
 
 from rasa.core.channels.channel import InputChannel, UserMessage
 from redis.asyncio import Redis
-from sanic import Blueprint
+from sanic import Blueprint, Sanic
 
 from bot.agent_api.routes import create_blueprint
 from bot.followup.jobs import FollowUp, run_forever
@@ -82,12 +82,12 @@ class AgentApi(InputChannel):
         guard.install()
 
         @api.listener("after_server_start")
-        async def start_timers(app: Any, loop: Any) -> None:
+        async def start_timers(app: Sanic, loop: asyncio.AbstractEventLoop) -> None:
             guard.unwrap_tracker_store(app.ctx.agent)
             app.ctx.followup_task = asyncio.ensure_future(self._followup_loop(app))
 
         @api.listener("before_server_stop")
-        async def stop_timers(app: Any, loop: Any) -> None:
+        async def stop_timers(app: Sanic, loop: asyncio.AbstractEventLoop) -> None:
             task = getattr(app.ctx, "followup_task", None)
             if task is not None:
                 task.cancel()
@@ -95,7 +95,7 @@ class AgentApi(InputChannel):
         return api
 
     # the follow-up timer -----------------------------------------------------------------------
-    def followup(self, app: Any) -> FollowUp:
+    def followup(self, app: Sanic) -> FollowUp:
         """The follow-up jobs, rendering with the server's agent and sending on its channels."""
 
         async def render(response: str, sender_id: str, channel: Optional[str] = None, **values: Any) -> Dict[str, Any]:
@@ -109,12 +109,12 @@ class AgentApi(InputChannel):
 
         return FollowUp(self.tickets(), self.handoffs(), self.client(), render, send)
 
-    async def _followup_loop(self, app: Any) -> None:
+    async def _followup_loop(self, app: Sanic) -> None:
         async def job() -> FollowUp:
             return self.followup(app)
 
         await run_forever(job, self.followup_interval)
 
-    async def followup_once(self, app: Any, now: Optional[float] = None) -> Dict[str, int]:
+    async def followup_once(self, app: Sanic, now: Optional[float] = None) -> Dict[str, int]:
         """One round: escalate unclaimed overdue cases, send due progress messages (see :class:`FollowUp`)."""
         return await self.followup(app).once(now)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sanic import response
 from sanic.request import Request
@@ -11,6 +11,9 @@ from sanic.response import HTTPResponse
 
 from bot.rasa_ext import guard
 from bot.store.tickets import TicketStore
+
+if TYPE_CHECKING:
+    from rasa.core.agent import Agent
 
 RECENT_FAILURE_SECONDS = 300
 """An action failure this recent makes the service ``degraded``."""
@@ -40,7 +43,7 @@ async def health(request: Request, tickets: TicketStore) -> HTTPResponse:
     return response.json({"status": "ok" if ok else "degraded", "checks": checks}, status=200 if ok else 503)
 
 
-async def action_server_ok(agent: Any) -> bool:
+async def action_server_ok(agent: Agent) -> bool:
     """The action server answers its ``/health`` route within 2 s."""
     import aiohttp
 

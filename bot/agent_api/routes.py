@@ -26,8 +26,8 @@ from bot.agent_api.health import health
 from bot.policy import sla as sla_module
 from bot.privacy import mask_pii
 from bot.services import delivery
-from bot.store.handoff import CaseNotClaimed, CaseNotFound, HandoffQueue, HandoffQueueUnavailable
-from bot.store.tickets import TicketNotFound, TicketStore, TicketStoreUnavailable
+from bot.store.handoff import CaseNotClaimed, CaseNotFound, HandoffCase, HandoffQueue, HandoffQueueUnavailable
+from bot.store.tickets import Ticket, TicketNotFound, TicketStore, TicketStoreUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -93,14 +93,14 @@ def text_field(data: Dict[str, Any], name: str, *, required: bool = True, limit:
     return value.strip()
 
 
-def case_view(case: Any) -> Dict[str, Any]:
+def case_view(case: HandoffCase) -> Dict[str, Any]:
     """A queue entry as the API returns it (with ``deadline_text``, the customer's reading)."""
     data = case.to_dict()
     data["deadline_text"] = sla_module.format_deadline(case.deadline)
     return data
 
 
-def linked_view(ticket: Any) -> Dict[str, Any]:
+def linked_view(ticket: Ticket) -> Dict[str, Any]:
     """Another customer's ticket on the same order: where to find that conversation."""
     return {
         k: getattr(ticket, k) for k in ("id", "channel", "customer_id", "sender_id", "status", "type", "created_at")

@@ -23,7 +23,12 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable, Dict, List, Optional
 from sanic.request import Request
 
 if TYPE_CHECKING:
+    from types import SimpleNamespace
+
+    from aiohttp import ClientSession, TraceRequestStartParams
+    from aiohttp.typedefs import StrOrURL
     from aiohttp_retry import RetryClient, RetryOptionsBase
+    from aiohttp_retry.client import _RequestContext
 
 logger = logging.getLogger(__name__)
 
@@ -180,12 +185,16 @@ class HttpClient:
 
         if self._client is None or self._client._client.closed:
             trace = aiohttp.TraceConfig()
-            trace.on_request_start.append(_count_attempt)
+            # aiohttp 3.9 annotates its signals for aiosignal < 1.4 (Signal[callback]); aiosignal 1.4
+            # made Signal generic over the callback's arguments, so the real callback type is refused.
+            trace.on_request_start.append(_count_attempt)  # type: ignore[arg-type]
             session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout), trace_configs=[trace])
             self._client = RetryClient(client_session=session, retry_options=self.retry)
         return self._client
 
-    def request(self, method: str, url: Any, *, tally: Optional[Dict[str, int]] = None, **kwargs: Any) -> Any:
+    def request(
+        self, method: str, url: StrOrURL, *, tally: Optional[Dict[str, int]] = None, **kwargs: Any
+    ) -> _RequestContext:
         """``RetryClient.request``; ``tally["attempts"]`` is set to the number of attempts made.
 
         Use as ``async with http.request(...) as response``. After the last attempt the last
@@ -200,7 +209,7 @@ class HttpClient:
         self._client = None
 
 
-async def _count_attempt(session: Any, context: Any, params: Any) -> None:
+async def _count_attempt(session: ClientSession, context: SimpleNamespace, params: TraceRequestStartParams) -> None:
     info = getattr(context, "trace_request_ctx", None)
     if isinstance(info, dict) and isinstance(info.get("tally"), dict):
         info["tally"]["attempts"] = int(info.get("current_attempt") or 1)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any, Awaitable, Callable, Dict, Optional, Text, Tuple, Union
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Dict, Optional, Text, Tuple, Union
 
 from pydantic import BaseModel, StrictInt, StrictStr, ValidationError, constr, validator
 from rasa.core.channels.channel import CollectingOutputChannel, OutputChannel, UserMessage
@@ -35,6 +35,9 @@ from bot.services import delivery
 from bot.store import client as stores
 from bot.store import outbox
 from bot.store.outbox import OutboxOutput
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 logger = logging.getLogger(__name__)
 
@@ -124,7 +127,7 @@ class ValidatingRestInput(RestInput):
         """Messages outside a request (agents, timers) go to the conversation's outbox."""
         return OutboxOutput(self._outbox_client())
 
-    def _outbox_client(self) -> Any:
+    def _outbox_client(self) -> Redis:
         client = getattr(self, "_client", None)
         if client is None:
             client = self._client = stores.redis_from_env()

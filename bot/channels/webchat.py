@@ -46,13 +46,14 @@ import re
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Dict, List, Optional, Text
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Dict, Iterable, List, Optional, Text
 
 import aiofiles
 import aiofiles.os
 from rasa.core.channels.channel import UserMessage
 from rasa.core.channels.socketio import SocketBlueprint, SocketIOInput, SocketIOOutput
-from sanic import Blueprint, response
+from rasa.shared.core.events import BotUttered, Event
+from sanic import Blueprint, Sanic, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
@@ -60,6 +61,10 @@ from bot.channels.common import MAX_MESSAGE_CHARS, MAX_SENDER_CHARS, escape_user
 from bot.privacy import install_log_masking, mask_pii
 from bot.rasa_ext import guard
 from bot.services import delivery
+
+if TYPE_CHECKING:
+    from rasa.core.agent import Agent
+    from redis.asyncio import Redis
 
 logger = logging.getLogger(__name__)
 
@@ -171,13 +176,13 @@ class WebChatOutput(SocketIOOutput):
             await self._send_message(recipient_id, {"text": part, **extra})
 
 
-def missed_messages(events: Any, since: Any, limit: int = 50) -> List[Dict[str, Any]]:
-    """The bot's and agents' messages logged after ``since`` (seconds), as the widget shows them."""
+def missed_messages(events: Iterable[Event], since: object, limit: int = 50) -> List[Dict[str, Any]]:
+    """The bot's and agents' messages logged after ``since`` (seconds, from the browser: checked), as the widget shows them."""
     if isinstance(since, bool) or not isinstance(since, (int, float)):
         return []
     missed = []
     for event in events:
-        if event.type_name != "bot" or (event.timestamp or 0) <= since:
+        if not isinstance(event, BotUttered) or (event.timestamp or 0) <= since:
             continue
         message = {k: v for k, v in (event.data or {}).items() if v}
         if event.text:
@@ -225,14 +230,34 @@ class WebChatInput(SocketIOInput):
         )
 
     def __init__(
-        self, *args: Any, session_persistence: bool = True, upload_dir: Optional[str] = None, **kwargs: Any
+        self,
+        user_message_evt: Text = "user_uttered",
+        bot_message_evt: Text = "bot_uttered",
+        namespace: Optional[Text] = None,
+        session_persistence: bool = True,
+        socketio_path: Optional[Text] = "/socket.io",
+        jwt_key: Optional[Text] = None,
+        jwt_method: Optional[Text] = "HS256",
+        metadata_key: Optional[Text] = "metadata",
+        *,
+        upload_dir: Optional[str] = None,
     ) -> None:
-        super().__init__(*args, session_persistence=session_persistence, **kwargs)
+        """Rasa's ``SocketIOInput`` settings (``session_persistence`` on by default) plus ``upload_dir``."""
+        super().__init__(
+            user_message_evt=user_message_evt,
+            bot_message_evt=bot_message_evt,
+            namespace=namespace,
+            session_persistence=session_persistence,
+            socketio_path=socketio_path,
+            jwt_key=jwt_key,
+            jwt_method=jwt_method,
+            metadata_key=metadata_key,
+        )
         self.upload_dir = Path(upload_dir or os.environ.get("WEBCHAT_UPLOAD_DIR") or DEFAULT_UPLOAD_DIR)
-        self._app: Any = None
-        self._redis: Any = None
+        self._app: Optional[Sanic] = None
+        self._redis: Optional[Redis] = None
 
-    def redis(self) -> Any:
+    def redis(self) -> Redis:
         """The Redis client of this process (created on first use, in the server's loop)."""
         if self._redis is None:
             from bot.store import client as stores
@@ -256,7 +281,9 @@ class WebChatInput(SocketIOInput):
                 return UploadError("unknown session: connect to the chat first", 403)
             key = UPLOAD_COUNT_KEY.format(session_id)
             async with redis.pipeline(transaction=True) as pipe:  # the day starts with the first upload
-                _, count = await pipe.set(key, 0, ex=24 * 3600, nx=True).incr(key).execute()
+                pipe.set(key, 0, ex=24 * 3600, nx=True)  # queued: a pipeline command returns the pipeline
+                pipe.incr(key)
+                _, count = await pipe.execute()
         except Exception:  # noqa: BLE001 - refuse rather than store without a limit
             logger.exception("upload quota unavailable for %s", session_id)
             return UploadError("temporarily unavailable, please retry", 503)
@@ -282,6 +309,7 @@ class WebChatInput(SocketIOInput):
         that customer.
         """
         sio = self.sio
+        assert sio is not None, "blueprint() creates the server before any message arrives"
         output = WebChatOutput(sio, self.bot_message_evt)
         session = await sio.get_session(sid, namespace=self.namespace)
         sender_id = session.get("sender_id")
@@ -294,7 +322,7 @@ class WebChatInput(SocketIOInput):
         if len(text) > MAX_MESSAGE_CHARS:
             await output.send_text_message(sender_id, TOO_LONG_TEXT)
             return
-        agent = getattr(getattr(self._app, "ctx", None), "agent", None)
+        agent: Optional[Agent] = getattr(getattr(self._app, "ctx", None), "agent", None)
         turn = UserMessage(
             escape_user_text(text),
             None,
@@ -306,10 +334,11 @@ class WebChatInput(SocketIOInput):
         for message in replies:
             await output.send_response(sender_id, {k: v for k, v in message.items() if k != "recipient_id"})
 
-    async def _replay(self, sid: Text, sender_id: Text, since: Any) -> None:
+    async def _replay(self, sid: Text, sender_id: Text, since: object) -> None:
         """Sends a reconnecting browser what it missed (only to that socket)."""
-        agent = getattr(getattr(self._app, "ctx", None), "agent", None)
-        if agent is None:
+        agent: Optional[Agent] = getattr(getattr(self._app, "ctx", None), "agent", None)
+        sio = self.sio
+        if agent is None or sio is None:
             return
         try:
             tracker = await agent.tracker_store.retrieve(sender_id)
@@ -317,7 +346,7 @@ class WebChatInput(SocketIOInput):
             logger.exception("could not read %s to replay missed messages", mask_pii(sender_id))
             return
         for message in missed_messages(tracker.events if tracker else [], since):
-            await self.sio.emit(self.bot_message_evt, message, room=sid, namespace=self.namespace)
+            await sio.emit(self.bot_message_evt, message, room=sid, namespace=self.namespace)
 
     # routes ------------------------------------------------------------------------------
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
@@ -329,6 +358,7 @@ class WebChatInput(SocketIOInput):
         # blueprint of our own attaches the same server.
         super().blueprint(on_new_message)
         sio = self.sio
+        assert sio is not None and self.socketio_path is not None, "set by super().blueprint() and from_credentials()"
 
         # Replaces Rasa's handler, which calls ``sio.enter_room()`` without ``await`` (a
         # coroutine since python-socketio 5.9: the browser never joined its room and no reply
@@ -352,10 +382,10 @@ class WebChatInput(SocketIOInput):
             except Exception:  # noqa: BLE001 - a socket.io handler must not die silently
                 logger.exception("web chat message on socket %s failed", sid)
 
-        webchat = SocketBlueprint(self.sio, self.socketio_path, "webchat", __name__)
+        webchat = SocketBlueprint(sio, self.socketio_path, "webchat", __name__)
 
         @webchat.listener("before_server_start")
-        async def remember_app(app: Any, loop: Any) -> None:
+        async def remember_app(app: Sanic, loop: asyncio.AbstractEventLoop) -> None:
             self._app = app
 
         for name, content_type in STATIC_FILES.items():
@@ -396,6 +426,7 @@ class WebChatInput(SocketIOInput):
                 )
             except UploadError as error:
                 return response.json({"error": str(error)}, status=error.status)
+            assert form_file is not None  # check_upload refuses a missing file
             refused = await self._upload_allowed((session_id or "").strip())
             if refused is not None:
                 return response.json({"error": str(refused)}, status=refused.status)

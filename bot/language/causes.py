@@ -137,7 +137,7 @@ def vocabulary() -> dict[str, Cause]:
 def _patterns() -> list[tuple[Cause, re.Pattern[str]]]:
     raw = yaml.safe_load((_RESOURCES / "cause_patterns.yml").read_text(encoding="utf-8"))
     known = vocabulary()
-    compiled = []
+    compiled: list[tuple[Cause, re.Pattern[str]]] = []
     for complaint_type, entries in raw.items():
         for cause_id, patterns in entries.items():
             cause = known.get(cause_id)

@@ -118,7 +118,7 @@ def _regex_entities(text: str) -> Iterator[dict[str, Any]]:
 
 
 @functools.lru_cache(maxsize=1)
-def build_nlp():  # type: ignore[no-untyped-def]
+def build_nlp() -> Any:
     """Builds the spaCy pipeline once per process (blank zh + jieba + entity ruler + regex)."""
     import jieba
     import spacy

@@ -51,7 +51,7 @@ _MIN_CONTENT_AFTER_FILLERS = 6
 
 
 @functools.lru_cache(maxsize=1)
-def _t2s():  # type: ignore[no-untyped-def]
+def _t2s():
     import opencc
 
     return opencc.OpenCC("t2s")

@@ -235,11 +235,11 @@ def restate(
     if complaint_type == "malicious":
         underlying = next((h for h in causes.hits if h.type != "malicious"), None)
         wish = _wish(outcome, demanded_amount)
-        parts = [
+        said = [
             f"您反映{vocabulary()[underlying.cause].says}" if underlying else None,
             wish.replace("您希望", "您要求") if wish else TYPE_TAILS["malicious"],
         ]
-        return "，".join(p for p in parts if p)
+        return "，".join(p for p in said if p)
     templated = _template(normalized, hit)
     fact = templated or _fact(hit, _clauses(normalized))
     if (

@@ -19,7 +19,10 @@ import contextvars
 import logging
 import time
 from contextlib import contextmanager
-from typing import Any, Dict, Iterator, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional
+
+if TYPE_CHECKING:
+    from rasa.core.agent import Agent
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +69,7 @@ def watch_turn() -> Iterator[List[str]]:
         _turn.reset(token)
 
 
-def unwrap_tracker_store(agent: Any) -> None:
+def unwrap_tracker_store(agent: Agent) -> None:
     """Replaces Rasa's FailSafeTrackerStore (silent fallback to memory) by the real store."""
     from rasa.core.tracker_store import FailSafeTrackerStore
 

@@ -45,6 +45,8 @@ from rasa.core.lock import Ticket, TicketLock
 from rasa.core.lock_store import LOCK_LIFETIME, LockError, LockStore
 from rasa.utils.endpoints import EndpointConfig
 
+from bot.store.reply import async_reply, sync_reply
+
 logger = logging.getLogger(__name__)
 
 COUNTER_TTL_SECONDS = 24 * 3600
@@ -214,8 +216,11 @@ class AtomicRedisLockStore(LockStore):
         lifetime_ms = max(1, int(lock_lifetime * 1000))
         try:
             ticket = int(
-                await client.eval(
-                    ISSUE, 3, keys["next"], keys["queue"], keys["expires"], lifetime_ms, COUNTER_TTL_SECONDS * 1000
+                await _eval_async(
+                    client,
+                    ISSUE,
+                    [keys["next"], keys["queue"], keys["expires"]],
+                    [lifetime_ms, COUNTER_TTL_SECONDS * 1000],
                 )
             )
         except redis.RedisError as error:
@@ -224,7 +229,9 @@ class AtomicRedisLockStore(LockStore):
             yield await self._wait_for_turn(client, conversation_id, ticket, lifetime_ms, wait_time_in_seconds)
         finally:
             try:
-                await client.eval(RELEASE, 3, keys["queue"], keys["expires"], keys["wake"], ticket, lifetime_ms)
+                await _eval_async(
+                    client, RELEASE, [keys["queue"], keys["expires"], keys["wake"]], [ticket, lifetime_ms]
+                )
             except redis.RedisError:
                 # The ticket then expires after lock_lifetime and is dropped by the next poll.
                 logger.exception("could not release lock ticket %s of a conversation", ticket)
@@ -235,7 +242,7 @@ class AtomicRedisLockStore(LockStore):
         keys = self.keys(conversation_id)
         while True:
             try:
-                ahead = int(await client.eval(POLL, 2, keys["queue"], keys["expires"], ticket, lifetime_ms))
+                ahead = int(await _eval_async(client, POLL, [keys["queue"], keys["expires"]], [ticket, lifetime_ms]))
             except redis.RedisError as error:
                 raise LockError(f"Error while acquiring lock. Error:\n{error}") from error
             if ahead < 0:
@@ -245,7 +252,9 @@ class AtomicRedisLockStore(LockStore):
                 return _ticket_lock(conversation_id, [(ticket, lifetime_ms)])
             logger.debug("Conversation '%s': %s message(s) ahead of ticket %s.", conversation_id, ahead, ticket)
             try:
-                await client.blpop([keys["wake"] + str(ticket)], timeout=max(wait_time, 0.01))
+                # redis-py 4.6 annotates the timeout as int; Redis >= 6 takes fractional seconds.
+                wake = client.blpop([keys["wake"] + str(ticket)], timeout=max(wait_time, 0.01))  # type: ignore[arg-type]
+                await async_reply(wake)
             except redis.RedisError as error:
                 raise LockError(f"Error while acquiring lock. Error:\n{error}") from error
 
@@ -254,14 +263,11 @@ class AtomicRedisLockStore(LockStore):
         keys = self.keys(conversation_id)
         try:
             return int(
-                self.sync_client.eval(
+                _eval_sync(
+                    self.sync_client,
                     ISSUE,
-                    3,
-                    keys["next"],
-                    keys["queue"],
-                    keys["expires"],
-                    max(1, int(lock_lifetime * 1000)),
-                    COUNTER_TTL_SECONDS * 1000,
+                    [keys["next"], keys["queue"], keys["expires"]],
+                    [max(1, int(lock_lifetime * 1000)), COUNTER_TTL_SECONDS * 1000],
                 )
             )
         except redis.RedisError as error:
@@ -270,8 +276,11 @@ class AtomicRedisLockStore(LockStore):
     def finish_serving(self, conversation_id: Text, ticket_number: int) -> None:
         """Removes the ticket and wakes the next one (atomic); deletes the lock when no one waits."""
         keys = self.keys(conversation_id)
-        self.sync_client.eval(
-            RELEASE, 3, keys["queue"], keys["expires"], keys["wake"], ticket_number, int(LOCK_LIFETIME * 1000)
+        _eval_sync(
+            self.sync_client,
+            RELEASE,
+            [keys["queue"], keys["expires"], keys["wake"]],
+            [ticket_number, int(LOCK_LIFETIME * 1000)],
         )
 
     def cleanup(self, conversation_id: Text, ticket_number: int) -> None:
@@ -281,10 +290,10 @@ class AtomicRedisLockStore(LockStore):
     def get_lock(self, conversation_id: Text) -> Optional[TicketLock]:
         """A snapshot of the queued tickets (head first), or None when no one holds the lock."""
         keys = self.keys(conversation_id)
-        numbers = self.sync_client.zrange(keys["queue"], 0, -1)
+        numbers = sync_reply(self.sync_client.zrange(keys["queue"], 0, -1))
         if not numbers:
             return None
-        expiries = self.sync_client.hmget(keys["expires"], numbers)
+        expiries = sync_reply(self.sync_client.hmget(keys["expires"], numbers))
         return TicketLock(conversation_id, deque(Ticket(int(n), int(e or 0) / 1000) for n, e in zip(numbers, expiries)))
 
     def is_someone_waiting(self, conversation_id: Text) -> bool:
@@ -313,3 +322,17 @@ class AtomicRedisLockStore(LockStore):
 def _ticket_lock(conversation_id: Text, tickets: List[Tuple[int, int]]) -> TicketLock:
     """The ``TicketLock`` handed to the ``async with`` body (Rasa's callers ignore it)."""
     return TicketLock(conversation_id, deque(Ticket(n, time.time() + ms / 1000) for n, ms in tickets))
+
+
+# redis-py 4.6 annotates ``eval``'s ``*keys_and_args`` as lists (each one is a key or an argument)
+# and its reply as ``str``; a script's reply is whatever its Lua returns, hence ``Any``.
+def _eval_sync(client: redis.Redis, script: str, keys: List[str], args: List[int]) -> Any:
+    """``EVAL script len(keys) *keys *args`` on the synchronous client; the script's reply."""
+    keys_and_args: List[Any] = [*keys, *args]
+    return sync_reply(client.eval(script, len(keys), *keys_and_args))
+
+
+async def _eval_async(client: redis.asyncio.Redis, script: str, keys: List[str], args: List[int]) -> Any:
+    """``EVAL script len(keys) *keys *args`` on the asyncio client; the script's reply."""
+    keys_and_args: List[Any] = [*keys, *args]
+    return await async_reply(client.eval(script, len(keys), *keys_and_args))

@@ -39,6 +39,7 @@ from rasa.shared.core.events import (
 from rasa.shared.core.trackers import DialogueStateTracker
 
 from bot.rasa_ext import patches as rasa_patches
+from bot.store.reply import sync_reply
 
 rasa_patches.apply()  # the Rasa server imports this module at start (endpoints.yml)
 
@@ -112,7 +113,7 @@ class WindowedRedisTrackerStore(TrackerStore):
 
     async def retrieve_full_tracker(self, sender_id: Text) -> Optional[DialogueStateTracker]:
         """Every event of every session (the HTTP API, transcripts)."""
-        stored = self.red.lrange(self.events_key(sender_id), 0, -1)
+        stored = sync_reply(self.red.lrange(self.events_key(sender_id), 0, -1))
         if not stored:
             return None
         return DialogueStateTracker.from_dict(sender_id, [json.loads(e) for e in stored], self.domain.slots)
@@ -138,7 +139,7 @@ class WindowedRedisTrackerStore(TrackerStore):
         key, meta_key = self.events_key(tracker.sender_id), self.meta_key(tracker.sender_id)
         stored = 0 if replace else int(getattr(tracker, STORED))
         if not replace:
-            current = int(self.red.llen(key))
+            current = int(sync_reply(self.red.llen(key)))
             if current != stored:
                 logger.warning(
                     "conversation %s changed while this turn ran (%d stored events, %d expected); "

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, List, Optional
+from typing import TYPE_CHECKING, List, Optional
 
 from bot.privacy import mask_pii
 from bot.store import client as stores
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 logger = logging.getLogger(__name__)
 
@@ -23,7 +26,7 @@ WINDOW_CLOSED_NOTE = "48小时窗口已关闭，需要其他联系方式"
 
 
 async def mark_tickets_for_other_contact(
-    redis: Any, sender_id: str, *, channel: str, note: str = WINDOW_CLOSED_NOTE, now: Optional[float] = None
+    redis: Redis, sender_id: str, *, channel: str, note: str = WINDOW_CLOSED_NOTE, now: Optional[float] = None
 ) -> List[str]:
     """Notes on every open ticket of the customer that ``channel`` can no longer reach them.
 

@@ -14,7 +14,7 @@ import functools
 import logging
 import time
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Dict, List, Optional, Text, Tuple
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Dict, List, Optional, Text, Tuple
 
 from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 from rasa.shared.core.events import BotUttered
@@ -23,13 +23,18 @@ from bot.privacy import mask_pii
 from bot.rasa_ext import guard
 from bot.vocabulary import customer_identity
 
+if TYPE_CHECKING:
+    from rasa.core.agent import Agent
+    from rasa.core.channels.channel import OutputChannel
+    from sanic import Sanic
+
 logger = logging.getLogger(__name__)
 
 DOMAIN_FILE = Path(__file__).resolve().parents[2] / "domain.yml"
 
 
 async def render(
-    agent: Any, response: Text, sender_id: Text, channel: Optional[Text] = None, **values: Any
+    agent: Agent, response: Text, sender_id: Text, channel: Optional[Text] = None, **values: Any
 ) -> Dict[Text, Any]:
     """A domain response filled with the conversation's slots and ``values``."""
     tracker = await agent.tracker_store.retrieve(sender_id) or agent.tracker_store.init_tracker(sender_id)
@@ -43,7 +48,9 @@ async def render(
 def _domain_responses(path: Path) -> Dict[Text, List[Dict[Text, Any]]]:
     from rasa.shared.utils.io import read_yaml_file
 
-    return dict((read_yaml_file(str(path)) or {}).get("responses") or {})
+    domain = read_yaml_file(str(path)) or {}
+    assert isinstance(domain, dict), f"{path} is not a mapping"
+    return dict(domain.get("responses") or {})
 
 
 def domain_response(name: Text, path: Path = DOMAIN_FILE) -> Dict[Text, Any]:
@@ -62,7 +69,7 @@ def domain_response(name: Text, path: Path = DOMAIN_FILE) -> Dict[Text, Any]:
     raise LookupError(f"domain.yml has no response {name!r} with a text")
 
 
-async def fixed_reply(agent: Any, response: Text, sender_id: Text, channel: Text) -> Dict[Text, Any]:
+async def fixed_reply(agent: Optional[Agent], response: Text, sender_id: Text, channel: Text) -> Dict[Text, Any]:
     """A reply the channel sends itself (welcome, "please describe the photo", ...).
 
     Rendered by the agent's NLG with the conversation's slots when it can be; otherwise (no
@@ -84,7 +91,7 @@ async def fixed_reply(agent: Any, response: Text, sender_id: Text, channel: Text
     return domain_response(response)
 
 
-def output_channel_for(app: Any, channel_name: Optional[Text]) -> Any:
+def output_channel_for(app: Sanic, channel_name: Optional[Text]) -> Optional[OutputChannel]:
     """The output channel of the input channel called ``channel_name`` (None if it has none)."""
     for input_channel in getattr(app.ctx, "input_channels", None) or []:
         if input_channel.name() == channel_name:
@@ -100,7 +107,7 @@ class NotDelivered(Exception):
         self.channel = channel
 
 
-async def send(app: Any, sender_id: Text, message: Dict[Text, Any], *, author: Text = "bot") -> Text:
+async def send(app: Sanic, sender_id: Text, message: Dict[Text, Any], *, author: Text = "bot") -> Text:
     """Records ``message`` in the conversation and sends it; returns the channel used.
 
     Raises:
@@ -133,7 +140,7 @@ async def send(app: Any, sender_id: Text, message: Dict[Text, Any], *, author: T
     return channel
 
 
-async def paused_notice(agent: Any, sender_id: Text, channel: Text) -> Optional[Dict[Text, Any]]:
+async def paused_notice(agent: Agent, sender_id: Text, channel: Text) -> Optional[Dict[Text, Any]]:
     """While a human has the conversation: "your message was passed on" (else None)."""
     tracker = await agent.tracker_store.retrieve(sender_id)
     if tracker is None or not tracker.is_paused():
@@ -141,7 +148,7 @@ async def paused_notice(agent: Any, sender_id: Text, channel: Text) -> Optional[
     return await render(agent, "utter_paused_notice", sender_id, channel)
 
 
-async def system_error(agent: Any, sender_id: Text, channel: Text) -> Dict[Text, Any]:
+async def system_error(agent: Optional[Agent], sender_id: Text, channel: Text) -> Dict[Text, Any]:
     """The reply when an action failed; the conversation is queued for a human (best effort)."""
     from bot.policy.sla import load_sla
     from bot.store import client as stores
@@ -171,7 +178,7 @@ async def system_error(agent: Any, sender_id: Text, channel: Text) -> Dict[Text,
 
 
 async def complete_turn(
-    agent: Any, sender_id: Text, channel: Text, problems: List[str], replies: List[Dict[Text, Any]]
+    agent: Optional[Agent], sender_id: Text, channel: Text, problems: List[str], replies: List[Dict[Text, Any]]
 ) -> List[Dict[Text, Any]]:
     """The replies of a turn as the customer should get them, for every channel.
 
@@ -194,7 +201,7 @@ async def complete_turn(
 
 
 async def run_turn(
-    agent: Any, on_new_message: Callable[[UserMessage], Awaitable[Any]], message: UserMessage
+    agent: Optional[Agent], on_new_message: Callable[[UserMessage], Awaitable[Any]], message: UserMessage
 ) -> Tuple[List[Dict[Text, Any]], bool]:
     """Runs one customer message through Rasa: (the replies the customer should get, crashed).
 

@@ -8,16 +8,19 @@ always look at the same tickets and the same queue.
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING
 
 from bot.store.handoff import HandoffQueue
 from bot.store.tickets import TicketStore
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 TICKET_PREFIX = "tk"
 HANDOFF_PREFIX = "handoff"
 
 
-def redis_from_env() -> Any:
+def redis_from_env() -> Redis:
     """A new ``redis.asyncio`` client (use one per event loop)."""
     import redis.asyncio as aioredis
 
@@ -32,11 +35,11 @@ def redis_from_env() -> Any:
     )
 
 
-def ticket_store(client: Any) -> TicketStore:
+def ticket_store(client: Redis) -> TicketStore:
     """The ticket store on ``client``."""
     return TicketStore(client, prefix=TICKET_PREFIX)
 
 
-def handoff_queue(client: Any) -> HandoffQueue:
+def handoff_queue(client: Redis) -> HandoffQueue:
     """The agents' queue on ``client``."""
     return HandoffQueue(client, prefix=HANDOFF_PREFIX)

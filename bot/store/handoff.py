@@ -85,6 +85,7 @@ from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 
 from bot.policy import sla as sla_module
+from bot.store.reply import async_reply
 from bot.vocabulary import HandoffReason
 
 REASONS = tuple(HandoffReason)
@@ -410,7 +411,7 @@ class HandoffQueue:
         return await self._resolved(sender_id)
 
     async def _resolved(self, sender_id: str) -> HandoffCase | None:
-        record = await self.redis.hget(self.resolved_key, sender_id)
+        record = await async_reply(self.redis.hget(self.resolved_key, sender_id))
         return HandoffCase.from_dict(json.loads(_text(record))) if record else None
 
     @_guarded
@@ -422,7 +423,7 @@ class HandoffQueue:
                 case of each conversation; ``None`` for every open case.
         """
         if status == "resolved":
-            records = await self.redis.hvals(self.resolved_key)
+            records = await async_reply(self.redis.hvals(self.resolved_key))
             cases = [HandoffCase.from_dict(json.loads(_text(r))) for r in records]
         else:
             cases = [s.case for s in await self._snapshots()]

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any, Dict, List, Text
+from typing import TYPE_CHECKING, Any, Dict, List, Text
 
 from rasa.core.channels.channel import OutputChannel
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 OUTBOX_PREFIX = "outbox"
 OUTBOX_TTL = 7 * 86400
@@ -24,7 +27,7 @@ def outbox_key(sender_id: Text) -> str:
     return f"{OUTBOX_PREFIX}:{sender_id}"
 
 
-async def take(client: Any, sender_id: Text) -> List[Dict[Text, Any]]:
+async def take(client: Redis, sender_id: Text) -> List[Dict[Text, Any]]:
     """Returns and removes the waiting messages, oldest first (atomically)."""
     pipe = client.pipeline(transaction=True)
     pipe.lrange(outbox_key(sender_id), 0, -1)
@@ -41,7 +44,7 @@ class OutboxOutput(OutputChannel):
         """Messages sent this way belong to the REST channel."""
         return "rest"
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: Redis) -> None:
         self.client = client
 
     async def send_response(self, recipient_id: Text, message: Dict[Text, Any]) -> None:

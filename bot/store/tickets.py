@@ -737,7 +737,8 @@ def describe(ticket: Ticket, labels: LabelsFile | None = None) -> dict[str, Any]
         ``{"ticket_id", "status", "next_steps"}`` for ``utter_progress_update`` and
         ``utter_answer_timing_ticket``.
     """
-    statuses = (labels or load_labels()).ticket_statuses
+    # keyed by the status text: a stored ticket's status is a plain str (TicketStatus is a StrEnum)
+    statuses = {str(status): label for status, label in (labels or load_labels()).ticket_statuses.items()}
     option = ticket.chosen_option if isinstance(ticket.chosen_option, dict) else {}
     steps = f"方案：{option.get('label')}，{option['description']}" if option.get("description") else ""
     return {"ticket_id": ticket.id, "status": statuses.get(ticket.status, ticket.status), "next_steps": steps}

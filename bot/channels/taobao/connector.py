@@ -26,10 +26,10 @@ import asyncio
 import json
 import logging
 import time
-from typing import Any, Awaitable, Callable, Dict, List, Optional, Text
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Dict, List, Optional, Text
 
 from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
-from sanic import Blueprint, response
+from sanic import Blueprint, Sanic, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
@@ -49,6 +49,9 @@ from bot.privacy import install_log_masking, mask_pii
 from bot.rasa_ext import guard
 from bot.services import delivery
 from bot.store import client as stores
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 logger = logging.getLogger(__name__)
 
@@ -97,7 +100,7 @@ class TaobaoInput(InputChannel):
             timeout=reply_timeout,
             backoff=reply_backoff,
         )
-        self._client: Any = None
+        self._client: Optional[Redis] = None
         self.tasks = OrderedTasks(CHANNEL)
 
     @classmethod
@@ -121,7 +124,7 @@ class TaobaoInput(InputChannel):
         """Agents' messages and follow-ups go out through the signed reply endpoint."""
         return TaobaoOutput(self.sender)
 
-    def redis(self) -> Any:
+    def redis(self) -> Redis:
         """The Redis client (created lazily, in the worker's event loop)."""
         if self._client is None:
             self._client = stores.redis_from_env()
@@ -144,7 +147,7 @@ class TaobaoInput(InputChannel):
             return await self._receive(request, on_new_message)
 
         @webhook.listener("before_server_stop")
-        async def stop(app: Any, loop: Any) -> None:
+        async def stop(app: Sanic, loop: asyncio.AbstractEventLoop) -> None:
             await self.drain()
             await self.sender.close()
 
@@ -184,7 +187,7 @@ class TaobaoInput(InputChannel):
         """Atomically marks a message id as seen; False when it was seen before."""
         return bool(await self.redis().set(f"{DEDUP_PREFIX}:{message_id}", str(time.time()), nx=True, ex=DEDUP_TTL))
 
-    def spawn(self, app: Any, on_new_message: OnNewMessage, message: TaobaoMessage) -> "asyncio.Task[None]":
+    def spawn(self, app: Sanic, on_new_message: OnNewMessage, message: TaobaoMessage) -> "asyncio.Task[None]":
         """Processes ``message`` in a tracked task, after the buyer's previous message."""
         return self.tasks.spawn(
             sender_id_for(message.buyer_nick),
@@ -196,7 +199,7 @@ class TaobaoInput(InputChannel):
         """Waits for messages in progress (at shutdown); cancels what is left after ``timeout``."""
         await self.tasks.drain(timeout)
 
-    async def _process(self, app: Any, on_new_message: OnNewMessage, message: TaobaoMessage) -> None:
+    async def _process(self, app: Sanic, on_new_message: OnNewMessage, message: TaobaoMessage) -> None:
         try:
             await self.handle(app, on_new_message, message)
         except asyncio.CancelledError:
@@ -207,7 +210,7 @@ class TaobaoInput(InputChannel):
                 "taobao: message %s from %s could not be handled", message.message_id, mask_pii(message.buyer_nick)
             )
 
-    async def handle(self, app: Any, on_new_message: OnNewMessage, message: TaobaoMessage) -> None:
+    async def handle(self, app: Sanic, on_new_message: OnNewMessage, message: TaobaoMessage) -> None:
         """Runs one buyer message through the bot and posts the answers."""
         sender_id = sender_id_for(message.buyer_nick)
         agent = getattr(app.ctx, "agent", None)

@@ -23,7 +23,7 @@ import json
 import re
 import unicodedata
 import urllib.parse
-from typing import Any, Dict, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, Dict, Optional, Tuple, Union
 
 from pydantic import BaseModel, Field, StrictInt, StrictStr, ValidationError, constr, root_validator, validator
 
@@ -77,11 +77,17 @@ class TaobaoMessage(BaseModel):
     """
 
     buyer_nick: StrictStr
-    message_id: Union[StrictStr, StrictInt]
+    if TYPE_CHECKING:  # what the validators below return: a JSON number is kept as text
+        message_id: str
+    else:
+        message_id: Union[StrictStr, StrictInt]
     sent_at: StrictStr = Field(alias="timestamp")
     text: Optional[constr(strict=True, max_length=MAX_MESSAGE_CHARS)] = None  # type: ignore[valid-type]
     image_url: Optional[StrictStr] = None
-    order_id: Optional[Union[StrictStr, StrictInt]] = None
+    if TYPE_CHECKING:
+        order_id: Optional[str] = None
+    else:
+        order_id: Optional[Union[StrictStr, StrictInt]] = None
 
     class Config:
         allow_mutation = False

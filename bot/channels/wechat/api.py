@@ -22,7 +22,7 @@ import asyncio
 import json
 import logging
 import time
-from typing import Any, Dict, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Optional, Tuple
 
 from bot.channels.common import HttpClient
 from bot.channels.wechat.config import CHANNEL, KEY_PREFIX, WeChatConfig
@@ -30,6 +30,10 @@ from bot.channels.wechat.inbound import sender_id_for
 from bot.privacy import mask_pii
 from bot.services import contact
 from bot.store import client as stores
+
+if TYPE_CHECKING:
+    from aiohttp_retry import ExponentialRetry
+    from redis.asyncio import Redis
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +61,7 @@ class WeChatApiError(RuntimeError):
         self.errcode = errcode
 
 
-def _retry_once_if_unreachable() -> Any:
+def _retry_once_if_unreachable() -> ExponentialRetry:
     import aiohttp
     from aiohttp_retry import ExponentialRetry
 
@@ -80,14 +84,14 @@ class WeChatApi:
             ``REDIS_*`` environment on first use when not given.
     """
 
-    def __init__(self, config: WeChatConfig, redis: Any = None) -> None:
+    def __init__(self, config: WeChatConfig, redis: Optional[Redis] = None) -> None:
         self.config = config
         self._redis = redis
         self.http = HttpClient(_retry_once_if_unreachable(), HTTP_TIMEOUT)
         self._local_lock: Optional[asyncio.Lock] = None
 
     @property
-    def redis(self) -> Any:
+    def redis(self) -> Redis:
         """The Redis client (created lazily, in the worker's loop)."""
         if self._redis is None:
             self._redis = stores.redis_from_env()

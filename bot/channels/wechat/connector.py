@@ -20,11 +20,12 @@ Replies the channel gives itself come from ``domain.yml``: ``utter_greet`` on ``
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from typing import Any, Awaitable, Callable, Dict, Iterable, List, Optional, Text
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Dict, Iterable, List, Optional, Text
 
 from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
-from sanic import Blueprint, response
+from sanic import Blueprint, Sanic, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
@@ -36,6 +37,9 @@ from bot.channels.wechat.security import Envelope, Refused, XmlRejected, check_s
 from bot.privacy import install_log_masking, mask_pii
 from bot.rasa_ext import guard
 from bot.services import delivery
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 logger = logging.getLogger(__name__)
 
@@ -146,7 +150,7 @@ class WeChatInput(InputChannel):
         """Mounted at ``/webhooks/wechat``."""
         return CHANNEL
 
-    def __init__(self, config: WeChatConfig, redis: Any = None) -> None:
+    def __init__(self, config: WeChatConfig, redis: Optional[Redis] = None) -> None:
         self.config = config
         self.api = WeChatApi(config, redis)
         self.envelope = Envelope(config)
@@ -203,7 +207,7 @@ class WeChatInput(InputChannel):
                 logger.exception("WeChat delivery could not be handled")
                 return response.text("error", status=500)
 
-        async def stop(app: Any, loop: Any) -> None:
+        async def stop(app: Sanic, loop: asyncio.AbstractEventLoop) -> None:
             await self.drain()
             await self.api.close()
 
@@ -243,7 +247,7 @@ class WeChatInput(InputChannel):
         return response.text("success")
 
     # background work --------------------------------------------------------------------
-    async def _process(self, app: Any, inbound: Inbound, on_new_message: OnNewMessage) -> None:
+    async def _process(self, app: Sanic, inbound: Inbound, on_new_message: OnNewMessage) -> None:
         """Handles one accepted delivery; every failure is logged, none escapes."""
         try:
             if inbound.event != "unsubscribe":
@@ -260,7 +264,7 @@ class WeChatInput(InputChannel):
         except Exception:  # noqa: BLE001 - a background task must not die silently
             logger.exception("WeChat delivery %s from %s failed", inbound.dedup_key, mask_pii(inbound.openid))
 
-    async def _run_turn(self, app: Any, inbound: Inbound, on_new_message: OnNewMessage) -> None:
+    async def _run_turn(self, app: Sanic, inbound: Inbound, on_new_message: OnNewMessage) -> None:
         message = UserMessage(
             inbound.text,
             None,
@@ -277,7 +281,7 @@ class WeChatInput(InputChannel):
             except Exception as error:  # noqa: BLE001 - logged; the transcript keeps the reply
                 logger.error("reply to %s not delivered on WeChat: %s", mask_pii(inbound.sender_id), error)
 
-    async def _reply(self, app: Any, sender_id: str, response_name: str) -> None:
+    async def _reply(self, app: Sanic, sender_id: str, response_name: str) -> None:
         """A reply of the channel's own, from ``domain.yml`` (:func:`bot.services.delivery.fixed_reply`).
 
         Recorded in the conversation when there is one (``delivery.send``), sent directly otherwise.

@@ -114,7 +114,7 @@ def parse_inbound(xml: bytes | str) -> Inbound:
     message_id = str(fields.get("MsgId") or "").strip()
     if not message_id.isdigit():
         raise XmlRejected("MsgId missing")
-    metadata = dict(base, message_id=message_id)
+    metadata: Dict[str, Any] = dict(base, message_id=message_id)
     inbound = Inbound(
         kind="bot",
         openid=openid,

@@ -48,7 +48,7 @@ def wechat_signature(*parts: str) -> str:
     return hashlib.sha1(b"".join(sorted(p.encode("utf-8") for p in parts))).hexdigest()
 
 
-def is_fresh(timestamp: Any, *, now: Optional[float] = None, window: int = DEFAULT_TIMESTAMP_WINDOW) -> bool:
+def is_fresh(timestamp: object, *, now: Optional[float] = None, window: int = DEFAULT_TIMESTAMP_WINDOW) -> bool:
     """``timestamp`` (epoch seconds, as sent) is within ``window`` seconds of ``now``; never raises."""
     try:
         sent = int(str(timestamp))
@@ -58,7 +58,7 @@ def is_fresh(timestamp: Any, *, now: Optional[float] = None, window: int = DEFAU
         return False
 
 
-def signature_matches(token: str, signature: Any, *parts: Any) -> bool:
+def signature_matches(token: str, signature: object, *parts: Any) -> bool:
     """Constant-time check of ``signature`` against ``sha1(sorted([token, *parts]))``; never raises."""
     try:
         if not token or not isinstance(signature, str) or not all(isinstance(p, str) for p in parts):
@@ -71,10 +71,10 @@ def signature_matches(token: str, signature: Any, *parts: Any) -> bool:
 
 def verify_request(
     token: str,
-    signature: Any,
-    timestamp: Any,
-    nonce: Any,
-    *extra: Any,
+    signature: object,
+    timestamp: object,
+    nonce: object,
+    *extra: object,
     now: Optional[float] = None,
     window: int = DEFAULT_TIMESTAMP_WINDOW,
 ) -> bool:
