@@ -90,8 +90,10 @@ CHANNEL = "webchat"
 SENDER_PREFIX = "webchat:"
 UPLOADED_IMAGE = re.compile(r"^\[图片\]\s*(https?://\S+/webhooks/webchat/uploads/[0-9a-f]{32}\.(?:jpg|png|webp))$")
 UPLOAD_FORMATS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}
-NO_SESSION_TEXT = "连接还没有准备好，请刷新页面后重新发送。"
-TOO_LONG_TEXT = "消息太长了，请分几条发送。"
+# The widget's own replies (sent without a turn), as responses of domain.yml.
+NO_SESSION_RESPONSE = "utter_webchat_no_session"
+TOO_LONG_RESPONSE = "utter_message_too_long"
+RESPONSES = (NO_SESSION_RESPONSE, TOO_LONG_RESPONSE)
 
 
 class UploadError(ValueError):
@@ -314,13 +316,13 @@ class WebChatInput(SocketIOInput):
         session = await sio.get_session(sid, namespace=self.namespace)
         sender_id = session.get("sender_id")
         if not sender_id:
-            await output._send_message(sid, {"text": NO_SESSION_TEXT})
+            await output._send_message(sid, delivery.domain_response(NO_SESSION_RESPONSE))
             return
         text = data.get("message") if isinstance(data, dict) else None
         if not isinstance(text, str):
             text = ""  # a malformed payload is answered like an empty message (REST does the same)
         if len(text) > MAX_MESSAGE_CHARS:
-            await output.send_text_message(sender_id, TOO_LONG_TEXT)
+            await output.send_text_message(sender_id, delivery.domain_response(TOO_LONG_RESPONSE)["text"])
             return
         agent: Optional[Agent] = getattr(getattr(self._app, "ctx", None), "agent", None)
         turn = UserMessage(

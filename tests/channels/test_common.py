@@ -7,12 +7,18 @@ from typing import List
 
 import pytest
 
-from bot.channels import taobao, wechat
+from bot.channels import taobao, webchat, wechat
 from bot.channels.common import EMPTY_MESSAGE_INTENT, OrderedTasks, escape_user_text
 from bot.services import delivery
 
 CHANNEL_RESPONSES = sorted(
-    {*wechat.connector.RESPONSES, *taobao.connector.RESPONSES, "utter_system_error", "utter_paused_notice"}
+    {
+        *wechat.connector.RESPONSES,
+        *taobao.connector.RESPONSES,
+        *webchat.RESPONSES,
+        "utter_system_error",
+        "utter_paused_notice",
+    }
 )
 
 

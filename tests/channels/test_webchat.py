@@ -553,7 +553,7 @@ def test_a_message_cannot_write_into_another_conversation(web: WebStack, custome
 
 def test_bad_payloads_get_a_defined_answer(customer: SocketCustomer, bot: Any) -> None:
     own = customer.request_session({})
-    assert customer.say({"message": "好" * 20_001})[0]["text"] == "消息太长了，请分几条发送。"
+    assert customer.say({"message": "好" * 20_001})[0]["text"] == "消息太长了，请分几条发送。"  # utter_message_too_long
     empty = customer.say({"message": "   "})
     assert empty and empty[0].get("text"), empty
     for payload in ("只是一个字符串", 42, None, {"message": 7}, {"text": "没有message字段"}):
