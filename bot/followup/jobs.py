@@ -100,7 +100,10 @@ class FollowUp:
             await self.send(case.sender_id, message)
             if case.ticket_id:
                 await self.tickets.update(
-                    case.ticket_id, actor="timer", note="超时未接手，已升级给主管", queue=case.queue
+                    case.ticket_id,
+                    actor="timer",
+                    note=f"超时未接手，已升级给{config.queue_display(case.queue)}",
+                    queue=case.queue,
                 )
             count += 1
         return count
@@ -114,12 +117,17 @@ class FollowUp:
                 continue  # another worker sent it
             message = await self.render("utter_progress_update", ticket.sender_id, ticket.channel, **describe(ticket))
             await self.send(ticket.sender_id, message)
-            interval = self.tickets.tier_of(ticket).progress_seconds
+            # The next report not yet due: after downtime the customer gets one report, not one per
+            # missed interval (the old "due + interval" sent a burst, one a round).
+            tier = self.tickets.tier_of(ticket)
+            following = sla_module.next_progress_due(tier, ticket.created_at, now)
+            if following <= now:
+                following += tier.progress_seconds
             await self.tickets.update(
                 ticket.id,
                 actor="timer",
                 note="进展已通知客户",
-                next_progress_due=(ticket.next_progress_due or now) + interval,
+                next_progress_due=following,
             )
             count += 1
         return count

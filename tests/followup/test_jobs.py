@@ -125,6 +125,17 @@ async def test_the_same_due_time_coming_round_again_sends_nothing(world: World) 
     assert len(world.outbox.sent) == 1
 
 
+async def test_after_downtime_one_progress_message_goes_out_not_one_per_missed_interval(world: World) -> None:
+    ticket, _ = await world.tickets.create(f"p-{uuid.uuid4().hex}", channel="rest", sender_id="p4", type="product")
+    back = T0 + 4 * DAY + 10  # the timer was down for four intervals
+
+    rounds = [await world.worker().once(back + minute * 60) for minute in range(4)]
+
+    assert [r["progress"] for r in rounds] == [1, 0, 0, 0]
+    stored = await world.tickets.get(ticket.id)
+    assert stored is not None and stored.next_progress_due == T0 + 5 * DAY
+
+
 async def test_a_resolved_ticket_gets_no_progress_message(world: World) -> None:
     ticket, _ = await world.tickets.create(f"p-{uuid.uuid4().hex}", channel="rest", sender_id="p3", type="product")
     await world.tickets.update(ticket.id, actor="agent", note="解决", status="resolved")
