@@ -76,7 +76,9 @@ async def read_body(request: Request, limit: int) -> Optional[bytes]:
     if length.strip().isdigit() and int(length) > limit:
         return None
     stream = getattr(request, "stream", None)
-    if stream is None:
+    if stream is None or request.body:
+        # Sanic 21.12 sets ``request.stream`` on every request; on a route that does not stream,
+        # the body is already read into ``request.body`` and the stream yields nothing.
         body = request.body or b""
         return None if len(body) > limit else body
     chunks: List[bytes] = []

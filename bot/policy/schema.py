@@ -30,7 +30,27 @@ from pydantic.error_wrappers import ErrorWrapper
 from bot.language.replies import comparable
 from bot.vocabulary import ComplaintType, TicketStatus, Urgency
 
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key written twice in one mapping.
+
+    Plain YAML keeps the last value silently, so a shop owner who writes ``queue:`` twice under
+    a tier would get whichever came last and ``make check-policy`` would say OK.
+    """
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    "while reading a mapping", node.start_mark, f"duplicate key {key!r}", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+_YAML_LOADER = _UniqueKeyLoader
 
 # ---------------------------------------------------------------------------------------------
 # Errors
@@ -84,7 +104,8 @@ def load_yaml(path: Path, model: type[M]) -> M:
     """
     source = str(path)
     try:
-        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_YAML_LOADER)
+        with path.open(encoding="utf-8") as stream:  # the file's name goes into YAML's error marks
+            raw = yaml.load(stream, Loader=_YAML_LOADER)
     except yaml.YAMLError as exc:
         raise PolicyError(source, [("top level", f"not valid YAML: {exc}")]) from None
     if not isinstance(raw, dict):

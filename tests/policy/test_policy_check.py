@@ -81,3 +81,16 @@ def test_the_action_server_refuses_to_load_its_actions_with_a_broken_policy(tmp_
     assert run.returncode != 0 and BROKEN in run.stderr
     env.pop("SLA_CONFIG")
     assert subprocess.run([sys.executable, "-c", "import actions"], cwd=ROOT, env=env).returncode == 0
+
+
+def test_a_key_written_twice_is_refused_with_its_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Plain YAML keeps the last of two equal keys silently; a shop owner's slip must not pass."""
+    folder = _folder(tmp_path, broken=False)
+    sla_file = folder / "sla.yml"
+    text = sla_file.read_text(encoding="utf-8")
+    sla_file.write_text(
+        text.replace("repeat_window_days: 30", "repeat_window_days: 30\nrepeat_window_days: 7"), "utf-8"
+    )
+    assert check.main(["--policy-dir", str(folder)]) == 1
+    err = capsys.readouterr().err
+    assert "duplicate key 'repeat_window_days'" in err and "sla.yml" in err and "line" in err

@@ -260,10 +260,10 @@ async def test_progress_messages_follow_the_tickets_own_tier(client: Redis, poli
         assert counts["escalated"] == 0
 
     assert sent == [["urgent"], ["urgent"], ["urgent"], ["calm", "urgent"]]
-    # one message per round: the 24-hour round sends the one due at 4 hours and schedules 5 hours
-    assert (await store.get(urgent.id)).next_progress_due == T0 + 5 * HOUR  # type: ignore[union-attr]
+    # the 24-hour round sends one report for the missed hours and schedules the next hour to come
+    assert (await store.get(urgent.id)).next_progress_due == T0 + 25 * HOUR  # type: ignore[union-attr]
     assert (await store.get(calm.id)).next_progress_due == T0 + 48 * HOUR  # type: ignore[union-attr]
-    assert await jobs.once(T0 + 4 * HOUR) == {"escalated": 0, "progress": 0}  # nothing before it is due
+    assert await jobs.once(T0 + 24 * HOUR + 60) == {"escalated": 0, "progress": 0}  # nothing before it is due
 
 
 async def test_a_ticket_stored_before_tickets_kept_their_tier_reads_as_normal(client: Redis, policy: Policy) -> None:
