@@ -25,7 +25,7 @@ runs in between). For conversation ``C`` and prefix ``P`` (``key_prefix`` in end
 The ``{C}`` hash tag keeps a conversation's keys in one Redis Cluster slot. The interface is
 Rasa's ``LockStore``: ``lock(conversation_id, lock_lifetime, wait_time_in_seconds)`` is the
 async context manager the processor, ``Agent.handle_message`` and the HTTP API use (it raises
-``LockError`` only when this message's own ticket expired); the synchronous ticket methods
+``LockError`` only when this message's own ticket expired or Redis failed); the synchronous ticket methods
 (``issue_ticket``, ``finish_serving``, ``cleanup``, ``is_someone_waiting``, ``get_lock``) run
 the same scripts.
 """
