@@ -21,8 +21,8 @@ validate: setup
 	@$(RASA) data validate --quiet
 
 # The shop's policy files (policy/*.yml): prints OK, or every problem as <file>: <key>: <problem> (exit 1).
-check-policy:
-	@$(PY) -m bot.policy.check
+check-policy:  # `make check-policy POLICY_DIR=some/folder` checks a copy before it goes live
+	@$(PY) -m bot.policy.check $(if $(POLICY_DIR),--policy-dir $(POLICY_DIR))
 
 setup-test:
 	@bash tools/setup.sh --browser

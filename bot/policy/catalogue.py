@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,8 @@ from bot.policy.labels import load_labels
 from bot.vocabulary import ComplaintType, Urgency
 
 DEFAULT_PATH = Path(__file__).resolve().parents[2] / "policy" / "options.yml"
+ENV_VAR = "POLICY_OPTIONS"
+"""Environment variable that overrides :data:`DEFAULT_PATH` (like ``SLA_CONFIG`` and ``POLICY_LABELS``)."""
 """The catalogue shipped with the bot."""
 
 COMPLAINT_TYPES = tuple(ComplaintType)
@@ -502,7 +505,7 @@ def load_catalogue(path: str | Path | None = None, *, labels: str | Path | None 
     """Reads and validates an option catalogue (:class:`bot.policy.schema.OptionsFile`).
 
     Args:
-        path: a YAML file; None reads the shipped ``policy/options.yml``.
+        path: a YAML file; None reads ``$POLICY_OPTIONS``, else the shipped ``policy/options.yml``.
         labels: the labels file that names the approvers; ``policy/labels.yml`` by default.
 
     Returns:
@@ -515,7 +518,7 @@ def load_catalogue(path: str | Path | None = None, *, labels: str | Path | None 
             malicious cases ...).
         FileNotFoundError: the file does not exist.
     """
-    file = Path(path) if path is not None else DEFAULT_PATH
+    file = Path(path if path is not None else os.environ.get(ENV_VAR) or DEFAULT_PATH)
     approvers = load_labels(labels).approvers
     return Catalogue(schema.load_yaml(file, schema.OptionsFile), source=str(file), approvers=approvers)
 

@@ -1,6 +1,6 @@
 """``make check-policy``: load and validate every policy file, print OK or every problem.
 
-    python -m bot.policy.check            # policy/*.yml (or $SLA_CONFIG, $POLICY_LABELS)
+    python -m bot.policy.check            # policy/*.yml (or $SLA_CONFIG, $POLICY_LABELS, $POLICY_OPTIONS)
     python -m bot.policy.check --policy-dir some/folder
 
 Exit status 0 when all files are valid, 1 otherwise; each problem is printed as

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.policy import check
+from bot.policy import catalogue, check
 
 ROOT = Path(__file__).resolve().parents[2]
 BROKEN = "tiers.urgent.first_response_minutes: ensure this value is greater than 0"
@@ -94,3 +94,11 @@ def test_a_key_written_twice_is_refused_with_its_line(tmp_path: Path, capsys: py
     assert check.main(["--policy-dir", str(folder)]) == 1
     err = capsys.readouterr().err
     assert "duplicate key 'repeat_window_days'" in err and "sla.yml" in err and "line" in err
+
+
+def test_policy_options_points_the_catalogue_at_a_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    copy = tmp_path / "options.yml"
+    copy.write_text("not: [a, catalogue\n", encoding="utf-8")
+    monkeypatch.setenv("POLICY_OPTIONS", str(copy))
+    with pytest.raises(ValueError, match="options.yml"):
+        catalogue.load_catalogue()
