@@ -757,7 +757,6 @@ class TierTimes(Strict):
     first_response_minutes: Optional[PositiveNumber] = None
     resolution_hours: Optional[PositiveNumber] = None
     progress_every_hours: Optional[PositiveNumber] = None
-    satisfaction_within_hours: Optional[PositiveNumber] = None
 
 
 class TierSpec(TierTimes):

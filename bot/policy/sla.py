@@ -74,7 +74,6 @@ class Tier:
         first_response_minutes: A human answers within this many minutes.
         resolution_hours: An initial solution within this many hours.
         progress_every_hours: Open cases get a progress report at least this often.
-        satisfaction_within_hours: The satisfaction question within this many hours of resolution.
         order: Position in the configuration file (the last tie-breaker).
     """
 
@@ -85,7 +84,6 @@ class Tier:
     first_response_minutes: float
     resolution_hours: float
     progress_every_hours: float
-    satisfaction_within_hours: float
     order: int = 0
 
     @property
@@ -112,11 +110,6 @@ class Tier:
     def progress_seconds(self) -> float:
         """Progress-report interval in seconds."""
         return self.progress_every_hours * 3600
-
-    @property
-    def satisfaction_seconds(self) -> float:
-        """Satisfaction-question window in seconds."""
-        return self.satisfaction_within_hours * 3600
 
 
 @dataclass(frozen=True)
@@ -360,11 +353,6 @@ def deadlines(tier: Tier, created_at: float, *, now: float | None = None) -> Dea
         resolution_due=created_at + tier.resolution_seconds,
         next_progress_due=next_progress_due(tier, created_at, now),
     )
-
-
-def satisfaction_due(tier: Tier, resolved_at: float) -> float:
-    """When the satisfaction question must have been asked (epoch seconds)."""
-    return resolved_at + tier.satisfaction_seconds
 
 
 def format_deadline(due: float, *, now: float | None = None, tz: str | ZoneInfo | None = None) -> str:

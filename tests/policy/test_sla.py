@@ -16,7 +16,6 @@ from bot.policy.sla import (
     load_sla,
     next_progress_due,
     priority_for,
-    satisfaction_due,
 )
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -52,7 +51,6 @@ def test_the_shipped_config_has_every_tier_with_its_queue_and_targets() -> None:
         )
         assert tier.resolution_hours == 24
         assert tier.progress_every_hours == 24
-        assert tier.satisfaction_within_hours == 24
     assert config.escalation_queue == "supervisor"
     assert config.escalation.display == "客服主管"
     assert config.queue_display("general") == "客服专员"
@@ -118,11 +116,6 @@ def test_progress_reports_are_due_every_24_hours(elapsed_hours: float, due_hours
     assert deadlines(tier, created, now=created + elapsed_hours * HOUR).next_progress_due == pytest.approx(
         created + due_hours * HOUR
     )
-
-
-def test_satisfaction_is_asked_within_24_hours_of_resolution() -> None:
-    resolved = at(2026, 11, 23, 18, 0)
-    assert satisfaction_due(priority_for("safety"), resolved) == resolved + 24 * HOUR
 
 
 @pytest.mark.parametrize(
