@@ -201,8 +201,7 @@ class ActionAskAgreement(Action):
         dispatcher.utter_message(
             response="utter_ask_agreement",
             agreement=agreement_text(chosen),
-            buttons=[{"title": "确认", "payload": "确认"}, {"title": "换个方案", "payload": "换个方案"}],
-        )
+        )  # the 确认 / 换个方案 buttons are the response's own (domain.yml)
         return [SlotSet("phase", "settle")]
 
 
