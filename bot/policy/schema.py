@@ -3,7 +3,9 @@
 Each file is read with :func:`load_yaml` and checked by its model; every problem is reported
 as ``<file>: <key path>: <problem>``, the key path being pydantic's ``loc`` joined with dots
 (``policy/sla.yml: tiers.safety.first_response_minutes: ensure this value is greater than 0``).
-All problems of a file are reported at once, one per line, in a :class:`PolicyError`.
+All field problems of a file are reported at once, one per line, in a :class:`PolicyError`;
+the cross-reference checks (a tier's queue is defined, ...) run once the fields are valid, so
+a file with both kinds of mistakes shows the second kind after the first is fixed.
 
 The models hold the rules of the format (types, ranges, required keys, unknown keys refused)
 and the cross-references inside one file (a tier names a defined queue, an option's
