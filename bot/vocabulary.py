@@ -3,7 +3,7 @@
 One definition per word list, as :class:`enum.StrEnum` so a member *is* its string (it compares
 equal to ``"product"``, serialises to JSON as ``"product"`` and can be stored in Redis or a Rasa
 slot unchanged). The categorical slots of ``domain.yml`` carry the same values;
-``tests/bot/test_vocabulary.py`` fails when the two drift apart.
+``tests/test_vocabulary.py`` fails when the two drift apart.
 
 Sources: complaint types SPEC.md section 2, urgency SPEC.md section 3, phases and handoff
 reasons SPEC.md sections 4-5, ticket statuses SPEC.md section 6. Their Chinese labels are the
