@@ -1,0 +1,248 @@
+"""Saving a trainer's corrected example as Rasa training data, safely (issue 11).
+
+A save is:
+
+- **checked**: the intent and entity names are the domain's; every entity span falls on jieba's
+  tokens (:mod:`bot.trainer.spans`); the same text (after :func:`normalize_text`, spaces ignored) is not already
+  an example of another intent anywhere under ``data/nlu/`` (:class:`Contradiction`, with both);
+- **append-only and atomic**: one file per intent, ``data/nlu/trainer/<intent>.yml``, rewritten
+  with the new line added to a temporary file and moved into place (``os.replace``), so a crash
+  leaves the old or the new file, never half of one; nothing already there is changed;
+- **serialised**: the check and the write happen under one cross-process file lock
+  (``filelock``), so two trainers saving at once both keep their example;
+- **audited**: one JSON line per save in ``data/trainer_audit.jsonl`` (who, when, what, from which
+  conversation).
+
+Running ``rasa data validate`` on the result is the caller's step (it takes seconds and needs
+Rasa); :func:`save_example` returns the file so the caller can validate and undo with
+:func:`remove_example` when validation fails.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from filelock import FileLock
+
+from bot.language.normalize import normalize_text
+from bot.trainer.spans import Misaligned, misaligned
+
+TRAINER_DIR = "trainer"
+AUDIT_FILE = "trainer_audit.jsonl"
+LOCK_TIMEOUT_SECONDS = 30.0
+_ANNOTATION = re.compile(r"\[([^\]]+)\](?:\([^)]*\)|\{[^}]*\})")
+
+
+class ExampleError(ValueError):
+    """The example cannot be saved; ``status`` is the HTTP status the API answers with."""
+
+    status = 422
+
+
+class Contradiction(ExampleError):
+    """The same text is already an example of another intent (409, both shown)."""
+
+    status = 409
+
+    def __init__(self, text: str, intent: str, existing_intent: str, existing_file: str) -> None:
+        super().__init__(
+            f"{text!r} is already an example of {existing_intent} in {existing_file}; "
+            f"saving it as {intent} would teach the model both"
+        )
+        self.existing_intent = existing_intent
+        self.existing_file = existing_file
+
+
+class MisalignedSpans(ExampleError):
+    """Entity spans Rasa could not learn (422, each with its reason and the span that works)."""
+
+    def __init__(self, problems: Sequence[Misaligned]) -> None:
+        super().__init__("; ".join(f"{p.entity} {p.start}-{p.end}: {p.reason}" for p in problems))
+        self.problems = list(problems)
+
+
+@dataclass(frozen=True)
+class Saved:
+    """Where the example went; ``duplicate`` when the same text was already under the same intent."""
+
+    file: Path
+    line: str
+    duplicate: bool = False
+
+
+def plain_text(example: str) -> str:
+    """An example line without Rasa's entity markup (``[电饭煲](product)`` → ``电饭煲``)."""
+    return _ANNOTATION.sub(lambda m: m.group(1), example)
+
+
+def annotate(text: str, entities: Sequence[Mapping[str, Any]]) -> str:
+    """Rasa's markup for ``text`` with ``entities`` (``[电饭煲](product)``, or the JSON form when
+    the value differs from the text or a role is given)."""
+    out, cursor = [], 0
+    for entity in sorted(entities, key=lambda e: int(e["start"])):
+        start, end = int(entity["start"]), int(entity["end"])
+        piece = text[start:end]
+        value = entity.get("value")
+        extra = {k: entity[k] for k in ("role", "group") if entity.get(k)}
+        if (value is None or value == piece) and not extra:
+            markup = f"[{piece}]({entity['entity']})"
+        else:
+            body = {"entity": entity["entity"], **({"value": value} if value not in (None, piece) else {}), **extra}
+            markup = f"[{piece}]{json.dumps(body, ensure_ascii=False)}"
+        out += [text[cursor:start], markup]
+        cursor = end
+    out.append(text[cursor:])
+    return "".join(out)
+
+
+def _examples_of(path: Path) -> Iterable[tuple[str, str]]:
+    """``(intent, example line)`` pairs of one Rasa NLU file (lookups and synonyms skipped)."""
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    for block in data.get("nlu") or []:
+        if not isinstance(block, dict) or "intent" not in block:
+            continue
+        for line in str(block.get("examples") or "").splitlines():
+            line = line.strip()
+            if line.startswith("- "):
+                yield str(block["intent"]), line[2:].strip()
+
+
+def comparable(text: str) -> str:
+    """The form two examples are compared in: normalised (:func:`normalize_text`), no spaces."""
+    return re.sub(r"\s+", "", normalize_text(text))
+
+
+def existing(nlu_dir: Path) -> dict[str, tuple[str, str]]:
+    """Every example under ``nlu_dir``, by normalised plain text → ``(intent, file)``."""
+    index: dict[str, tuple[str, str]] = {}
+    for path in sorted(nlu_dir.rglob("*.yml")):
+        for intent, line in _examples_of(path):
+            index.setdefault(comparable(plain_text(line)), (intent, str(path)))
+    return index
+
+
+def _lock(data_dir: Path) -> FileLock:
+    """The one lock of all saves into ``data_dir`` (kept in ``var/``, outside the training data)."""
+    folder = data_dir.parent / "var"
+    folder.mkdir(parents=True, exist_ok=True)
+    return FileLock(str(folder / "trainer-save.lock"), timeout=LOCK_TIMEOUT_SECONDS)
+
+
+def _write_atomically(path: Path, content: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _render(intent: str, lines: Sequence[str]) -> str:
+    body = "".join(f"    - {line}\n" for line in lines)
+    return (
+        "# Written by the trainers' workbench (bot/trainer/examples.py): one line per saved correction;\n"
+        "# who saved each one is in data/trainer_audit.jsonl.\n"
+        f'version: "3.1"\nnlu:\n- intent: {intent}\n  examples: |\n{body}'
+    )
+
+
+def save_example(
+    data_dir: Path,
+    *,
+    trainer: str,
+    text: str,
+    intent: str,
+    entities: Sequence[Mapping[str, Any]] = (),
+    known_intents: Iterable[str],
+    known_entities: Iterable[str],
+    conversation: str | None = None,
+    clock: Any = time.time,
+) -> Saved:
+    """Checks and appends one example to ``data_dir/nlu/trainer/<intent>.yml``.
+
+    Args:
+        data_dir: the project's ``data/`` folder.
+        trainer: the name the trainer logged in with (recorded in the audit log).
+        text: the customer's text as the trainer wants it learned (one line).
+        intent, entities: the corrected reading; entity spans are character offsets into ``text``.
+        known_intents, known_entities: the domain's names.
+        conversation: the conversation it came from, for the audit log.
+
+    Returns:
+        The file and the line written (``duplicate=True``, nothing written, when the same text is
+        already an example of the same intent).
+
+    Raises:
+        ExampleError: empty text or trainer, text over one line, unknown intent or entity (422).
+        MisalignedSpans: an entity span off jieba's tokens (422).
+        Contradiction: the text is already an example of another intent (409).
+        filelock.Timeout: another save held the lock for over 30 s.
+    """
+    text = text.strip()
+    if not trainer.strip():
+        raise ExampleError("a trainer name is required")
+    if not text or "\n" in text or len(text) > 500:
+        raise ExampleError("the text must be one non-empty line of at most 500 characters")
+    if intent not in set(known_intents):
+        raise ExampleError(f"unknown intent {intent!r}")
+    names = set(known_entities)
+    unknown = sorted({str(e.get("entity")) for e in entities} - names)
+    if unknown:
+        raise ExampleError(f"unknown entit{'ies' if len(unknown) > 1 else 'y'} {', '.join(unknown)}")
+    problems = misaligned(text, entities)
+    if problems:
+        raise MisalignedSpans(problems)
+    line = annotate(text, entities)
+    nlu_dir = data_dir / "nlu"
+    target = nlu_dir / TRAINER_DIR / f"{intent}.yml"
+    with _lock(data_dir):
+        found = existing(nlu_dir).get(comparable(text))
+        if found and found[0] != intent:
+            raise Contradiction(text, intent, found[0], found[1])
+        if found:
+            return Saved(target, line, duplicate=True)
+        lines = [example for _, example in _examples_of(target)] if target.exists() else []
+        _write_atomically(target, _render(intent, [*lines, line]))
+        record = {
+            "time": clock(),
+            "trainer": trainer.strip(),
+            "action": "save_example",
+            "intent": intent,
+            "example": line,
+            "file": str(target.relative_to(data_dir.parent)) if data_dir.parent in target.parents else str(target),
+            "conversation": conversation,
+        }
+        with (data_dir / AUDIT_FILE).open("a", encoding="utf-8") as audit:
+            audit.write(json.dumps(record, ensure_ascii=False) + "\n")
+    return Saved(target, line)
+
+
+def remove_example(data_dir: Path, saved: Saved, *, trainer: str, reason: str) -> None:
+    """Takes back a line :func:`save_example` wrote (when ``rasa data validate`` refused the result)."""
+    with _lock(data_dir):
+        lines = [example for _, example in _examples_of(saved.file)]
+        if saved.line in lines:
+            lines.remove(saved.line)
+            intent = saved.file.stem
+            if lines:
+                _write_atomically(saved.file, _render(intent, lines))
+            else:
+                saved.file.unlink()
+        with (data_dir / AUDIT_FILE).open("a", encoding="utf-8") as audit:
+            record = {"time": time.time(), "trainer": trainer, "action": "remove_example", "example": saved.line}
+            audit.write(json.dumps({**record, "reason": reason}, ensure_ascii=False) + "\n")
