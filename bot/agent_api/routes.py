@@ -21,6 +21,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot.agent_api import trainer_routes
 from bot.agent_api.auth import check_token
 from bot.agent_api.health import health
 from bot.policy import sla as sla_module
@@ -139,6 +140,8 @@ def create_blueprint(stores: Stores, name: str = "agent_api") -> Blueprint:
             return handler
 
         return wrap
+
+    trainer_routes.register(route)
 
     @route("/health", public=True)
     async def health_check(request: Request) -> HTTPResponse:
