@@ -9,11 +9,9 @@ tests/agent_api/test_agent_api.py.
 from __future__ import annotations
 
 import asyncio
-import functools
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -23,42 +21,13 @@ from bot.followup.jobs import FollowUp, run_forever
 from bot.policy.sla import format_deadline
 from bot.store.handoff import HandoffCase, HandoffQueue
 from bot.store.tickets import TicketStore
+from tests.support.followup import Outbox, render
 from tools.devstack import RedisSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = 1_795_000_000.0
 HOUR = 3600.0
 DAY = 24 * HOUR
-
-
-@functools.lru_cache(maxsize=1)
-def _domain() -> Any:
-    from rasa.shared.core.domain import Domain
-
-    return Domain.load(str(ROOT / "domain.yml"))
-
-
-async def render(response: str, sender_id: str, channel: str | None = None, **values: Any) -> dict[str, Any]:
-    """Rasa's templated NLG on the real domain.yml (what the server's agent does)."""
-    from rasa.core.nlg import TemplatedNaturalLanguageGenerator
-    from rasa.shared.core.trackers import DialogueStateTracker
-
-    domain = _domain()
-    tracker = DialogueStateTracker(sender_id, domain.slots)
-    message = await TemplatedNaturalLanguageGenerator(domain.responses).generate(
-        response, tracker, channel or "rest", **values
-    )
-    return dict(message or {})
-
-
-class Outbox:
-    """What the jobs sent (the network edge)."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, str]] = []
-
-    async def __call__(self, sender_id: str, message: dict[str, Any]) -> None:
-        self.sent.append((sender_id, message.get("text") or ""))
 
 
 class Clock:

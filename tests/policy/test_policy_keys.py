@@ -27,6 +27,7 @@ from bot.policy.labels import load_labels
 from bot.policy.sla import load_sla
 from bot.store.handoff import HandoffCase, HandoffQueue
 from bot.store.tickets import TicketStore, describe
+from tests.support.followup import Outbox, render
 from tools.devstack import RedisSettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -216,28 +217,6 @@ def test_the_low_satisfaction_threshold_comes_from_sla_yml(policy: Policy) -> No
 
 
 # sla.yml: progress follows the ticket's own tier ---------------------------------------------------
-async def _render(response: str, sender_id: str, channel: str | None = None, **values: Any) -> dict[str, Any]:
-    """Rasa's templated NLG on the real domain.yml (what the server's agent does)."""
-    from rasa.core.nlg import TemplatedNaturalLanguageGenerator
-    from rasa.shared.core.domain import Domain
-    from rasa.shared.core.trackers import DialogueStateTracker
-
-    domain = Domain.load(str(ROOT / "domain.yml"))
-    tracker = DialogueStateTracker(sender_id, domain.slots)
-    message = await TemplatedNaturalLanguageGenerator(domain.responses).generate(
-        response, tracker, channel or "rest", **values
-    )
-    return dict(message or {})
-
-
-class Outbox:
-    """What the jobs sent, per conversation (the network edge)."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, str]] = []
-
-    async def __call__(self, sender_id: str, message: dict[str, Any]) -> None:
-        self.sent.append((sender_id, message.get("text") or ""))
 
 
 async def test_progress_messages_follow_the_tickets_own_tier(client: Redis, policy: Policy) -> None:
@@ -247,7 +226,7 @@ async def test_progress_messages_follow_the_tickets_own_tier(client: Redis, poli
     prefix = uuid.uuid4().hex[:10]
     store = TicketStore(client, prefix=f"t{prefix}", clock=clock, sla=config)
     outbox = Outbox()
-    jobs = FollowUp(store, HandoffQueue(client, prefix=f"h{prefix}", clock=clock, sla=config), client, _render, outbox)
+    jobs = FollowUp(store, HandoffQueue(client, prefix=f"h{prefix}", clock=clock, sla=config), client, render, outbox)
     urgent, _ = await store.create("u", channel="rest", sender_id="urgent", type="product", urgency="safety")
     calm, _ = await store.create("c", channel="rest", sender_id="calm", type="product")
     assert (urgent.tier, calm.tier) == ("safety", "normal")
@@ -287,7 +266,7 @@ async def test_the_escalation_message_names_the_queue_label(client: Redis, polic
     store = TicketStore(client, prefix=f"t{prefix}", clock=clock, sla=config)
     handoffs = HandoffQueue(client, prefix=f"h{prefix}", clock=clock, sla=config)
     outbox = Outbox()
-    jobs = FollowUp(store, handoffs, client, _render, outbox)
+    jobs = FollowUp(store, handoffs, client, render, outbox)
     ticket, _ = await store.create("a", channel="rest", sender_id="late", type="product")
     await handoffs.enqueue(_case("late", "general", ticket_id=ticket.id), "late:1")
 
