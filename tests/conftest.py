@@ -17,6 +17,7 @@ one it carries wins). ``--strict-markers`` (pytest.ini) rejects a misspelt marke
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Iterator
 
@@ -99,10 +100,20 @@ def redis_client(redis_server: RedisSettings):  # type: ignore[no-untyped-def]
 
 @pytest.fixture(scope="session")
 def bot(model_path: Path, redis_server: RedisSettings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[BotClient]:
-    """The real service: action server + Rasa server (one Sanic worker) on the test Redis."""
+    """The real service: action server + Rasa server (one Sanic worker) on the test Redis.
+
+    The trainers' workbench works in a copy of data/, domain.yml and config.yml
+    (``TRAINER_ROOT``, ``bot.trainer_root``), so no test writes into the checkout.
+    """
     logs = tmp_path_factory.mktemp("logs")
+    trainer_root = tmp_path_factory.mktemp("trainer-root")
+    shutil.copytree(ROOT / "data", trainer_root / "data")
+    for name in ("domain.yml", "config.yml"):
+        shutil.copy2(ROOT / name, trainer_root / name)
     stack = Stack()
     try:
-        yield start_bot(stack, model_path, redis_server, logs)
+        client = start_bot(stack, model_path, redis_server, logs, TRAINER_ROOT=str(trainer_root))
+        client.trainer_root = trainer_root  # type: ignore[attr-defined]
+        yield client
     finally:
         stack.stop()

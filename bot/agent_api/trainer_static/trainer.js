@@ -30,6 +30,16 @@
   };
   var URGENCY_LABELS = { safety: "人身安全", media_legal: "媒体/法律", vulnerable: "弱势顾客" };
   var TYPE_LABELS = { product: "商品", logistics: "物流", service: "服务", malicious: "恶意" };
+  // The causes' labels of bot/language/resources/causes.yml (a test keeps them in step).
+  var CAUSE_LABELS = {
+    defect: "质量问题", wrong_item: "发错货", missing_parts: "少发漏发", not_as_described: "与描述不符",
+    fake: "假冒伪劣", spoiled: "变质或异物", expired: "临期过期", taste_portion: "口味或分量",
+    price: "价格或收费", not_shipped: "迟迟未发货", late: "配送慢或停滞", lost: "丢件或未收到",
+    damaged_in_transit: "运输破损", wrong_courier: "快递公司不对", not_to_door: "未送货上门", rude: "态度差",
+    unresponsive: "不回复或回复慢", promise_broken: "承诺未兑现", after_sales_delay: "退款或售后拖延",
+    shirking: "推诿", courier_conduct: "快递员或骑手态度", extortion: "索要超额赔偿",
+    off_platform: "要求站外私下交易", fake_claim: "虚假索赔"
+  };
   var CHANNEL_LABELS = { rest: "接口", webchat: "网页聊天", wechat: "微信", taobao: "淘宝", import: "导入" };
   var HANDOFF_LABELS = {
     urgency: "紧急情况", asked: "顾客要求", misunderstood: "多次没听懂", repeat: "重复投诉",
@@ -204,8 +214,10 @@
   /** Shows a message in ``box``; kind ok|error|info|warn; ``extra`` nodes after the sentence. */
   function show(box, kind, text, extra) {
     clear(box);
-    if (!text) { box.className = "message"; return; }
-    box.className = "message " + kind;
+    box.classList.remove("ok", "error", "info", "warn");
+    box.classList.add("message");
+    if (!text) return;
+    box.classList.add(kind);
     append(box, el("div", { class: "message-text", text: text }));
     append(box, extra || null);
   }
@@ -333,8 +345,8 @@
     });
   });
 
-  function clickableRow(cells, open, label) {
-    var row = el("tr", { class: "clickable", tabIndex: 0, title: label || "打开", onclick: open,
+  function clickableRow(cells, open, label, sender) {
+    var row = el("tr", { class: "clickable", tabIndex: 0, title: label || "打开", "data-sender": sender, onclick: open,
       onkeydown: function (event) { if (event.key === "Enter" || event.key === " ") { event.preventDefault(); open(); } } });
     cells.forEach(function (cell) { append(row, cell); });
     return row;
@@ -354,15 +366,17 @@
     if (until !== null) query.push("until=" + until);
     var box = $("conversations-message");
     var body = $("conversations-table").tBodies[0];
+    var asked = (state.listing = (state.listing || 0) + 1);  // only the latest query's answer is shown
     show(box, "info", "正在读取……");
     return api("GET", "/api/trainer/conversations?" + query.join("&")).then(function (reply) {
+      if (asked !== state.listing) return;
       show(box, "", "");
       var rows = (reply.data && reply.data.conversations) || [];
       $("conversations-count").textContent = "共 " + (reply.data.total || 0) + " 个会话" + (reply.data.total > rows.length ? "，显示前 " + rows.length + " 个" : "");
       clear(body);
       if (!rows.length) body.appendChild(el("tr", {}, el("td", { colSpan: 6, class: "empty", text: "没有符合条件的会话" })));
       rows.forEach(function (c) {
-        var kind = [c.complaint_type ? (TYPE_LABELS[c.complaint_type] || c.complaint_type) : "", c.cause || ""].filter(Boolean).join(" / ");
+        var kind = [c.complaint_type ? (TYPE_LABELS[c.complaint_type] || c.complaint_type) : "", c.cause ? CAUSE_LABELS[c.cause] || c.cause : ""].filter(Boolean).join(" / ");
         body.appendChild(clickableRow([
           el("td", {}, formatTime(c.started)),
           el("td", {}, CHANNEL_LABELS[c.channel] || c.channel || "-"),
@@ -370,9 +384,9 @@
           el("td", {}, confidence(c.least_confidence)),
           el("td", {}, c.handoff_reason ? el("span", { class: "chip warn" }, HANDOFF_LABELS[c.handoff_reason] || c.handoff_reason) : "-"),
           el("td", {}, kind || "-")
-        ], function () { openConversation(c.sender_id, null, "conversations"); }, "打开这个会话"));
+        ], function () { openConversation(c.sender_id, null, "conversations"); }, "打开这个会话", c.sender_id));
       });
-    }, function (error) { showError(box, error); });
+    }, function (error) { if (asked === state.listing) showError(box, error); });
   }
 
   $("filters").addEventListener("submit", function (event) { event.preventDefault(); loadConversations(); });
@@ -394,7 +408,7 @@
           el("td", {}, t.runner_up ? [intentLabel(t.runner_up), " ", percent(t.runner_up_confidence)] : "-"),
           el("td", {}, CHANNEL_LABELS[t.channel] || t.channel || "-"),
           el("td", {}, formatTime(t.timestamp))
-        ], function () { openConversation(t.sender_id, t.index, "queue"); }, "在会话里打开这句"));
+        ], function () { openConversation(t.sender_id, t.index, "queue"); }, "在会话里打开这句", t.sender_id));
       });
     }, function (error) { showError(box, error); });
   }
@@ -417,7 +431,7 @@
       var meta = [CHANNEL_LABELS[conversation.channel] || conversation.channel, "开始于 " + formatTime(conversation.started), conversation.turn_count + " 轮"];
       if (conversation.handoff_reason) meta.push("转人工：" + (HANDOFF_LABELS[conversation.handoff_reason] || conversation.handoff_reason));
       if (conversation.complaint_type) meta.push("类型：" + (TYPE_LABELS[conversation.complaint_type] || conversation.complaint_type));
-      if (conversation.cause) meta.push("原因：" + conversation.cause);
+      if (conversation.cause) meta.push("原因：" + (CAUSE_LABELS[conversation.cause] || conversation.cause));
       $("conversation-meta").textContent = meta.join(" · ");
       var panels = [];
       conversation.turns.forEach(function (turn) {
@@ -440,10 +454,10 @@
 
   /** A turn: what the customer said, how the NLU read it, what the bot did; a correction panel. */
   function turnCard(turn, options) {
-    var card = el("article", { class: "turn", "data-turn": turn.index });
+    var card = el("article", { class: "turn", "data-turn": turn.index, "data-uncertainty": turn.uncertainty, "data-intent": turn.intent });
     var head = el("div", { class: "turn-head" },
-      el("span", {}, "第 " + (turn.index + 1) + " 句" + (options.channel ? " · " + (CHANNEL_LABELS[options.channel] || options.channel) : "")),
-      el("span", {}, formatTime(turn.timestamp)));
+      el("span", {}, (options.channel ? (CHANNEL_LABELS[options.channel] || options.channel) + " " + (turn.sender_id || "") + " · " : "") + "第 " + (turn.index + 1) + " 句"),
+      el("span", {}, turn.timestamp ? formatTime(turn.timestamp) : ""));
     var said = el("div", { class: "said" });
     renderChars(said, turn.text, { entities: turn.entities || [] });
     var reading = el("div", { class: "reading" },
@@ -456,7 +470,10 @@
       })) : el("span", { class: "label" }, "紧急：无"));
     var entities = (turn.entities || []).filter(function (e) { return e.entity !== "urgency"; });
     var entityLine = entities.length ? el("div", { class: "reading" }, el("span", { class: "label" }, "实体 "),
-      entities.map(function (e) { return el("span", { class: "chip" }, (ENTITY_LABELS[e.entity] || e.entity) + "：" + e.value); })) : null;
+      entities.map(function (e) {
+        var value = e.entity === "complaint_cause" && CAUSE_LABELS[e.value] ? CAUSE_LABELS[e.value] + "（" + e.value + "）" : e.value;
+        return el("span", { class: "chip" }, (ENTITY_LABELS[e.entity] || e.entity) + "：" + value);
+      })) : null;
     var bot = (turn.actions || []).length || (turn.replies || []).length ? el("div", { class: "bot" },
       (turn.replies || []).map(function (r) { return el("div", { class: "reply" }, "机器人：" + r); }),
       (turn.actions || []).length ? el("div", { class: "actions" }, "动作：" + turn.actions.join(" → ")) : null) : null;
@@ -601,7 +618,12 @@
           e.value !== slice(model.text, e.start, e.end) ? el("span", {}, "值：" + (e.entity === "urgency" ? (URGENCY_LABELS[e.value] || e.value) : e.value)) : null,
           el("span", { class: "hint" }, "第 " + e.start + "–" + e.end + " 字"),
           el("button", { type: "button", class: "quiet", "aria-label": "删除实体 " + e.entity + " " + slice(model.text, e.start, e.end),
-            onclick: function () { model.entities.splice(i, 1); model.touched = true; render(); } }, "删除")));
+            onclick: function () {
+              if (e.entity === "urgency") urgencySelect.value = "";
+              model.entities.splice(i, 1);
+              model.touched = true;
+              render();
+            } }, "删除")));
       });
     }
 
@@ -832,6 +854,7 @@
   $("import-form").addEventListener("submit", function (event) {
     event.preventDefault();
     var file = $("import-file").files[0];
+    if (!file) { $("import-file").focus(); }
     var box = $("import-message");
     clear($("import-problems"));
     clear($("import-turns"));
@@ -860,6 +883,11 @@
         showError(box, error);
       }
     });
+  });
+
+  $("import-file").addEventListener("change", function () {
+    var file = $("import-file").files[0];
+    $("import-file-name").textContent = file ? file.name + "（" + Math.max(1, Math.round(file.size / 1024)) + " KB）" : "未选择文件";
   });
 
   function progressBar(value, label) {
