@@ -586,6 +586,47 @@ def test_the_correction_panel_shows_every_answer_of_the_examples_route(screen: S
     screen.shot("trainer-contradiction.png", docs=True)
 
 
+def test_the_queue_lists_single_turns_and_opens_one_in_its_conversation(screen: Screen) -> None:
+    bot = screen.bot
+    sender = new_sender()
+    bot.say(sender, "你好")
+    bot.say(sender, "asdfghjkl")
+    contract = Contract(screen.page)
+    queued = {
+        "sender_id": sender,
+        "channel": "rest",
+        "index": 1,
+        "text": "asdfghjkl",
+        "intent": "nlu_fallback",
+        "confidence": 0.4,
+        "runner_up": "out_of_scope",
+        "runner_up_confidence": 0.39,
+        "margin": 0.01,
+        "uncertainty": 1.99,
+        "fallback": True,
+        "corrected_next": False,
+        "entities": [],
+        "urgency": [],
+    }
+    contract.on("GET", "queue", lambda body, query: (200, {"turns": [queued]}))
+    page = screen.logged_in()
+    page.click("#tab-queue")
+    row = page.locator(f'#queue-table tr[data-sender="{sender}"]')
+    expect(row).to_have_count(1)
+    assert row.locator("td").first.inner_text() == "asdfghjkl"
+    row.click()
+    target = page.locator("article.turn.target")
+    expect(target).to_have_attribute("data-turn", "1", timeout=20_000)
+    expect(target.locator(".fix")).to_be_visible()  # the turn's correction panel is open
+    expect(page.locator("article.turn")).to_have_count(2)
+    page.click("#conversation-back")
+    expect(page.locator("#view-queue")).to_be_visible()
+    # a route the server does not have yet is said in Chinese, with the answer in 详情
+    contract.on("GET", "queue", lambda body, query: (404, {"error": "not found"}))
+    page.click("#queue-refresh")
+    expect(page.locator("#queue-message")).to_contain_text("服务器上没有这个功能")
+
+
 def test_an_import_shows_its_problems_then_its_progress_and_turns(screen: Screen, tmp_path: Path) -> None:
     contract = Contract(screen.page)  # before login: the page asks for the domain at once
     page = screen.logged_in()
