@@ -308,6 +308,7 @@ def register(route: Route) -> None:
                     "start": p.start,
                     "end": p.end,
                     "reason": p.reason,
+                    "reason_zh": p.reason_zh,
                     "suggested": {"start": p.suggested[0], "end": p.suggested[1]} if p.suggested else None,
                 }
                 for p in error.problems
@@ -372,6 +373,7 @@ def register(route: Route) -> None:
                 next_action=None if next_ok else str(next_action),
                 name=name,
                 kind=str(kind),
+                keep_slots={s.name for s in domain.slots if s.influence_conversation},
             )
             saved = await _in_thread(
                 stories.save_story,

@@ -57,8 +57,16 @@ class Turn:
     """Story steps after the user message: ``{"action": ...}``, ``{"slot_was_set": [...]}``, ``{"active_loop": ...}``."""
 
 
-def turns_of(events: Sequence[Mapping[str, Any]]) -> list[Turn]:
-    """The customer turns of a conversation with the steps that followed each (bot texts dropped)."""
+def _masked(value: Any) -> Any:
+    return mask_pii(value) if isinstance(value, str) else value
+
+
+def turns_of(events: Sequence[Mapping[str, Any]], keep_slots: set[str] | None = None) -> list[Turn]:
+    """The customer turns of a conversation with the steps that followed each (bot texts dropped).
+
+    ``keep_slots``: the slots a story lists (those that influence the conversation); None keeps all.
+    Slot and entity values are masked (:func:`bot.privacy.mask_pii`): training data holds no phone numbers.
+    """
     drafts: list[dict[str, Any]] = []
     for event in events:
         kind = event.get("event")
@@ -76,8 +84,8 @@ def turns_of(events: Sequence[Mapping[str, Any]]) -> list[Turn]:
             continue
         elif kind == "action" and event.get("name") not in SKIPPED_ACTIONS:
             drafts[-1]["after"].append({"action": str(event["name"])})
-        elif kind == "slot" and event.get("name"):
-            drafts[-1]["after"].append({"slot_was_set": [{str(event["name"]): event.get("value")}]})
+        elif kind == "slot" and event.get("name") and (keep_slots is None or event["name"] in keep_slots):
+            drafts[-1]["after"].append({"slot_was_set": [{str(event["name"]): _masked(event.get("value"))}]})
         elif kind == "active_loop":
             drafts[-1]["after"].append({"active_loop": event.get("name")})
     return [Turn(d["text"], d["intent"], d["entities"], tuple(d["after"])) for d in drafts]
@@ -86,9 +94,9 @@ def turns_of(events: Sequence[Mapping[str, Any]]) -> list[Turn]:
 def _entities(entities: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     out = []
     for e in entities:
-        step: dict[str, Any] = {str(e["entity"]): e.get("value")}
+        step: dict[str, Any] = {str(e["entity"]): _masked(e.get("value"))}
         if e.get("role"):
-            step = {"entity": e["entity"], "value": e.get("value"), "role": e["role"]}
+            step = {"entity": e["entity"], "value": _masked(e.get("value")), "role": e["role"]}
         out.append(step)
     return out
 
@@ -118,6 +126,7 @@ def build(
     next_action: str | None,
     name: str,
     kind: str = "story",
+    keep_slots: set[str] | None = None,
 ) -> tuple[str, str]:
     """The training YAML (story or rule) and the test story YAML for one conversation.
 
@@ -128,6 +137,7 @@ def build(
         next_action: the action that should have followed turn ``upto``; None when the bot was right.
         name: the story's name (shown by ``rasa test``).
         kind: ``story`` or ``rule``.
+        keep_slots: the slots the story lists (the domain's slots that influence the conversation).
 
     Returns:
         ``(training_yaml, test_yaml)``, each a complete Rasa 3.1 YAML file.
@@ -138,7 +148,7 @@ def build(
     """
     if kind not in ("story", "rule"):
         raise StoryError(f"kind must be story or rule, got {kind!r}")
-    turns = turns_of(events)
+    turns = turns_of(events, keep_slots)
     if not 0 <= upto < len(turns):
         raise StoryError(f"the conversation has {len(turns)} customer turns; turn {upto} is not one of them")
     chosen = []
