@@ -39,6 +39,8 @@ TRAINER_DIR = "trainer"
 AUDIT_FILE = "trainer_audit.jsonl"
 LOCK_TIMEOUT_SECONDS = 120.0
 """Longest wait for another trainer's save (each holds the lock through ``rasa data validate``, ~10 s)."""
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+"""libyaml's safe loader when PyYAML has it (all NLU files are read on every save)."""
 _ANNOTATION = re.compile(r"\[([^\]]+)\](?:\([^)]*\)|\{[^}]*\})")
 
 
@@ -118,7 +120,7 @@ def annotate(text: str, entities: Sequence[Mapping[str, Any]]) -> str:
 
 def _examples_of(path: Path) -> Iterable[tuple[str, str]]:
     """``(intent, example line)`` pairs of one Rasa NLU file (lookups and synonyms skipped)."""
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    data = yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER) or {}
     for block in data.get("nlu") or []:
         if not isinstance(block, dict) or "intent" not in block:
             continue
