@@ -33,9 +33,13 @@ test-fast: setup
 
 unit: test-fast
 
+# The conversation tests, plus the test stories trainers saved from real conversations (tests/trainer_stories/).
 stories: train
 	@$(RASA) test core --model "$$($(PY) -m tools.devstack model-path | tail -n 1)" --stories tests/test_stories.yml \
 		--fail-on-prediction-errors --out reports/stories --no-plot
+	@if ls tests/trainer_stories/test_*.yml >/dev/null 2>&1; then \
+		$(RASA) test core --model "$$($(PY) -m tools.devstack model-path | tail -n 1)" --stories tests/trainer_stories \
+			--fail-on-prediction-errors --out reports/stories/trainer --no-plot; fi
 
 test: setup-test
 	@$(PY) -m tools.devstack train

@@ -100,20 +100,22 @@ def redis_client(redis_server: RedisSettings):  # type: ignore[no-untyped-def]
 
 @pytest.fixture(scope="session")
 def bot(model_path: Path, redis_server: RedisSettings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[BotClient]:
-    """The real service: action server + Rasa server (one Sanic worker) on the test Redis.
-
-    The trainers' workbench works in a copy of data/, domain.yml and config.yml
-    (``TRAINER_ROOT``, ``bot.trainer_root``), so no test writes into the checkout.
-    """
+    """The real service: action server + Rasa server (one Sanic worker) on the test Redis."""
     logs = tmp_path_factory.mktemp("logs")
-    trainer_root = tmp_path_factory.mktemp("trainer-root")
-    shutil.copytree(ROOT / "data", trainer_root / "data")
-    for name in ("domain.yml", "config.yml"):
-        shutil.copy2(ROOT / name, trainer_root / name)
+    trainer_root = trainer_workspace(tmp_path_factory.mktemp("trainer-root"))
     stack = Stack()
     try:
         client = start_bot(stack, model_path, redis_server, logs, TRAINER_ROOT=str(trainer_root))
-        client.trainer_root = trainer_root  # type: ignore[attr-defined]
+        client.trainer_root = trainer_root
         yield client
     finally:
         stack.stop()
+
+
+def trainer_workspace(folder: Path) -> Path:
+    """A copy of the project's training inputs for the trainers' workbench to write into (``TRAINER_ROOT``),
+    so no test saves into the checkout (``data/`` is part of the model's fingerprint)."""
+    shutil.copytree(ROOT / "data", folder / "data")
+    for name in ("domain.yml", "config.yml"):
+        shutil.copy2(ROOT / name, folder / name)
+    return folder

@@ -6,7 +6,8 @@ blueprint on its own port; this adapter gives it the ``/api`` prefix, builds the
 listener starts :func:`bot.followup.jobs.run_forever` every ``followup_interval`` seconds
 (``credentials.yml``, else ``FOLLOWUP_INTERVAL_SECONDS``, else 60). It also loads and validates
 the policy files there, so a broken file stops the server at start with the same message
-``make check-policy`` prints.
+``make check-policy`` prints. Each worker also follows the model trainers activate
+(:func:`bot.agent_api.live_model.follow`).
 """
 
 from __future__ import annotations
@@ -20,15 +21,17 @@ from rasa.core.channels.channel import InputChannel, UserMessage
 from redis.asyncio import Redis
 from sanic import Blueprint, Sanic
 
+from bot.agent_api import live_model
 from bot.agent_api.routes import create_blueprint
 from bot.followup.jobs import FollowUp, run_forever
 from bot.policy.check import load_policy
 from bot.privacy import mask_pii
-from bot.rasa_ext import guard
+from bot.rasa_ext import data_validation, guard
 from bot.services import delivery
 from bot.store import client as stores
 from bot.store.handoff import HandoffQueue
 from bot.store.tickets import TicketStore
+from bot.trainer.workspace import Workspace
 
 logger = logging.getLogger(__name__)
 
@@ -85,12 +88,15 @@ class AgentApi(InputChannel):
         async def start_timers(app: Sanic, loop: asyncio.AbstractEventLoop) -> None:
             guard.unwrap_tracker_store(app.ctx.agent)
             app.ctx.followup_task = asyncio.ensure_future(self._followup_loop(app))
+            app.ctx.model_task = asyncio.ensure_future(live_model.follow(app, Workspace.from_env()))
 
         @api.listener("before_server_stop")
         async def stop_timers(app: Sanic, loop: asyncio.AbstractEventLoop) -> None:
-            task = getattr(app.ctx, "followup_task", None)
-            if task is not None:
-                task.cancel()
+            for name in ("followup_task", "model_task"):
+                task = getattr(app.ctx, name, None)
+                if task is not None:
+                    task.cancel()
+            data_validation.shutdown()
 
         return api
 

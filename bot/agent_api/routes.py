@@ -10,10 +10,9 @@ Errors are JSON: ``{"error": "..."}`` with 400/401/404/409/413, and 503 when Red
 
 from __future__ import annotations
 
-import json
 import logging
 import urllib.parse
-from typing import Any, Awaitable, Callable, Dict, List, Optional, Protocol
+from typing import Any, Awaitable, Callable, Dict, List, Protocol
 
 from rasa.shared.core.constants import ACTION_LISTEN_NAME
 from rasa.shared.core.events import ActionExecuted, ConversationResumed
@@ -24,6 +23,7 @@ from sanic.response import HTTPResponse
 from bot.agent_api import trainer_routes
 from bot.agent_api.auth import check_token
 from bot.agent_api.health import health
+from bot.agent_api.http import ApiError, body_of, required_text, text_field
 from bot.policy import sla as sla_module
 from bot.privacy import mask_pii
 from bot.services import delivery
@@ -31,9 +31,6 @@ from bot.store.handoff import CaseNotClaimed, CaseNotFound, HandoffCase, Handoff
 from bot.store.tickets import Ticket, TicketNotFound, TicketStore, TicketStoreUnavailable
 
 logger = logging.getLogger(__name__)
-
-MAX_TEXT = 2000
-"""Longest agent message or note, in characters (longer is 413)."""
 
 Handler = Callable[..., Awaitable[HTTPResponse]]
 
@@ -46,52 +43,6 @@ class Stores(Protocol):
 
     def handoffs(self) -> HandoffQueue:
         """The agents' queue."""
-
-
-class ApiError(Exception):
-    """An error answered with a JSON body and a 4xx/5xx status."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-def body_of(request: Request) -> Dict[str, Any]:
-    """The JSON object of a request.
-
-    Raises:
-        ApiError: 400 when the body is not a JSON object.
-    """
-    try:
-        data = json.loads(request.body or b"{}")
-    except (ValueError, UnicodeDecodeError):
-        raise ApiError(400, "body must be a JSON object")
-    if not isinstance(data, dict):
-        raise ApiError(400, "body must be a JSON object")
-    return data
-
-
-def required_text(data: Dict[str, Any], name: str, *, limit: int = MAX_TEXT) -> str:
-    """A required non-empty string field (see :func:`text_field`)."""
-    value = text_field(data, name, limit=limit)
-    assert value is not None
-    return value
-
-
-def text_field(data: Dict[str, Any], name: str, *, required: bool = True, limit: int = MAX_TEXT) -> Optional[str]:
-    """A non-empty string field of at most ``limit`` characters, stripped.
-
-    Raises:
-        ApiError: 400 when missing or empty (and required), 413 when longer than ``limit``.
-    """
-    value = data.get(name)
-    if value is None and not required:
-        return None
-    if not isinstance(value, str) or not value.strip():
-        raise ApiError(400, f"'{name}' is required (non-empty string)")
-    if len(value) > limit:
-        raise ApiError(413, f"'{name}' is longer than {limit} characters")
-    return value.strip()
 
 
 def case_view(case: HandoffCase) -> Dict[str, Any]:
@@ -130,7 +81,7 @@ def create_blueprint(stores: Stores, name: str = "agent_api") -> Blueprint:
                 try:
                     return await handler(request, **kwargs)
                 except ApiError as error:
-                    return response.json({"error": str(error)}, status=error.status)
+                    return response.json({"error": str(error), **error.extra}, status=error.status)
                 except (TicketStoreUnavailable, HandoffQueueUnavailable) as error:
                     logger.error("agent API: store unavailable: %s", error)
                     return response.json({"error": "store unavailable, retry later"}, status=503)

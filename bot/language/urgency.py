@@ -65,7 +65,8 @@ def _look_alike_spans(text: str, level: str) -> list[tuple[int, int]]:
     return [m.span() for p in _lexicon()["look_alikes"][level] for m in p.finditer(text) if m.end() > m.start()]
 
 
-def _is_negated(text: str, start: int, end: int) -> bool:
+def is_negated(text: str, start: int, end: int) -> bool:
+    """Whether the phrase at ``start:end`` is negated in its clause ("没有发烧", "不烫")."""
     before = text[max(0, start - _WINDOW) : start]
     parts = _CLAUSE_BREAK.split(before)
     before = _NOT_NEGATION.sub("", parts[-1] if parts else "")
@@ -93,7 +94,7 @@ def detect_urgency(text: str) -> list[UrgencyHit]:
             pos = 0
             while (match := pattern.search(text, pos)) is not None:
                 start, end = match.span()
-                if end == start or any(a < end and start < b for a, b in look_alikes) or _is_negated(text, start, end):
+                if end == start or any(a < end and start < b for a, b in look_alikes) or is_negated(text, start, end):
                     # a dropped match does not hide a shorter one inside it: "不是正品 用了头皮发痒"
                     # is negated from "用了", but "头皮发痒" still counts
                     pos = start + 1

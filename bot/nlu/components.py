@@ -11,11 +11,15 @@
 * ``RuleEntityExtractor`` adds spaCy rule-based entities (order ids, phones, amounts with their
   role, times, couriers, product categories) and ``desired_outcome`` (what the customer asks for).
 * ``UrgencyDetector`` adds ``urgency`` entities (safety, media_legal, vulnerable).
+* ``LearnedPhrases`` adds the entities trainers taught by annotating examples (``bot.language.phrases``),
+  where the rule readers found none.
 * ``ComplaintIntentRules`` applies the domain rules of ``bot.language.intent_rules`` to the intent.
 """
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any, Dict, List, Text
 
 from rasa.engine.graph import ExecutionContext, GraphComponent
@@ -31,6 +35,9 @@ from bot.language.causes import read_causes
 from bot.language.entities import build_nlp, extract_entities
 from bot.language.intent_rules import COMPLAINT_INTENTS, decide_intent
 from bot.language.normalize import mask_digits, normalize_text
+from bot.language.phrases import Phrase
+from bot.language.phrases import find as find_phrases
+from bot.language.phrases import learn as learn_phrases
 from bot.language.replies import comparable, find_keywords, outcome_vocabulary
 from bot.language.urgency import detect_urgency
 
@@ -73,9 +80,13 @@ class TextNormalizer(_StatelessComponent):
             message.set(TEXT, normalize_text(text))
 
     def process_training_data(self, training_data: TrainingData) -> TrainingData:
-        """Normalises every training example."""
+        """Normalises every training example, moving annotated entity spans with their words."""
         for example in training_data.training_examples:
+            before = example.get(TEXT)
             self._normalize(example)
+            after = example.get(TEXT)
+            if example.get(ENTITIES) and isinstance(before, str) and before != after:
+                example.set(ENTITIES, moved_spans(before, str(after), example.get(ENTITIES)))
         return training_data
 
     def process(self, messages: List[Message]) -> List[Message]:
@@ -83,6 +94,23 @@ class TextNormalizer(_StatelessComponent):
         for message in messages:
             self._normalize(message)
         return messages
+
+
+def moved_spans(before: str, after: str, entities: List[Dict[Text, Any]]) -> List[Dict[Text, Any]]:
+    """Annotated spans of ``before`` placed in its normalised form ``after`` (the normalised words,
+    nearest the old place); a span whose words the normaliser removed is dropped."""
+    moved = []
+    for entity in entities:
+        start, end = entity.get("start"), entity.get("end")
+        if not isinstance(start, int) or not isinstance(end, int):
+            continue
+        words = normalize_text(before[start:end]).strip()
+        places = [i for i in range(len(after)) if words and after.startswith(words, i)]
+        if not places:
+            continue
+        new_start = min(places, key=lambda i: abs(i - start))
+        moved.append({**entity, "start": new_start, "end": new_start + len(words)})
+    return moved
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER, is_trainable=False)
@@ -218,6 +246,80 @@ class UrgencyDetector(_StatelessComponent):
                     }
                 )
             _append_entities(message, entities)
+        return messages
+
+
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR, is_trainable=True)
+class LearnedPhrases(GraphComponent):
+    """Entities trainers taught by annotating examples (``bot.language.phrases``): learnt from the
+    training data's annotated spans, found after the rule readers, never over them."""
+
+    FILE = "phrases.json"
+
+    def __init__(
+        self, config: Dict[Text, Any], storage: ModelStorage, resource: Resource, phrases: List[Phrase]
+    ) -> None:
+        self._config = config
+        self._storage = storage
+        self._resource = resource
+        self.phrases = phrases
+
+    @staticmethod
+    def get_default_config() -> Dict[Text, Any]:
+        """Default configuration."""
+        return {}
+
+    @staticmethod
+    def supported_languages() -> List[Text]:
+        """Chinese only."""
+        return ["zh"]
+
+    @classmethod
+    def create(
+        cls,
+        config: Dict[Text, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> "LearnedPhrases":
+        """A component with nothing learnt yet."""
+        return cls(config, model_storage, resource, [])
+
+    @classmethod
+    def load(
+        cls,
+        config: Dict[Text, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+        **kwargs: Any,
+    ) -> "LearnedPhrases":
+        """The phrases of a trained model (none when the model has none)."""
+        try:
+            with model_storage.read_from(resource) as folder:
+                raw = json.loads((Path(folder) / cls.FILE).read_text(encoding="utf-8"))
+        except (ValueError, FileNotFoundError):
+            raw = []
+        return cls(config, model_storage, resource, [Phrase(**item) for item in raw])
+
+    def train(self, training_data: TrainingData) -> Resource:
+        """Collects the annotated spans of the (normalised) training examples."""
+        self.phrases = learn_phrases(
+            (str(m.get(TEXT) or ""), m.get(ENTITIES) or []) for m in training_data.training_examples if m.get(ENTITIES)
+        )
+        with self._storage.write_to(self._resource) as folder:
+            (Path(folder) / self.FILE).write_text(
+                json.dumps([p.to_dict() for p in self.phrases], ensure_ascii=False), encoding="utf-8"
+            )
+        return self._resource
+
+    def process(self, messages: List[Message]) -> List[Message]:
+        """Adds the taught entities the rule readers did not find."""
+        if not self.phrases:
+            return messages
+        for message in messages:
+            found = find_phrases(message.get(TEXT) or "", self.phrases, message.get(ENTITIES) or [])
+            _append_entities(message, [{**e, "confidence": 1.0, "extractor": self.__class__.__name__} for e in found])
         return messages
 
 

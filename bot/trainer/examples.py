@@ -11,11 +11,10 @@ A save is:
 - **serialised**: the check and the write happen under one cross-process file lock
   (``filelock``), so two trainers saving at once both keep their example;
 - **audited**: one JSON line per save in ``data/trainer_audit.jsonl`` (who, when, what, from which
-  conversation).
-
-Running ``rasa data validate`` on the result is the caller's step (it takes seconds and needs
-Rasa); :func:`save_example` returns the file so the caller can validate and undo with
-:func:`remove_example` when validation fails.
+  conversation);
+- **validated**: the caller passes ``validate`` (``rasa data validate`` on the project, which needs
+  Rasa, so it is given from outside this plain package); it runs under the lock after the write,
+  and the file is put back as it was when it reports errors (:class:`InvalidData`).
 """
 
 from __future__ import annotations
@@ -25,7 +24,7 @@ import os
 import re
 import tempfile
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,7 +37,10 @@ from bot.trainer.spans import Misaligned, misaligned
 
 TRAINER_DIR = "trainer"
 AUDIT_FILE = "trainer_audit.jsonl"
-LOCK_TIMEOUT_SECONDS = 30.0
+LOCK_TIMEOUT_SECONDS = 120.0
+"""Longest wait for another trainer's save (each holds the lock through ``rasa data validate``, ~10 s)."""
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+"""libyaml's safe loader when PyYAML has it (all NLU files are read on every save)."""
 _ANNOTATION = re.compile(r"\[([^\]]+)\](?:\([^)]*\)|\{[^}]*\})")
 
 
@@ -60,6 +62,18 @@ class Contradiction(ExampleError):
         )
         self.existing_intent = existing_intent
         self.existing_file = existing_file
+
+
+class InvalidData(ExampleError):
+    """``rasa data validate`` refused the project with the new file (422, its messages); nothing was kept."""
+
+    def __init__(self, messages: Sequence[str]) -> None:
+        super().__init__("rasa data validate refused the result: " + "; ".join(messages or ["no details"]))
+        self.messages = list(messages)
+
+
+Validate = Callable[[], Sequence[str]]
+"""Runs ``rasa data validate`` on the project as it is on disk; returns its errors (empty = valid)."""
 
 
 class MisalignedSpans(ExampleError):
@@ -106,7 +120,7 @@ def annotate(text: str, entities: Sequence[Mapping[str, Any]]) -> str:
 
 def _examples_of(path: Path) -> Iterable[tuple[str, str]]:
     """``(intent, example line)`` pairs of one Rasa NLU file (lookups and synonyms skipped)."""
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    data = yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER) or {}
     for block in data.get("nlu") or []:
         if not isinstance(block, dict) or "intent" not in block:
             continue
@@ -130,14 +144,14 @@ def existing(nlu_dir: Path) -> dict[str, tuple[str, str]]:
     return index
 
 
-def _lock(data_dir: Path) -> FileLock:
+def save_lock(data_dir: Path) -> FileLock:
     """The one lock of all saves into ``data_dir`` (kept in ``var/``, outside the training data)."""
     folder = data_dir.parent / "var"
     folder.mkdir(parents=True, exist_ok=True)
     return FileLock(str(folder / "trainer-save.lock"), timeout=LOCK_TIMEOUT_SECONDS)
 
 
-def _write_atomically(path: Path, content: str) -> None:
+def write_atomically(path: Path, content: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
@@ -150,6 +164,31 @@ def _write_atomically(path: Path, content: str) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def write_checked(path: Path, content: str, validate: Validate | None) -> None:
+    """Writes ``path`` atomically, then runs ``validate``; on errors puts the old file back and raises.
+
+    Call under :func:`save_lock`, so no other save sees the file while it is being checked.
+
+    Raises:
+        InvalidData: ``validate`` returned errors (the file is as it was before).
+    """
+    before = path.read_bytes() if path.exists() else None
+    write_atomically(path, content)
+    errors = list(validate()) if validate is not None else []
+    if errors:
+        if before is None:
+            path.unlink()
+        else:
+            write_atomically(path, before.decode("utf-8"))
+        raise InvalidData(errors)
+
+
+def audit(data_dir: Path, record: Mapping[str, Any]) -> None:
+    """Appends one JSON line to ``data_dir/trainer_audit.jsonl`` (call under :func:`save_lock`)."""
+    with (data_dir / AUDIT_FILE).open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps(dict(record), ensure_ascii=False) + "\n")
 
 
 def _render(intent: str, lines: Sequence[str]) -> str:
@@ -171,6 +210,7 @@ def save_example(
     known_intents: Iterable[str],
     known_entities: Iterable[str],
     conversation: str | None = None,
+    validate: Validate | None = None,
     clock: Any = time.time,
 ) -> Saved:
     """Checks and appends one example to ``data_dir/nlu/trainer/<intent>.yml``.
@@ -182,6 +222,8 @@ def save_example(
         intent, entities: the corrected reading; entity spans are character offsets into ``text``.
         known_intents, known_entities: the domain's names.
         conversation: the conversation it came from, for the audit log.
+        validate: ``rasa data validate`` on the project, run under the lock after the write; the
+            example is kept only when it returns no errors.
 
     Returns:
         The file and the line written (``duplicate=True``, nothing written, when the same text is
@@ -191,7 +233,8 @@ def save_example(
         ExampleError: empty text or trainer, text over one line, unknown intent or entity (422).
         MisalignedSpans: an entity span off jieba's tokens (422).
         Contradiction: the text is already an example of another intent (409).
-        filelock.Timeout: another save held the lock for over 30 s.
+        InvalidData: ``validate`` refused the result (422; nothing kept).
+        filelock.Timeout: another save held the lock for over :data:`LOCK_TIMEOUT_SECONDS`.
     """
     text = text.strip()
     if not trainer.strip():
@@ -210,14 +253,14 @@ def save_example(
     line = annotate(text, entities)
     nlu_dir = data_dir / "nlu"
     target = nlu_dir / TRAINER_DIR / f"{intent}.yml"
-    with _lock(data_dir):
+    with save_lock(data_dir):
         found = existing(nlu_dir).get(comparable(text))
         if found and found[0] != intent:
             raise Contradiction(text, intent, found[0], found[1])
         if found:
             return Saved(target, line, duplicate=True)
         lines = [example for _, example in _examples_of(target)] if target.exists() else []
-        _write_atomically(target, _render(intent, [*lines, line]))
+        write_checked(target, _render(intent, [*lines, line]), validate)
         record = {
             "time": clock(),
             "trainer": trainer.strip(),
@@ -227,22 +270,20 @@ def save_example(
             "file": str(target.relative_to(data_dir.parent)) if data_dir.parent in target.parents else str(target),
             "conversation": conversation,
         }
-        with (data_dir / AUDIT_FILE).open("a", encoding="utf-8") as audit:
-            audit.write(json.dumps(record, ensure_ascii=False) + "\n")
+        audit(data_dir, record)
     return Saved(target, line)
 
 
 def remove_example(data_dir: Path, saved: Saved, *, trainer: str, reason: str) -> None:
     """Takes back a line :func:`save_example` wrote (when ``rasa data validate`` refused the result)."""
-    with _lock(data_dir):
+    with save_lock(data_dir):
         lines = [example for _, example in _examples_of(saved.file)]
         if saved.line in lines:
             lines.remove(saved.line)
             intent = saved.file.stem
             if lines:
-                _write_atomically(saved.file, _render(intent, lines))
+                write_atomically(saved.file, _render(intent, lines))
             else:
                 saved.file.unlink()
-        with (data_dir / AUDIT_FILE).open("a", encoding="utf-8") as audit:
-            record = {"time": time.time(), "trainer": trainer, "action": "remove_example", "example": saved.line}
-            audit.write(json.dumps({**record, "reason": reason}, ensure_ascii=False) + "\n")
+        record = {"time": time.time(), "trainer": trainer, "action": "remove_example", "example": saved.line}
+        audit(data_dir, {**record, "reason": reason})

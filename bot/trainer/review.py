@@ -209,6 +209,7 @@ def select(
     *,
     filter: str | None = None,
     complaint_type: str | None = None,
+    cause: str | None = None,
     channel: str | None = None,
     since: float | None = None,
     until: float | None = None,
@@ -218,7 +219,7 @@ def select(
 
     Args:
         filter: one of :data:`FILTERS`, or None for all.
-        complaint_type, channel: keep only these (None keeps all).
+        complaint_type, cause, channel: keep only these (None keeps all).
         since, until: epoch seconds; a conversation counts by its first turn's time (one without
             a time is kept only when neither bound is given).
         order: ``newest`` or ``least_confident``.
@@ -236,6 +237,8 @@ def select(
         if filter is not None and not conversation.matches(filter):
             continue
         if complaint_type is not None and conversation.complaint_type != complaint_type:
+            continue
+        if cause is not None and conversation.cause != cause:
             continue
         if channel is not None and conversation.channel != channel:
             continue

@@ -39,6 +39,8 @@ class Misaligned:
     end: int
     reason: str
     suggested: tuple[int, int] | None
+    reason_zh: str = ""
+    """The reason in Chinese, as the workbench shows it to trainers."""
 
 
 def misaligned(text: str, entities: Sequence[Mapping[str, Any]]) -> list[Misaligned]:
@@ -55,7 +57,11 @@ def misaligned(text: str, entities: Sequence[Mapping[str, Any]]) -> list[Misalig
         name = str(entity.get("entity") or "")
         start, end = entity.get("start"), entity.get("end")
         if not isinstance(start, int) or not isinstance(end, int) or not 0 <= start < end <= len(text):
-            problems.append(Misaligned(name, int(start or 0), int(end or 0), "the span is not inside the text", None))
+            problems.append(
+                Misaligned(
+                    name, int(start or 0), int(end or 0), "the span is not inside the text", None, "所选范围不在文本内"
+                )
+            )
             continue
         if start in starts and end in ends:
             continue
@@ -70,6 +76,7 @@ def misaligned(text: str, entities: Sequence[Mapping[str, Any]]) -> list[Misalig
                 f"the span cuts the word{'s' if len(cut) > 1 else ''} {'、'.join(cut)}: "
                 "Rasa learns entities per jieba token",
                 suggested,
+                f"所选范围切开了词语「{'、'.join(cut)}」：模型按 jieba 分词学习实体，范围须从词的开头到词的结尾",
             )
         )
     return problems

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import threading
 import time
 import urllib.parse
 import uuid
 from typing import Any
+
+import pytest
+import yaml
 
 from tools.devstack import http_json
 
@@ -48,3 +53,238 @@ def test_bad_queries_unknown_conversations_and_missing_tokens_are_4xx(bot: Any) 
     assert get(bot, "/api/trainer/conversations?order=random")[0] == 400
     assert get(bot, "/api/trainer/conversations/nobody-" + uuid.uuid4().hex)[0] == 404
     assert get(bot, "/api/trainer/conversations", token=None)[0] == 401
+
+
+# ---------------------------------------------------------------------------------------------
+# Saving corrections (the session bot writes into a copy of data/: bot.trainer_root)
+# ---------------------------------------------------------------------------------------------
+
+
+def post(bot: Any, path: str, body: Any, *, raw: bool = False, query: str = "") -> tuple[int, Any]:
+    url = f"{bot.base}{path}?token={urllib.parse.quote(bot.token)}{query}"
+    data = body if raw else json.dumps(body, ensure_ascii=False).encode()
+    status, text, parsed = http_json("POST", url, data)
+    assert "Traceback" not in text, text
+    return status, parsed if parsed is not None else text
+
+
+def unique(text: str) -> str:
+    """A text no other test run saved (the words stay Chinese; a number makes it new)."""
+    return f"{text}{uuid.uuid4().int % 100000}号"
+
+
+def test_a_corrected_example_is_saved_valid_and_audited(bot: Any) -> None:
+    text = unique("保温杯收到就是碎的 第")
+    status, saved = post(
+        bot,
+        "/api/trainer/examples",
+        {
+            "trainer": "小王",
+            "text": text,
+            "intent": "complaint_product",
+            "entities": [{"start": 0, "end": 3, "entity": "product_category", "value": "保温杯"}],
+            "conversation": "rest:someone",
+        },
+    )
+    assert status == 201, saved
+    assert saved["file"] == "data/nlu/trainer/complaint_product.yml" and saved["validated"]
+    written = (bot.trainer_root / saved["file"]).read_text(encoding="utf-8")
+    assert f"- [保温杯](product_category){text[3:]}" in written
+    data = yaml.safe_load(written)  # still a valid Rasa NLU file
+    assert data["nlu"][0]["intent"] == "complaint_product"
+    audit = [json.loads(line) for line in (bot.trainer_root / "data/trainer_audit.jsonl").read_text().splitlines()]
+    assert any(
+        a["trainer"] == "小王" and text[3:] in a["example"] and a["conversation"] == "rest:someone" for a in audit
+    )
+
+    # the same text again under the same intent: nothing written twice
+    status, again = post(bot, "/api/trainer/examples", {"trainer": "小李", "text": text, "intent": "complaint_product"})
+    assert status == 200 and again["duplicate"], again
+    assert (bot.trainer_root / saved["file"]).read_text(encoding="utf-8").count(text[3:]) == 1
+
+    # and under another intent: refused, both shown
+    status, refused = post(
+        bot, "/api/trainer/examples", {"trainer": "小李", "text": text, "intent": "complaint_logistics"}
+    )
+    assert status == 409, refused
+    assert refused["existing_intent"] == "complaint_product" and refused["intent"] == "complaint_logistics"
+    assert refused["existing_file"] == "data/nlu/trainer/complaint_product.yml"
+
+
+def test_a_contradiction_with_the_shipped_data_is_refused(bot: Any) -> None:
+    shipped = (bot.trainer_root / "data/nlu/general.yml").read_text(encoding="utf-8")
+    block = next(b for b in yaml.safe_load(shipped)["nlu"] if b.get("intent") == "greet")
+    line = next(x[2:].strip() for x in block["examples"].splitlines() if x.strip().startswith("- ") and "[" not in x)
+    status, refused = post(
+        bot, "/api/trainer/examples", {"trainer": "小王", "text": line, "intent": "complaint_service"}
+    )
+    assert status == 409, refused
+    assert refused["existing_intent"] == "greet" and refused["existing_file"] == "data/nlu/general.yml"
+
+
+def test_misaligned_spans_and_unknown_names_are_refused_with_the_reason(bot: Any) -> None:
+    text = unique("保温杯收到就是碎的 编号")
+    status, refused = post(
+        bot,
+        "/api/trainer/examples",
+        {
+            "trainer": "小王",
+            "text": text,
+            "intent": "complaint_product",
+            "entities": [{"start": 1, "end": 3, "entity": "product_category"}],
+        },
+    )
+    assert status == 422, refused
+    (problem,) = refused["problems"]
+    assert problem["suggested"] == {"start": 0, "end": 3} and "保温杯" in problem["reason_zh"]
+    for body in (
+        {"trainer": "小王", "text": text, "intent": "complaint_nonsense"},
+        {
+            "trainer": "小王",
+            "text": text,
+            "intent": "complaint_product",
+            "entities": [{"start": 0, "end": 3, "entity": "colour"}],
+        },
+        {
+            "trainer": "小王",
+            "text": text,
+            "intent": "complaint_product",
+            "entities": [{"start": "0", "end": 3, "entity": "urgency"}],
+        },
+        {"trainer": "小王", "text": " " + text, "intent": "complaint_product"},
+        {"trainer": "小王", "text": text, "intent": "nlu_fallback"},
+    ):
+        status, refused = post(bot, "/api/trainer/examples", body)
+        assert status == 422, (body, refused)
+    assert post(bot, "/api/trainer/examples", {"text": text, "intent": "complaint_product"})[0] == 400  # no trainer
+    assert not list((bot.trainer_root / "data/nlu/trainer").glob("complaint_nonsense*"))
+
+
+def test_two_trainers_saving_at_the_same_moment_both_keep_their_example(bot: Any) -> None:
+    texts = [unique("快递员态度太差 把箱子扔门口 第"), unique("客服一直不回消息 等了两天 第")]
+    intents = ["complaint_logistics", "complaint_service"]
+    barrier = threading.Barrier(2)
+    results: list[tuple[int, Any]] = [(0, None), (0, None)]
+
+    def save(i: int) -> None:
+        barrier.wait()
+        results[i] = post(
+            bot, "/api/trainer/examples", {"trainer": f"训练师{i}", "text": texts[i], "intent": intents[i]}
+        )
+
+    workers = [threading.Thread(target=save, args=(i,)) for i in range(2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=180)
+    assert [r[0] for r in results] == [201, 201], results
+    for text, intent in zip(texts, intents):
+        assert text in (bot.trainer_root / f"data/nlu/trainer/{intent}.yml").read_text(encoding="utf-8")
+
+
+def test_a_story_and_its_test_story_come_from_a_conversation_without_phone_numbers(bot: Any) -> None:
+    sender = f"trainer-story-{uuid.uuid4().hex[:8]}"
+    bot.say(sender, "asdfghjkl")
+    bot.say(sender, "杯子收到就是碎的，我电话13912345678")
+    status, saved = post(
+        bot,
+        "/api/trainer/stories",
+        {
+            "trainer": "小王",
+            "conversation": sender,
+            "upto": 1,
+            "corrections": {"0": {"intent": "out_of_scope", "entities": []}},
+            "next_action_ok": True,
+            "kind": "story",
+        },
+    )
+    assert status == 201, saved
+    story = (bot.trainer_root / saved["story_file"]).read_text(encoding="utf-8")
+    test_story = (bot.trainer_root / saved["test_file"]).read_text(encoding="utf-8")
+    assert "13912345678" not in story + test_story
+    steps = yaml.safe_load(story)["stories"][0]["steps"]
+    assert steps[0] == {"intent": "out_of_scope"} and any("action" in s for s in steps[1:])
+    assert "139****5678" in test_story and saved["test_file"].startswith("tests/trainer_stories/test_")
+
+    status, refused = post(
+        bot, "/api/trainer/stories", {"trainer": "小王", "conversation": sender, "upto": 7, "next_action_ok": True}
+    )
+    assert status == 422, refused
+    status, refused = post(
+        bot,
+        "/api/trainer/stories",
+        {"trainer": "小王", "conversation": sender, "upto": 0, "next_action_ok": False, "next_action": "action_fly"},
+    )
+    assert status == 422, refused
+
+
+CHAT_EXPORT = """会话ID,时间,角色,内容
+c1,2026-11-01 10:00:00,买家,你好 我买的鞋子尺码不对
+c1,2026-11-01 10:00:30,客服,亲 您要换哪个尺码呢
+c1,2026-11-01 10:01:00,买家,换大一码吧
+c2,2026-11-02 09:00:00,买家,快递三天了还没动 怎么回事
+c2,2026-11-02 09:01:00,买家,嗯嗯 那个啥
+"""
+
+
+def test_a_gbk_chat_export_is_read_by_the_model_and_queued_least_sure_first(bot: Any) -> None:
+    status, created = post(
+        bot, "/api/trainer/imports", CHAT_EXPORT.encode("gbk"), raw=True, query="&trainer=小王&filename=chats.csv"
+    )
+    assert status == 202, created
+    assert created["conversations"] == 2 and created["buyer_turns"] == 4
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        status, state = get(bot, f"/api/trainer/imports/{created['import']}")
+        if state["status"] != "reading":
+            break
+        time.sleep(0.5)
+    assert state["status"] == "done" and state["read"] == 4, state
+    status, queue = get(bot, f"/api/trainer/queue?import={created['import']}")
+    assert status == 200
+    turns = queue["turns"]
+    assert len(turns) == 4 and all(t["channel"] == "import" for t in turns)
+    assert [t["uncertainty"] for t in turns] == sorted((t["uncertainty"] for t in turns), reverse=True)
+    first = next(t for t in turns if t["text"].startswith("你好"))
+    assert first["replies"] == ["亲 您要换哪个尺码呢"]  # the shop agent's answer shown with the turn
+    status, conversation = get(bot, f"/api/trainer/conversations/{first['sender_id']}")
+    assert status == 200 and conversation["turn_count"] == 2
+
+
+@pytest.mark.parametrize(
+    "body, status, words",
+    [
+        (b"a,b\n1,2\n", 422, "missing column"),
+        (b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40, 422, "UTF-8"),
+        ("会话ID,时间,角色,内容\nc1,昨天,买家,你好\nc1,2026-11-01 10:00:00,路人,在吗\n".encode(), 422, "row"),
+        (b"x" * (21 * 1024 * 1024), 413, "MB"),
+    ],
+)
+def test_bad_chat_exports_are_refused_whole_with_the_rows_named(bot: Any, body: bytes, status: int, words: str) -> None:
+    before = get(bot, "/api/trainer/imports")[1]["imports"]
+    answer, refused = post(bot, "/api/trainer/imports", body, raw=True, query="&trainer=小王&filename=chats.csv")
+    assert answer == status, refused
+    assert words in refused["error"]
+    if words == "row":
+        assert [p["row"] for p in refused["problems"]] == [1, 2]
+    assert len(get(bot, "/api/trainer/imports")[1]["imports"]) == len(before)  # nothing half imported
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/api/trainer/examples", "/api/trainer/stories", "/api/trainer/tokens", "/api/trainer/train"],
+)
+def test_malformed_json_is_400_on_every_trainer_post(bot: Any, path: str) -> None:
+    for body in (b"{", b"[]", b"\xff\xfe", b"null"):
+        status, answer = post(bot, path, body, raw=True)
+        assert status in (400, 422), (path, body, status, answer)
+    status = http_json("POST", bot.base + path, b"{}")[0]
+    assert status == 401
+
+
+def test_the_domain_and_tokens_a_correction_needs(bot: Any) -> None:
+    status, domain = get(bot, "/api/trainer/domain")
+    assert status == 200 and "complaint_product" in domain["intents"] and "nlu_fallback" not in domain["intents"]
+    assert "product_category" in domain["entities"] and "safety" in domain["urgency"]
+    status, tokens = post(bot, "/api/trainer/tokens", {"text": "保温杯收到就是碎的"})
+    assert status == 200 and tokens["tokens"][0] == {"text": "保温杯", "start": 0, "end": 3}

@@ -7,6 +7,7 @@ from rasa.nlu.tokenizers.tokenizer import Token
 from rasa.shared.nlu.constants import TEXT
 from rasa.shared.nlu.training_data.message import Message
 
+from bot.language.normalize import normalize_text
 from bot.nlu.components import DigitMasker
 
 
@@ -56,3 +57,39 @@ def test_the_entity_extractor_reports_wishes_and_amount_roles() -> None:
     found = {(e["entity"], e.get("role"), e["value"]) for e in message.get(ENTITIES)}
     assert ("desired_outcome", None, "exchange") in found and ("desired_outcome", None, "refund") not in found
     assert ("amount", "price", 300.0) in found and ("amount", "demand", 2000.0) in found
+
+
+def test_normalising_training_data_moves_annotated_spans_with_their_words() -> None:
+    from bot.nlu.components import moved_spans
+
+    before = "[流泪]我的電熱毯把手燙出泡了"
+    after = normalize_text(before)
+    start = before.index("燙出泡")
+    (moved,) = moved_spans(before, after, [{"entity": "urgency", "value": "safety", "start": start, "end": start + 3}])
+    assert after[moved["start"] : moved["end"]] == "烫出泡"
+    assert moved_spans("[流泪]好", normalize_text("[流泪]好"), [{"entity": "urgency", "start": 0, "end": 4}]) == []
+
+
+def test_learned_phrases_train_persist_load_and_read(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from rasa.engine.graph import ExecutionContext
+    from rasa.engine.storage.local_model_storage import LocalModelStorage
+    from rasa.engine.storage.resource import Resource
+    from rasa.shared.nlu.training_data.training_data import TrainingData
+
+    from bot.nlu.components import LearnedPhrases
+
+    storage = LocalModelStorage(tmp_path)
+    resource = Resource("learned_phrases")
+    context = ExecutionContext(graph_schema=None, model_id="m")  # type: ignore[arg-type]
+    example = Message(
+        data={
+            TEXT: "手上烫出泡了",
+            "intent": "complaint_product",
+            "entities": [{"entity": "urgency", "value": "safety", "start": 2, "end": 5}],
+        }
+    )
+    LearnedPhrases.create({}, storage, resource, context).train(TrainingData([example]))
+    loaded = LearnedPhrases.load({}, storage, resource, context)
+    message = Message(data={TEXT: "孩子脚被烫出泡"})
+    loaded.process([message])
+    assert [(e["entity"], e["value"]) for e in message.get("entities")] == [("urgency", "safety")]

@@ -33,6 +33,8 @@ class BotClient:
         self.token = token
         self.logs = logs
         self.uploads = logs / "uploads" if logs else None
+        self.trainer_root: Path | None = None
+        """The workspace the trainers' routes write into (``TRAINER_ROOT``), when the test set one."""
 
     def post(self, path: str, body: bytes | Any, *, raw: bool = False, token: bool = False) -> tuple[int, Any]:
         """POSTs JSON (or raw bytes) and returns (status, decoded JSON or text)."""
