@@ -495,6 +495,7 @@ def example_answer(body: dict[str, Any], query: Any) -> tuple[int, Any]:
                     "start": p.start,
                     "end": p.end,
                     "reason": p.reason,
+                    "reason_zh": p.reason_zh,
                     "suggested": {"start": p.suggested[0], "end": p.suggested[1]} if p.suggested else None,
                 }
                 for p in problems
@@ -718,7 +719,7 @@ def test_an_import_shows_its_problems_then_its_progress_and_turns(screen: Screen
     fix.locator(".fix-intent").select_option("complaint_logistics")
     fix.locator(".fix-save").click()
     expect(fix.locator(".fix-result.ok")).to_contain_text("complaint_logistics.yml")
-    assert "conversation" not in contract.sent("POST", "examples")[-1], "an imported turn has no live conversation"
+    assert contract.sent("POST", "examples")[-1]["conversation"] == "import:imp-1:c1", "the audit names the import"
     assert fix.locator(".next").count() == 0, "stories are saved from live conversations only"
     page.evaluate("window.scrollTo(0, 0)")
     screen.shot("trainer-import.png", docs=True)

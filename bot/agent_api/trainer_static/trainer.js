@@ -132,6 +132,13 @@
   var TRANSLATIONS = [
     [/missing or wrong token/i, "令牌不正确"],
     [/body must be a JSON object/i, "请求格式不对"],
+    [/must not start or end with spaces/i, "句子开头或结尾不能有空格"],
+    [/another trainer's save/i, "另一位训练员正在保存，请过一分钟再试"],
+    [/no model loaded/i, "机器人的模型还没加载好，请稍后再试"],
+    [/next_action' must be an action/i, "请选择正确的下一步动作"],
+    [/'upto' must be/i, "请从会话里的一句顾客的话保存故事"],
+    [/correction of turn (\d+)/i, function (m) { return "第 " + (Number(m[1]) + 1) + " 句的纠正不完整：请选择意图，实体名要用列表里的"; }],
+    [/no import/i, "找不到这次导入"],
     [/'([a-z_]+)' is required/i, function (m) { return "缺少必填项：" + fieldName(m[1]); }],
     [/is longer than (\d+) characters/i, function (m) { return "内容太长（最多 " + m[1] + " 个字）"; }],
     [/no conversation/i, "找不到这个会话（可能已被清理）"],
@@ -141,10 +148,13 @@
     [/nothing to roll back|no previous/i, "没有可以回滚的上一个模型"],
     [/not ready|unless status ready/i, "这个训练还没有完成，不能上线"],
     [/validat/i, "保存后的数据没有通过 rasa data validate，已撤回"],
+    [/the file is \d+ MB; at most (\d+) MB/i, function (m) { return "文件太大（最多 " + m[1] + " MB）"; }],
     [/larger than|too large|too big/i, "文件太大"],
     [/neither UTF-8 nor GBK/i, "文件既不是 UTF-8 也不是 GBK 编码的文本"],
     [/missing column\(s\): ([^;]+)/i, function (m) { return "缺少列：" + m[1].split(",").map(function (c) { return columnName(c.trim()); }).join("、"); }],
-    [/too many rows|rows/i, "行数太多"],
+    [/more than \d+ rows/i, "行数太多，请把导出文件拆成几个再导入"],
+    [/not CSV or JSON Lines/i, "文件不是 CSV 或 JSON Lines 格式"],
+    [/no buyer message/i, "文件里没有买家说的话"],
     [/limit must be/i, "数量超出范围"],
     [/must be epoch seconds/i, "日期格式不对"],
     [/unknown filter/i, "不认识的筛选条件"],
@@ -435,7 +445,8 @@
       $("conversation-meta").textContent = meta.join(" · ");
       var panels = [];
       conversation.turns.forEach(function (turn) {
-        var card = turnCard(turn, { conversation: conversation.sender_id, open: turnIndex === turn.index, panels: panels, stories: true });
+        var card = turnCard(turn, { conversation: conversation.sender_id, open: turnIndex === turn.index, panels: panels,
+          stories: conversation.channel !== "import" });  // an import has no tracker to make a story of
         turnsBox.appendChild(card);
       });
       var target = turnIndex !== null && turnIndex !== undefined ? turnsBox.querySelector('[data-turn="' + turnIndex + '"]') : null;
@@ -478,7 +489,9 @@
       (turn.replies || []).map(function (r) { return el("div", { class: "reply" }, "机器人：" + r); }),
       (turn.actions || []).length ? el("div", { class: "actions" }, "动作：" + turn.actions.join(" → ")) : null) : null;
     var toggle = el("button", { type: "button", class: "fix-toggle", "aria-expanded": "false" }, "纠正这一句");
-    append(card, [head, said, reading, entityLine, bot, el("div", { class: "row" }, toggle)]);
+    var whole = options.openable ? el("button", { type: "button", class: "quiet open-whole",
+      onclick: function () { openConversation(turn.sender_id, turn.index, state.view); } }, "看整段对话") : null;
+    append(card, [head, said, reading, entityLine, bot, el("div", { class: "row" }, toggle, whole)]);
     var panel = null;
     function open() {
       if (!panel) {
@@ -600,7 +613,7 @@
         entitySelect.appendChild(el("option", { value: name, text: entityLabel(name) }));
       });
       urgencySelect.appendChild(el("option", { value: "", text: "无紧急" }));
-      (domain.urgency || Object.keys(URGENCY_LABELS)).forEach(function (name) {
+      (domain.urgency || Object.keys(URGENCY_LABELS)).filter(function (n) { return n && n !== "none"; }).forEach(function (name) {
         urgencySelect.appendChild(el("option", { value: name, text: (URGENCY_LABELS[name] || name) + "（" + name + "）" }));
       });
       var urgent = model.entities.filter(function (e) { return e.entity === "urgency"; })[0];
@@ -725,8 +738,14 @@
       var intent = intentSelect.value;
       if (!intent) { show(result, "warn", "请先选择正确的意图。"); intentSelect.focus(); return; }
       if (!model.text.trim()) { show(result, "warn", "句子是空的。"); editor.focus(); return; }
-      var body = { trainer: trainer(), text: model.text, intent: intent,
-        entities: model.entities.map(function (e) { return { start: e.start, end: e.end, entity: e.entity, value: e.value }; }) };
+      // the API counts offsets from the first character and refuses leading/trailing spaces
+      var lead = chars(model.text).length - chars(model.text.replace(/^\s+/, "")).length;
+      var text = model.text.trim();
+      var length = chars(text).length;
+      var body = { trainer: trainer(), text: text, intent: intent,
+        entities: model.entities.map(function (e) {
+          return { start: e.start - lead, end: e.end - lead, entity: e.entity, value: e.value };
+        }).filter(function (e) { return e.start >= 0 && e.end <= length; }) };
       if (options.conversation) { body.conversation = options.conversation; body.turn = turn.index; }
       saveButton.disabled = true;
       show(result, "info", "正在保存并校验……");
@@ -746,7 +765,7 @@
             var suggested = problem.suggested;
             items.appendChild(el("li", { class: "problem" },
               el("strong", {}, (problem.entity === "urgency" ? "紧急" : ENTITY_LABELS[problem.entity] || problem.entity) + "「" + slice(model.text, problem.start, problem.end) + "」"),
-              "（第 " + problem.start + "–" + problem.end + " 字）：" + spanReason(problem, model.text, model.tokens) + " ",
+              "（第 " + problem.start + "–" + problem.end + " 字）：" + (problem.reason_zh || spanReason(problem, model.text, model.tokens)) + " ",
               suggested ? el("button", { type: "button", class: "suggest", onclick: function () {
                 applySuggestion(problem);
                 show(result, "info", "已改为建议的范围「" + slice(model.text, suggested.start, suggested.end) + "」，请再点“保存为训练样例”。");
@@ -836,13 +855,13 @@
     var t = String(text || "");
     var rules = [
       [/unknown role '?([^'(]*)'?/i, function (m) { return "不认识的角色「" + m[1].trim() + "」（应是买家或客服）"; }],
+      [/^missing (.+)$/i, function (m) { return "缺少" + m[1].split(",").map(function (c) { return columnName(c.trim()); }).join("、"); }],
+      [/empty conversation id|no conversation/i, "没有会话编号"],
+      [/longer than (\d+)/i, function (m) { return "内容太长（最多 " + m[1] + " 个字）"; }],
       [/no time/i, "没有时间"],
-      [/time|date|isoformat/i, "时间看不懂"],
-      [/no text|empty text/i, "没有内容"],
-      [/longer than/i, "内容太长"],
-      [/no conversation/i, "没有会话编号"],
-      [/not JSON/i, "不是 JSON"],
-      [/not a JSON object/i, "不是 JSON 对象"]
+      [/isoformat|time|date|month|day|hour/i, "时间看不懂（例如 2026-11-20 10:00:00）"],
+      [/not a JSON object/i, "不是 JSON 对象"],
+      [/not JSON/i, "不是 JSON"]
     ];
     for (var i = 0; i < rules.length; i++) {
       var m = t.match(rules[i][0]);
@@ -930,7 +949,7 @@
       var turns = (results[0].data && results[0].data.turns) || [];
       if (!turns.length) { box.appendChild(el("p", { class: "empty" }, "这个导入里没有顾客的话。")); return; }
       box.appendChild(el("h2", {}, "导入的句子（最不确定的在前，共 " + turns.length + " 句）"));
-      turns.forEach(function (t) { box.appendChild(turnCard(t, { conversation: null, channel: t.channel })); });
+      turns.forEach(function (t) { box.appendChild(turnCard(t, { conversation: t.sender_id, channel: t.channel, openable: true })); });
     }, function (error) { showError($("import-message"), error); });
   }
 
