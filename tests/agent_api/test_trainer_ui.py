@@ -769,6 +769,15 @@ COMPARISON = {
 }
 
 
+LIVE = "models/complaint-e6be30c6.tar.gz"
+CANDIDATE = "models/candidates/trainer-job-7.tar.gz"
+
+
+def entry(model: str, job: str | None) -> dict[str, Any]:
+    """A models/active.json entry as the API answers (activate/rollback give entries, not names)."""
+    return {"model": model, "activated_by": TRAINER, "activated_at": time.time(), "job": job}
+
+
 def test_training_shows_progress_the_comparison_and_confirms_activate_and_rollback(screen: Screen) -> None:
     contract = Contract(screen.page)  # before login: the page asks for the domain at once
     page = screen.logged_in()
@@ -788,13 +797,17 @@ def test_training_shows_progress_the_comparison_and_confirms_activate_and_rollba
     )
     models = {
         "active": {
-            "model": "complaint-e6be30c6.tar.gz",
+            "model": LIVE,
             "activated_by": "王店长",
             "activated_at": time.time() - 86400,
             "job": "job-3",
         },
         "history": [
-            {"model": "complaint-0a1b2c3d.tar.gz", "activated_by": "王店长", "activated_at": time.time() - 9 * 86400}
+            {
+                "model": "models/candidates/trainer-job-3.tar.gz",
+                "activated_by": "王店长",
+                "activated_at": time.time() - 9 * 86400,
+            }
         ],
         "loaded": "complaint-e6be30c6.tar.gz",
     }
@@ -825,16 +838,19 @@ def test_training_shows_progress_the_comparison_and_confirms_activate_and_rollba
     contract.on(
         "POST",
         "train/job-7/activate",
-        lambda body, query: (200, {"active": "complaint-job-7.tar.gz", "previous": "complaint-e6be30c6.tar.gz"}),
+        lambda body, query: (
+            200,
+            {"active": entry(CANDIDATE, "job-7"), "previous": models["active"], "loaded": CANDIDATE},
+        ),
     )
     contract.on(
         "POST",
         "models/rollback",
-        lambda body, query: (200, {"active": "complaint-e6be30c6.tar.gz", "previous": "complaint-job-7.tar.gz"}),
+        lambda body, query: (200, {"active": models["active"], "previous": entry(CANDIDATE, "job-7"), "loaded": LIVE}),
     )
 
     page.click("#tab-training")
-    expect(page.locator("#models-body .active-model")).to_have_text("complaint-e6be30c6.tar.gz")
+    expect(page.locator("#models-body .active-model")).to_have_text(LIVE)
     expect(page.locator("#models-body")).to_contain_text("王店长")
     page.check("#train-form input[value=full]")
     page.click("#train-form button[type=submit]")
@@ -856,7 +872,7 @@ def test_training_shows_progress_the_comparison_and_confirms_activate_and_rollba
     assert not contract.sent("POST", "train/job-7/activate")
     page.click("#job button.activate")
     page.click("#confirm-ok")
-    expect(page.locator("#job .message.ok")).to_contain_text("已上线：complaint-job-7.tar.gz")
+    expect(page.locator("#job .message.ok")).to_contain_text(f"已上线：{CANDIDATE}（上一个是 {LIVE}）")
     assert contract.sent("POST", "train/job-7/activate") == [{"trainer": TRAINER}]
 
     page.click("#rollback")

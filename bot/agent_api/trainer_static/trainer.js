@@ -113,6 +113,14 @@
     return Math.floor(d.getTime() / 1000);
   }
 
+  /** A model as the API names it: a name, a path, or an entry {model, activated_by, ...}. */
+  function modelName(value) {
+    if (!value) return "";
+    return typeof value === "string" ? value : String(value.model || "");
+  }
+
+  function hasChinese(text) { return /[\u4e00-\u9fff]/.test(String(text || "")); }
+
   function confidence(value) {
     var low = Number(value) < 0.6;
     return el("span", { class: "conf" + (low ? " low" : ""), title: "置信度" },
@@ -146,7 +154,10 @@
     [/unknown entity/i, "不认识的实体名"],
     [/already running|in progress/i, "已经有一个训练在进行中，请等它结束"],
     [/nothing to roll back|no previous/i, "没有可以回滚的上一个模型"],
-    [/not ready|unless status ready/i, "这个训练还没有完成，不能上线"],
+    [/not ready|unless status ready|only a ready model/i, "只有训练完成、还没上线或丢弃的新模型才能上线"],
+    [/model file of job .* is gone/i, "这个新模型的文件不见了，请重新训练"],
+    [/no training job/i, "找不到这个训练"],
+    [/is no longer on disk/i, "上一个模型的文件已经不在了，不能回滚"],
     [/validat/i, "保存后的数据没有通过 rasa data validate，已撤回"],
     [/the file is \d+ MB; at most (\d+) MB/i, function (m) { return "文件太大（最多 " + m[1] + " MB）"; }],
     [/larger than|too large|too big/i, "文件太大"],
@@ -180,7 +191,7 @@
 
   /** A readable Chinese sentence for a failed call. */
   function explain(status, data) {
-    var said = translate(data && data.error);
+    var said = data && hasChinese(data.error) ? data.error : translate(data && data.error);
     if (status === 0) return "连不上服务器，请检查网络或服务是否在运行，然后重试。";
     if (status === 401) return "令牌不正确，请重新登录。";
     if (status === 404) return said || "服务器上没有这个功能或这条记录（可能还没上线）。";
@@ -1002,7 +1013,7 @@
     var body = clear($("models-body"));
     api("GET", "/api/trainer/models").then(function (reply) {
       var d = reply.data || {};
-      var active = d.active;
+      var active = d.active !== undefined ? d.active : d.model ? d : null;  // {active, history} or the pointer itself
       if (active) {
         append(body, el("dl", {},
           el("dt", {}, "训练员上线的模型"), el("dd", { class: "active-model" }, active.model),
@@ -1024,10 +1035,10 @@
     confirmDialog("确定回滚到上一个模型吗？机器人会立刻改用上一个模型回答顾客。").then(function (yes) {
       if (!yes) return;
       api("POST", "/api/trainer/models/rollback", { trainer: trainer() }).then(function (reply) {
-        show(box, "ok", "已回滚：现在用的是 " + reply.data.active + "（原来是 " + reply.data.previous + "）。");
+        show(box, "ok", "已回滚：现在用的是 " + modelName(reply.data.active) + "（原来是 " + (modelName(reply.data.previous) || "部署时的模型") + "）。");
         loadModels();
       }, function (error) {
-        if (error.status === 409) show(box, "warn", "没有可以回滚的上一个模型。", details(error.data));
+        if (error.status === 409) show(box, "warn", error.message, details(error.data));
         else showError(box, error);
       });
     });
@@ -1052,7 +1063,8 @@
   }
 
   function metricCell(live, candidate) {
-    var diff = (candidate || 0) - (live || 0);
+    var known = typeof live === "number" && typeof candidate === "number";  // no live model: nothing to compare
+    var diff = known ? candidate - live : 0;
     var cls = Math.abs(diff) < 0.005 ? "" : diff > 0 ? "better" : "worse";
     var sign = Math.abs(diff) < 0.005 ? "" : (diff > 0 ? " ↑+" : " ↓") + Math.round(diff * 100);
     return [el("td", { class: "num" }, percent(live)), el("td", { class: "num " + cls }, percent(candidate) + sign)];
@@ -1091,7 +1103,11 @@
     if (["queued", "training", "evaluating"].indexOf(job.status) >= 0) {
       card.appendChild(progressBar(progress.percent || 0, (progress.stage || JOB_STATUS[job.status]) + " " + Math.round(progress.percent || 0) + "%"));
     }
-    if (job.status === "failed") card.appendChild(el("div", { class: "message error" }, "训练失败：" + (translate(job.error) || "请联系技术同事。"), details(job.error ? { error: job.error } : null)));
+    if (job.status === "failed") {
+      var why = hasChinese(job.error) ? job.error : translate(job.error) || "请联系技术同事。";
+      card.appendChild(el("div", { class: "message error" }, "训练失败：" + why,
+        details(job.error || job.log_tail ? { error: job.error, log_tail: job.log_tail } : null)));
+    }
     var comparison = job.comparison;
     if (comparison && ["ready", "activated", "discarded"].indexOf(job.status) >= 0) {
       card.appendChild(el("p", { class: "hint" }, "“现在”是线上模型，“新模型”是这次训练的结果；绿色 ↑ 表示变好，红色 ↓ 表示变差。"));
@@ -1115,7 +1131,7 @@
         confirmDialog("确定让新模型上线吗？机器人会立刻用它回答顾客。需要时可以回滚到上一个模型。").then(function (yes) {
           if (!yes) return;
           api("POST", "/api/trainer/train/" + encodeURIComponent(job.id) + "/activate", { trainer: trainer() }).then(function (reply) {
-            show(result, "ok", "已上线：" + reply.data.active + "（上一个是 " + (reply.data.previous || "部署时的模型") + "）。");
+            show(result, "ok", "已上线：" + modelName(reply.data.active) + "（上一个是 " + (modelName(reply.data.previous) || "部署时的模型") + "）。");
             job.status = "activated";
             activate.disabled = discard.disabled = true;
             loadModels();
