@@ -11,7 +11,8 @@ Three groups, all against the session's bot (credentials.yml always has the Trai
   problems, import progress, a training job's comparison, activate/rollback confirmations) without
   depending on the training jobs' timing.
 
-Screenshots go to reports/screenshots/trainer-*.png; the key ones are copied to docs/screenshots/.
+Screenshots go to reports/screenshots/trainer-*.png; the key ones (``docs=True``) are copied to
+docs/screenshots/ by hand when the screen changes.
 """
 
 from __future__ import annotations
@@ -152,11 +153,10 @@ class Screen:
         return self.page
 
     def shot(self, name: str, docs: bool = False, full_page: bool = False) -> None:
+        """Saves reports/screenshots/<name>; ``docs``: one of the key screens copied to docs/screenshots/
+        by hand when the screen changes (like the widget's), so a test run leaves the checkout clean."""
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         self.page.screenshot(path=str(SCREENSHOTS / name), full_page=full_page)
-        if docs:
-            (ROOT / "docs" / "screenshots").mkdir(parents=True, exist_ok=True)
-            (ROOT / "docs" / "screenshots" / name).write_bytes((SCREENSHOTS / name).read_bytes())
 
     def close(self) -> None:
         self.context.close()
