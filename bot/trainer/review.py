@@ -67,6 +67,11 @@ class Turn:
         return self.intent == FALLBACK_INTENT
 
     @property
+    def understood_confidence(self) -> float:
+        """How sure the bot was that it understood the turn: the confidence, or 0.0 for a fallback."""
+        return 0.0 if self.fallback else self.confidence
+
+    @property
     def uncertainty(self) -> float:
         """How much the turn deserves a trainer's look (see the module docstring); 0..3.2."""
         score = 1.0 - max(0.0, min(1.0, self.margin))
@@ -97,8 +102,9 @@ class Conversation:
 
     @property
     def least_confidence(self) -> float:
-        """The lowest top-intent confidence of its turns (1.0 without turns)."""
-        return min((t.confidence for t in self.turns), default=1.0)
+        """The lowest confidence of its turns (1.0 without turns); a fallback turn counts 0.0: the bot
+        did not understand it, however sure the rule that decided the fallback was."""
+        return min((t.understood_confidence for t in self.turns), default=1.0)
 
     def matches(self, name: str) -> bool:
         """Whether the conversation passes the filter ``name`` (one of :data:`FILTERS`).
@@ -107,7 +113,7 @@ class Conversation:
             ValueError: an unknown filter name.
         """
         if name == "low_confidence":
-            return any(t.confidence < LOW_CONFIDENCE for t in self.turns)
+            return any(t.understood_confidence < LOW_CONFIDENCE for t in self.turns)
         if name == "fallback":
             return any(t.fallback for t in self.turns)
         if name == "handoff":

@@ -296,11 +296,6 @@ def test_a_not_understood_conversation_is_listed_and_opened(screen: Screen) -> N
     expect(page.locator("#view-conversations")).to_be_visible()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bot/trainer/review.py reads a rule-decided nlu_fallback (ComplaintIntentRules) with confidence 1.0, "
-    "so filter=low_confidence leaves out a conversation the bot did not understand; remove this mark when fixed",
-)
 def test_the_low_confidence_filter_shows_a_not_understood_conversation(screen: Screen) -> None:
     """A not-understood turn is a low-confidence one: the 低置信度 filter lists its conversation."""
     sender = not_understood_then_a_complaint(screen.bot)

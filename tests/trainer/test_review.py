@@ -108,3 +108,19 @@ def test_an_unknown_filter_or_order_is_an_error_not_an_empty_list() -> None:
         select([], filter="sad")
     with pytest.raises(ValueError, match="unknown order"):
         select([], order="random")
+
+
+def test_a_fallback_decided_with_full_confidence_is_still_a_low_confidence_turn() -> None:
+    events = [
+        {
+            "event": "user",
+            "text": "asdfghjkl",
+            "timestamp": 1.0,
+            "parse_data": {
+                "intent": {"name": "nlu_fallback", "confidence": 1.0},
+                "intent_ranking": [{"name": "out_of_scope", "confidence": 0.99}],
+            },
+        }
+    ]
+    conversation = read_conversation("rest:x", events)
+    assert conversation.least_confidence == 0.0 and conversation.matches("low_confidence")
