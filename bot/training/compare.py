@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import hashlib
+import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -231,21 +233,41 @@ async def _predict(model: Path, sets: Sequence[EvalSet]) -> list[list[dict[str, 
     return results
 
 
-def predict(model: Path, sets: Sequence[EvalSet]) -> list[list[dict[str, Any]]]:
+def _cache_key(model: Path, sets: Sequence[EvalSet]) -> str:
+    stat = model.stat()
+    digest = hashlib.sha256(f"{model.resolve()}\0{stat.st_size}\0{stat.st_mtime_ns}".encode())
+    for eval_set in sets:
+        digest.update(json.dumps([eval_set.name, eval_set.texts], ensure_ascii=False).encode())
+    return digest.hexdigest()[:24]
+
+
+def predict(model: Path, sets: Sequence[EvalSet], cache_dir: Path | None = None) -> list[list[dict[str, Any]]]:
     """Every text of every set parsed by ``model`` (loaded once, in this process; tens of seconds
-    for the real model): one ``{"intent", "urgency"}`` per text."""
-    return asyncio.run(_predict(model, sets))
+    for the real model): one ``{"intent", "urgency"}`` per text.
+
+    With ``cache_dir``, the predictions are kept there by model file (path, size, modification
+    time) and texts, so the live model — the candidate of an earlier job — is not loaded again.
+    """
+    cached = cache_dir / f"{_cache_key(model, sets)}.json" if cache_dir else None
+    if cached is not None and cached.is_file():
+        return list(json.loads(cached.read_text(encoding="utf-8")))
+    predictions = asyncio.run(_predict(model, sets))
+    if cached is not None:
+        write_json_atomically(cached, predictions)
+    return predictions
 
 
 def compare(live: Path | None, candidate: Path, ws: Workspace) -> dict[str, Any]:
     """Loads each model with Rasa in this process and scores both on every set (module docstring).
+    Predictions are cached in ``var/trainer/predictions`` (:func:`predict`).
 
     Raises:
         Whatever Rasa raises for a model that cannot be loaded.
     """
     sets = load_sets(ws)
-    candidate_predictions = predict(candidate, sets)
-    live_predictions = predict(live, sets) if live is not None else None
+    cache = ws.var_dir / "predictions"
+    candidate_predictions = predict(candidate, sets, cache)
+    live_predictions = predict(live, sets, cache) if live is not None else None
     return compare_predictions(sets, live_predictions, candidate_predictions)
 
 

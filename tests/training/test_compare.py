@@ -119,3 +119,23 @@ def test_the_report_is_written_as_json_and_markdown(tmp_path: Path) -> None:
     assert '"candidate_model": "cand.tar.gz"' in json_path.read_text(encoding="utf-8")
     text = md_path.read_text(encoding="utf-8")
     assert "| dev | 5 | 0.583 | 1.000 | 0.000 | 1.000 |" in text and "2 reading(s) changed" in text
+
+
+def test_predictions_are_cached_by_model_file_and_texts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    model = tmp_path / "m.tar.gz"
+    model.write_bytes(b"m")
+    calls = []
+
+    async def fake(model: Path, sets: list[EvalSet]) -> list[list[dict[str, str]]]:
+        calls.append(model)
+        return [[_p("greet") for _ in s.texts] for s in sets]
+
+    monkeypatch.setattr(compare, "_predict", fake)
+    cache = tmp_path / "cache"
+    first = compare.predict(model, [DEV], cache)
+    assert compare.predict(model, [DEV], cache) == first and len(calls) == 1
+    other = EvalSet("dev", "type", ["别的"], ["none"], ["none"], ["none"])
+    compare.predict(model, [other], cache)
+    model.write_bytes(b"retrained")
+    compare.predict(model, [DEV], cache)
+    assert len(calls) == 3
