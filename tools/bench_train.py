@@ -181,6 +181,7 @@ def summary(job: dict[str, Any]) -> dict[str, Any]:
             "candidate": fig("malicious_cases", "candidate", "macro_f1"),
         },
         "learned_the_correction": bool(story) and story.get("macro_f1") == 1.0,
+        "live_already_read_it_right": (sets.get("trainer_stories", {}).get("live") or {}).get("macro_f1") == 1.0,
         "changed_readings": len((job.get("comparison") or {}).get("changed", [])),
         "restored_from_cache": job["restored_from_cache"],
     }
@@ -217,9 +218,11 @@ def markdown(report: dict[str, Any]) -> str:
             f"| {_f(r['dev_macro_f1']['live'])} → {_f(r['dev_macro_f1']['candidate'])} "
             f"| {_f(r['dev_urgency_recall']['live'])} → {_f(r['dev_urgency_recall']['candidate'])} "
             f"| {_f(r['malicious_macro_f1']['live'])} → {_f(r['malicious_macro_f1']['candidate'])} "
-            f"| {'yes' if r['learned_the_correction'] else 'no'} | {r['changed_readings']} |"
+            f"| {'yes' if r['learned_the_correction'] else 'no'}"
+            f"{' (live too)' if r.get('live_already_read_it_right') else ''} | {r['changed_readings']} |"
         )
     lines.append("")
+    lines += [f"{note}\n" for note in report.get("notes") or []]
     for r in report["runs"]:
         notes = []
         if r["fallback_reason"]:
@@ -243,6 +246,7 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=ROOT / ".rasa", help="Rasa's cache to copy (default .rasa)")
     parser.add_argument("--out", type=Path, default=ROOT / "reports")
     parser.add_argument("--keep", action="store_true", help="keep the temporary project")
+    parser.add_argument("--note", action="append", default=[], help="a paragraph added to the report")
     parser.add_argument(
         "--report-from", type=Path, help="only write the report from the finished jobs of a kept bench project"
     )
@@ -279,6 +283,7 @@ def write_report(args: argparse.Namespace, runs: list[dict[str, Any]], base: Pat
         "new_example": list(NEW_EXAMPLE),
         "target_seconds": TARGET_SECONDS,
         "runs": [summary(job) for job in runs],
+        "notes": args.note,
     }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "train_bench.json").write_text(
