@@ -22,6 +22,7 @@ LAYERS: dict[str, int] = {
     "bot.nlu": 2,
     "bot.store": 3,
     "bot.rasa_ext": 4,
+    "bot.training": 4,
     "bot.services": 5,
     "bot.followup": 6,
     "bot.channels": 7,

@@ -298,9 +298,33 @@ class Stack:
         return base
 
 
+def run_model() -> Path:
+    """The model ``make run`` serves: the one trainers made live (``models/active.json`` of the
+    workspace, ``TRAINER_ROOT`` or the project root) when its file exists, else the model trained
+    from ``data/`` (:func:`ensure_model`). Only ``run`` reads the pointer; ``train`` and the tests
+    always use the model of the current inputs."""
+    from bot.trainer.workspace import ENV_VAR, Workspace
+    from bot.training.models import active, live_model
+
+    ws = Workspace(Path(os.environ.get(ENV_VAR) or ROOT).resolve())
+    live = live_model(ws)
+    if live is not None:
+        entry = active(ws) or {}
+        print(
+            f"==> serving the trainers' live model {entry.get('model')} "
+            f"(activated by {entry.get('activated_by')}; {ws.active_file} points to it)\n"
+            f"    delete {ws.active_file} to go back to the model trained from data/",
+            flush=True,
+        )
+        return live
+    if ws.active_file.exists():
+        print(f"==> {ws.active_file} names a model that is gone; using the model trained from data/", flush=True)
+    return ensure_model()
+
+
 def run() -> int:
     """``make run``: the whole service in the foreground until Ctrl-C or SIGTERM."""
-    model = ensure_model()
+    model = run_model()
     stack = Stack()
     stopping = False
 

@@ -35,52 +35,24 @@ import csv
 import json
 import sys
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
-from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
+from sklearn.metrics import accuracy_score, confusion_matrix
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+# The scoring helpers live in bot/trainer/scoring.py, shared with the trainers' model comparison
+# (bot/training/compare.py); the old names stay importable from here.
+from bot.trainer.scoring import MACRO_TYPES, TYPES, URGENCY, gold_type, predicted_type, predicted_urgency  # noqa: E402
+from bot.trainer.scoring import any_urgency as any_urgent  # noqa: E402
+from bot.trainer.scoring import entity_values as _values  # noqa: E402
+from bot.trainer.scoring import macro_f1 as _macro_f1  # noqa: E402
+from bot.trainer.scoring import per_class as _per_class  # noqa: E402
+
 SHARED = ROOT.parent / "shared"
-TYPES = ["product", "logistics", "service", "malicious", "none"]
-MACRO_TYPES = ["product", "logistics", "service", "none"]
-"""The classes of the macro-F1 (malicious appears in the real sets only as a secondary type)."""
-URGENCY = ["safety", "media_legal", "vulnerable"]
 NO_CAUSE = {"none", "unclear", "other"}
 """Cause labels that name no cause of the vocabulary: not scored for cause accuracy."""
-
-
-def predicted_type(intent: str | None) -> str:
-    """Maps an intent name to a complaint type ("none" for every non-complaint intent)."""
-    if intent and intent.startswith("complaint_"):
-        return intent[len("complaint_") :]
-    return "none"
-
-
-def _values(entities: Iterable[dict[str, Any]], name: str) -> list[str]:
-    return [str(e.get("value")) for e in entities if e.get("entity") == name]
-
-
-def predicted_urgency(entities: list[dict[str, Any]]) -> str:
-    """Highest-priority urgency entity, or "none"."""
-    levels = set(_values(entities, "urgency"))
-    return next((u for u in URGENCY if u in levels), "none")
-
-
-def _per_class(gold: list[str], pred: list[str], labels: list[str]) -> dict[str, dict[str, float]]:
-    """Precision, recall, F1 and support of each label (scikit-learn; 0.0 where a ratio is undefined)."""
-    p, r, f, s = precision_recall_fscore_support(gold, pred, labels=labels, zero_division=0)
-    return {
-        label: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}
-        for i, label in enumerate(labels)
-    }
-
-
-def _macro_f1(gold: list[str], pred: list[str], labels: list[str]) -> float:
-    """Unweighted mean of the labels' F1 (scikit-learn's ``average="macro"`` over ``labels`` only)."""
-    _, _, f1, _ = precision_recall_fscore_support(gold, pred, labels=labels, average="macro", zero_division=0)
-    return float(f1)
 
 
 def score(rows: list[dict[str, str]], preds: list[dict[str, Any]]) -> dict[str, Any]:
@@ -101,10 +73,7 @@ def score(rows: list[dict[str, str]], preds: list[dict[str, Any]]) -> dict[str, 
         (``per_class``, ``any_urgency``), ``confusion`` (``labels``, ``matrix``: gold rows,
         predicted columns) and, when some row has a scoreable cause, ``cause``.
     """
-    gold_types = []
-    for row, pred in zip(rows, preds):
-        secondary = (row.get("type2") or "").strip()
-        gold_types.append(pred["type"] if secondary and pred["type"] == secondary else row["type"])
+    gold_types = [gold_type(row["type"], row.get("type2"), pred["type"]) for row, pred in zip(rows, preds)]
     pred_types = [p["type"] for p in preds]
     per_type = _per_class(gold_types, pred_types, TYPES)
     macro = _macro_f1(gold_types, pred_types, MACRO_TYPES)
@@ -112,11 +81,7 @@ def score(rows: list[dict[str, str]], preds: list[dict[str, Any]]) -> dict[str, 
 
     gold_u = [r["urgent"] for r in rows]
     pred_u = [p["urgency"] for p in preds]
-    any_urgency = _per_class(
-        ["urgent" if g != "none" else "none" for g in gold_u],
-        ["urgent" if p != "none" else "none" for p in pred_u],
-        ["urgent"],
-    )["urgent"]
+    any_urgency = any_urgent(gold_u, pred_u)
     result: dict[str, Any] = {
         "n": len(rows),
         "type": {"per_class": per_type, "macro_f1": macro, "macro_classes": MACRO_TYPES, "accuracy": accuracy},
