@@ -4,6 +4,7 @@ the comparison, activation and rollback."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,13 @@ def _wait(ws: Workspace, job: dict[str, Any], timeout: float = 240) -> dict[str,
         time.sleep(1)
         job = jobs.read(ws, job["id"])
     return job
+
+
+def _urgency(model: Path, text: str) -> list[str]:
+    from rasa.core.agent import Agent
+
+    parsed = asyncio.run(Agent.load(str(model)).parse_message(text))
+    return [e["value"] for e in parsed["entities"] if e["entity"] == "urgency"]
 
 
 def _check_shape(comparison: dict[str, Any], with_live: bool) -> None:
@@ -80,6 +88,16 @@ def test_train_compare_activate_finetune_and_roll_back(tmp_path: Path, monkeypat
         known_intents=domain["intents"],
         known_entities=[],
     )
+    # an urgency the rule readers miss ("水疱"), taught by marking the words (bot/language/phrases.py)
+    save_example(
+        ws.data_dir,
+        trainer="li",
+        text="宝宝手上冒了好几个水疱",
+        intent="complaint_product",
+        entities=[{"start": 9, "end": 11, "entity": "urgency", "value": "safety"}],
+        known_intents=domain["intents"],
+        known_entities=["urgency"],
+    )
     tuned = _wait(ws, jobs.start(ws, trainer="li", mode="finetune", epoch_fraction=0.5))
     assert tuned["status"] == "ready", (tuned["error"], tuned["log_tail"])
     assert tuned["mode"] == "finetune" and tuned["fallback_reason"] is None, tuned["fallback_reason"]
@@ -88,6 +106,9 @@ def test_train_compare_activate_finetune_and_roll_back(tmp_path: Path, monkeypat
     assert (ws.reports_dir / f"{tuned['id']}.md").is_file()
 
     second = ws.root / tuned["model"]
+    assert _urgency(first, "我家孩子脚上也起了水疱") == []
+    assert _urgency(second, "我家孩子脚上也起了水疱") == ["safety"]  # the correction is learnt
+    assert _urgency(second, "还好没起水疱") == []  # and read with negation, like the lexicon
     activate(ws, second, trainer="wang", job=tuned["id"])
     assert live_model(ws) == second
     assert rollback(ws, trainer="wang")["active"]["job"] == full["id"]
