@@ -20,7 +20,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot.agent_api import trainer_routes
+from bot.agent_api import trainer_routes, training_routes
 from bot.agent_api.auth import check_token
 from bot.agent_api.health import health
 from bot.agent_api.http import ApiError, body_of, required_text, text_field
@@ -93,6 +93,7 @@ def create_blueprint(stores: Stores, name: str = "agent_api") -> Blueprint:
         return wrap
 
     trainer_routes.register(route)
+    training_routes.register(route)
 
     @route("/health", public=True)
     async def health_check(request: Request) -> HTTPResponse:

@@ -42,6 +42,7 @@ from bot.trainer import import_store, spans, stories
 from bot.trainer.examples import Contradiction, ExampleError, InvalidData, MisalignedSpans, save_example
 from bot.trainer.imports import ImportRefused, read_export
 from bot.trainer.review import Conversation, Turn, least_sure_first, read_conversation, select
+from bot.trainer.values import vocabularies
 from bot.trainer.workspace import Workspace
 
 logger = logging.getLogger(__name__)
@@ -255,7 +256,8 @@ def register(route: Route) -> None:
             {
                 "intents": _intents(request),
                 "entities": list(domain.entities),
-                "urgency": list(getattr(urgency, "values", []) or []),
+                "urgency": [v for v in getattr(urgency, "values", []) or [] if v in vocabularies()["urgency"]],
+                "values": vocabularies(),
                 "actions": [a for a in domain.action_names_or_texts if a and a != "action_listen" and " " not in a],
             }
         )

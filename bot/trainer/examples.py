@@ -34,6 +34,7 @@ from filelock import FileLock
 
 from bot.language.normalize import normalize_text
 from bot.trainer.spans import Misaligned, misaligned
+from bot.trainer.values import canonical, vocabularies
 
 TRAINER_DIR = "trainer"
 AUDIT_FILE = "trainer_audit.jsonl"
@@ -200,6 +201,20 @@ def _render(intent: str, lines: Sequence[str]) -> str:
     )
 
 
+def _with_value(text: str, entity: Mapping[str, Any]) -> dict[str, Any]:
+    """The entity with its value read into the entity's vocabulary (:func:`bot.trainer.values.canonical`).
+
+    Raises:
+        ExampleError: the words cannot be one of the vocabulary's values (422, the values listed).
+    """
+    name, words = str(entity["entity"]), text[int(entity["start"]) : int(entity["end"])]
+    value = canonical(name, words, entity.get("value"))
+    if value is None:
+        choices = "、".join(vocabularies()[name])
+        raise ExampleError(f"「{words}」 is no {name} the bot knows; give its value, one of: {choices}")
+    return {**entity, "value": value}
+
+
 def save_example(
     data_dir: Path,
     *,
@@ -230,7 +245,8 @@ def save_example(
         already an example of the same intent).
 
     Raises:
-        ExampleError: empty text or trainer, text over one line, unknown intent or entity (422).
+        ExampleError: empty text or trainer, text over one line, unknown intent or entity, words
+            that are no value of the entity's vocabulary and no value given (422).
         MisalignedSpans: an entity span off jieba's tokens (422).
         Contradiction: the text is already an example of another intent (409).
         InvalidData: ``validate`` refused the result (422; nothing kept).
@@ -250,6 +266,7 @@ def save_example(
     problems = misaligned(text, entities)
     if problems:
         raise MisalignedSpans(problems)
+    entities = [_with_value(text, e) for e in entities]
     line = annotate(text, entities)
     nlu_dir = data_dir / "nlu"
     target = nlu_dir / TRAINER_DIR / f"{intent}.yml"

@@ -606,7 +606,16 @@
     var startInput = el("input", { type: "number", min: 0, class: "fix-start", "aria-label": "起点（第几个字，从 0 开始）" });
     var endInput = el("input", { type: "number", min: 0, class: "fix-end", "aria-label": "终点（不含）" });
     var entitySelect = el("select", { class: "fix-entity", "aria-label": "实体名" });
-    var valueInput = el("input", { type: "text", class: "fix-value", placeholder: "值（默认是选中的字）", "aria-label": "实体值" });
+    var valueList = el("datalist", { id: id + "-values" });
+    var valueInput = el("input", { type: "text", class: "fix-value", list: id + "-values", placeholder: "值（默认是选中的字）", "aria-label": "实体值" });
+    // entities with a fixed set of values (GET /api/trainer/domain "values"): offer them; the server
+    // reads the selected words into one of them when no value is given ("电饭煲" → appliances)
+    function offerValues() {
+      var values = ((state.domain || {}).values || {})[entitySelect.value] || [];
+      valueList.innerHTML = "";
+      values.forEach(function (v) { valueList.appendChild(el("option", { value: v })); });
+    }
+    entitySelect.addEventListener("change", offerValues);
     var addButton = el("button", { type: "submit", class: "fix-add" }, "添加实体");
     var urgencySelect = el("select", { class: "fix-urgency", "aria-label": "紧急程度" });
     var list = el("ul", { class: "ents" });
@@ -623,6 +632,7 @@
       (domain.entities || []).filter(function (n) { return n !== "urgency"; }).forEach(function (name) {
         entitySelect.appendChild(el("option", { value: name, text: entityLabel(name) }));
       });
+      offerValues();
       urgencySelect.appendChild(el("option", { value: "", text: "无紧急" }));
       (domain.urgency || Object.keys(URGENCY_LABELS)).filter(function (n) { return n && n !== "none"; }).forEach(function (name) {
         urgencySelect.appendChild(el("option", { value: name, text: (URGENCY_LABELS[name] || name) + "（" + name + "）" }));
@@ -691,7 +701,7 @@
     var hint = el("div", { class: "message fix-hint", role: "status" });
     var entityForm = el("form", { class: "row" },
       el("label", {}, "起", startInput), el("label", {}, "止", endInput),
-      el("label", {}, "实体", entitySelect), el("label", {}, "值", valueInput), addButton);
+      el("label", {}, "实体", entitySelect), el("label", {}, "值", valueInput), valueList, addButton);
     entityForm.addEventListener("submit", function (event) {
       event.preventDefault();
       var range = fromInputs();
