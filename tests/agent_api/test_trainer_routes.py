@@ -74,7 +74,7 @@ def unique(text: str) -> str:
 
 
 def test_a_corrected_example_is_saved_valid_and_audited(bot: Any) -> None:
-    text = unique("保温杯收到就是碎的 第")
+    text = unique("电饭煲收到就是碎的 第")
     status, saved = post(
         bot,
         "/api/trainer/examples",
@@ -82,14 +82,15 @@ def test_a_corrected_example_is_saved_valid_and_audited(bot: Any) -> None:
             "trainer": "小王",
             "text": text,
             "intent": "complaint_product",
-            "entities": [{"start": 0, "end": 3, "entity": "product_category", "value": "保温杯"}],
+            "entities": [{"start": 0, "end": 3, "entity": "product_category"}],
             "conversation": "rest:someone",
         },
     )
     assert status == 201, saved
     assert saved["file"] == "data/nlu/trainer/complaint_product.yml" and saved["validated"]
     written = (bot.trainer_root / saved["file"]).read_text(encoding="utf-8")
-    assert f"- [保温杯](product_category){text[3:]}" in written
+    # the words are read into the category the rule reader uses, as the dialogue expects
+    assert f'- [电饭煲]{{"entity": "product_category", "value": "appliances"}}{text[3:]}' in written
     data = yaml.safe_load(written)  # still a valid Rasa NLU file
     assert data["nlu"][0]["intent"] == "complaint_product"
     audit = [json.loads(line) for line in (bot.trainer_root / "data/trainer_audit.jsonl").read_text().splitlines()]
@@ -157,6 +158,18 @@ def test_misaligned_spans_and_unknown_names_are_refused_with_the_reason(bot: Any
         status, refused = post(bot, "/api/trainer/examples", body)
         assert status == 422, (body, refused)
     assert post(bot, "/api/trainer/examples", {"text": text, "intent": "complaint_product"})[0] == 400  # no trainer
+    # words that are no category the bot knows, and no value given: the categories are listed
+    status, refused = post(
+        bot,
+        "/api/trainer/examples",
+        {
+            "trainer": "小王",
+            "text": text,
+            "intent": "complaint_product",
+            "entities": [{"start": 0, "end": 3, "entity": "product_category"}],
+        },
+    )
+    assert status == 422 and "appliances" in refused["error"], refused
     assert not list((bot.trainer_root / "data/nlu/trainer").glob("complaint_nonsense*"))
 
 

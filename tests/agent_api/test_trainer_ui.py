@@ -324,7 +324,7 @@ def test_correcting_the_intent_and_an_entity_saves_an_example(screen: Screen) ->
     expect(result).to_contain_text("已保存到 data/nlu/trainer/complaint_product.yml", timeout=60_000)
     expect(result).to_contain_text("已通过 rasa data validate")
     saved = (bot.trainer_root / "data" / "nlu" / "trainer" / "complaint_product.yml").read_text(encoding="utf-8")
-    assert "刚收到的[电饭煲](product_category)内胆上全是划痕" in saved, saved
+    assert '刚收到的[电饭煲]{"entity": "product_category", "value": "appliances"}内胆上全是划痕' in saved, saved
 
 
 def test_a_misaligned_span_is_refused_with_its_reason_and_fixed_with_the_suggestion(screen: Screen) -> None:
@@ -349,7 +349,7 @@ def test_a_misaligned_span_is_refused_with_its_reason_and_fixed_with_the_suggest
         "已保存到 data/nlu/trainer/complaint_product.yml", timeout=60_000
     )
     saved = (bot.trainer_root / "data" / "nlu" / "trainer" / "complaint_product.yml").read_text(encoding="utf-8")
-    assert "收到的[电饭煲](product_category)煮饭夹生 才用了两次" in saved, saved
+    assert '收到的[电饭煲]{"entity": "product_category", "value": "appliances"}煮饭夹生 才用了两次' in saved, saved
 
 
 def test_a_contradiction_is_refused_showing_both_intents(screen: Screen) -> None:

@@ -106,3 +106,45 @@ def test_no_training_example_equals_a_corpus_or_dev_text() -> None:
     shared = _shared_texts()
     copied = [line for lines in examples().values() for line in lines if _plain(line) in shared]
     assert copied == []
+
+
+def _entity_label_examples() -> list[tuple[str, list[dict]]]:
+    from rasa.shared.nlu.training_data.formats.rasa_yaml import RasaYAMLReader
+
+    data = RasaYAMLReader().read(ROOT / "data" / "nlu" / "entity_labels.yml")
+    return [(m.get("text"), m.get("entities") or []) for m in data.training_examples]
+
+
+def test_every_entity_label_of_the_domain_is_in_the_training_data() -> None:
+    """Rasa refuses to fine-tune when the data has a label the model has not seen: a trainer's first
+    annotated entity must not force a full training (data/nlu/entity_labels.yml)."""
+    domain = yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8"))
+    names, roles = set(), set()
+    for item in domain["entities"]:
+        name, spec = (item, {}) if isinstance(item, str) else next(iter(item.items()))
+        names.add(name)
+        roles.update(spec.get("roles") or [])
+    annotated = [e for _, entities in _entity_label_examples() for e in entities]
+    assert names <= {e["entity"] for e in annotated}, sorted(names - {e["entity"] for e in annotated})
+    assert roles <= {e.get("role") for e in annotated}, sorted(roles - {e.get("role") for e in annotated})
+
+
+def test_the_label_examples_teach_the_phrase_learner_nothing_the_readers_do_not_read() -> None:
+    """Each learnable annotation is what the rule readers read there (span and value), so
+    LearnedPhrases never adds an entity because of these examples."""
+    from bot.language.entities import extract_entities
+    from bot.language.phrases import LEARNABLE
+    from bot.language.urgency import detect_urgency
+    from bot.nlu.components import outcome_entities
+
+    for text, entities in _entity_label_examples():
+        read = [*extract_entities(text), *outcome_entities(text)]
+        read += [{"entity": "urgency", "value": h.level, "start": h.start, "end": h.end} for h in detect_urgency(text)]
+        for entity in (e for e in entities if e["entity"] in LEARNABLE):
+            assert any(
+                r["entity"] == entity["entity"]
+                and str(r["value"]) == entity["value"]
+                and r["start"] < entity["end"]
+                and entity["start"] < r["end"]
+                for r in read
+            ), (text, entity, read)
