@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import pytest
 
@@ -119,3 +119,22 @@ def trainer_workspace(folder: Path) -> Path:
     for name in ("domain.yml", "config.yml"):
         shutil.copy2(ROOT / name, folder / name)
     return folder
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+"""Debian's Chromium, which Playwright drives (nothing is downloaded)."""
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """A headless Chromium for the browser tests of a module."""
+    # Not a skip: `make test` installs Debian's chromium (tools/setup.sh --browser).
+    assert CHROMIUM.exists(), "chromium is not installed at /usr/bin/chromium: run `bash tools/setup.sh --browser`"
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        try:
+            yield browser
+        finally:
+            browser.close()

@@ -23,6 +23,7 @@ from typing import Any
 
 from bot.trainer.examples import write_atomically
 from bot.trainer.imports import Message
+from bot.trainer.processes import process_alive
 from bot.trainer.review import Conversation, read_conversation
 from bot.trainer.workspace import Workspace
 
@@ -73,21 +74,9 @@ def meta(ws: Workspace, import_id: str) -> dict:
     if not path.exists():
         raise ImportNotFound(import_id)
     data: dict = json.loads(path.read_text(encoding="utf-8"))
-    if data.get("status") == "reading" and not _alive(int(data.get("pid") or 0)):
+    if data.get("status") == "reading" and not process_alive(int(data.get("pid") or 0)):
         data.update(status="failed", error="the server stopped while reading this import; import it again")
     return data
-
-
-def _alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def list_imports(ws: Workspace) -> list[dict]:

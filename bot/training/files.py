@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import bot
+from bot.trainer.examples import write_atomically
 
 
 def code_root() -> Path:
@@ -18,21 +17,9 @@ def code_root() -> Path:
 
 
 def write_json_atomically(path: Path, data: Any) -> None:
-    """Writes ``data`` as UTF-8 JSON to a temporary file in the same folder, fsyncs it and moves
-    it into place (``os.replace``): a reader sees the old file or the new one, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, ensure_ascii=False, indent=2)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """Writes ``data`` as UTF-8 JSON atomically (:func:`bot.trainer.examples.write_atomically`):
+    a reader sees the old file or the new one, never half."""
+    write_atomically(path, json.dumps(data, ensure_ascii=False, indent=2) + "\n")
 
 
 def read_json(path: Path) -> Any:

@@ -42,6 +42,7 @@ from typing import Any
 from filelock import FileLock
 
 from bot.privacy import mask_pii
+from bot.trainer.processes import process_alive
 from bot.trainer.workspace import Workspace
 from bot.training import compare as comparing
 from bot.training.files import code_root, read_json, write_json_atomically
@@ -109,29 +110,6 @@ def log_path(ws: Workspace, job_id: str) -> Path:
 def new_id(clock: Callable[[], float] = time.time) -> str:
     """A time-sortable id: ``YYYYMMDD-HHMMSS-xxxx`` (UTC, 4 random hex digits)."""
     return time.strftime("%Y%m%d-%H%M%S", time.gmtime(clock())) + "-" + secrets.token_hex(2)
-
-
-def process_alive(pid: int | None) -> bool:
-    """True when process ``pid`` exists and is not a zombie (a finished child is reaped here)."""
-    if not pid:
-        return False
-    try:
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        if done == pid:
-            return False
-    except ChildProcessError:
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return stat.rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
 
 
 def _reconcile(ws: Workspace, job: dict[str, Any], now: float) -> dict[str, Any]:

@@ -30,7 +30,6 @@ import pytest
 from bot.agent_api.trainer_ui import STATIC_DIR, STATIC_FILES, TrainerUi
 from tools.devstack import ROOT, http_request
 
-CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = ROOT / "reports" / "screenshots"
 TRAINER = "测试员小林"
 EMOJI = re.compile("[\U0001f000-\U0001faff\u2600-\u27bf\ufe0f]")
@@ -104,20 +103,6 @@ def test_nothing_outside_the_three_files_is_reachable(bot: Any, path: str) -> No
 # ---------------------------------------------------------------------------------------------
 # The browser
 # ---------------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    # Not a skip: `make test` installs Debian's chromium (tools/setup.sh --browser).
-    assert CHROMIUM.exists(), "chromium is not installed at /usr/bin/chromium: run `bash tools/setup.sh --browser`"
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 class Screen:

@@ -31,7 +31,6 @@ from bot.channels.webchat import (
 )
 from tools.devstack import ROOT, http_request
 
-CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = ROOT / "reports" / "screenshots"  # copied to docs/screenshots/ by hand when the widget changes
 TICKET = re.compile(r"TS\d{12}")
 
@@ -280,20 +279,6 @@ def test_uploads_per_chat_are_limited(web: WebStack) -> None:
 # ---------------------------------------------------------------------------------------------
 # A real browser
 # ---------------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    # Not a skip: `make test` installs Debian's chromium (tools/setup.sh --browser).
-    assert CHROMIUM.exists(), "chromium is not installed at /usr/bin/chromium: run `bash tools/setup.sh --browser`"
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 def wait_js(page: Any, expression: str, timeout: float = 15) -> None:
