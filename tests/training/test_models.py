@@ -107,7 +107,7 @@ def test_a_failed_write_leaves_the_old_pointer(tmp_path: Path, monkeypatch: pyte
     def crash(*args: object) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr("bot.training.files.os.replace", crash)
+    monkeypatch.setattr("bot.trainer.examples.os.replace", crash)
     with pytest.raises(OSError):
         activate(ws, _model(ws, "b"), trainer="li")
     assert ws.active_file.read_text(encoding="utf-8") == before
