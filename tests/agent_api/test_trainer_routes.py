@@ -285,7 +285,15 @@ def test_bad_chat_exports_are_refused_whole_with_the_rows_named(bot: Any, body: 
 
 @pytest.mark.parametrize(
     "path",
-    ["/api/trainer/examples", "/api/trainer/stories", "/api/trainer/tokens", "/api/trainer/train"],
+    [
+        "/api/trainer/examples",
+        "/api/trainer/stories",
+        "/api/trainer/tokens",
+        "/api/trainer/train",
+        "/api/trainer/train/20261130-000000-abcd/activate",
+        "/api/trainer/train/20261130-000000-abcd/discard",
+        "/api/trainer/models/rollback",
+    ],
 )
 def test_malformed_json_is_400_on_every_trainer_post(bot: Any, path: str) -> None:
     for body in (b"{", b"[]", b"\xff\xfe", b"null"):
