@@ -1,9 +1,11 @@
 """``rasa data validate`` run in-process, in a separate worker process, for the trainers' saves (issue 11).
 
-The checks are exactly those of ``rasa data validate`` (``rasa.cli.utils.validate_files`` without
-``--fail-on-warnings``): domain validity, actions/forms/slots used in stories and rules, slot
-mappings, NLU (intents and entities against the domain, the same example under two intents),
-and story structure (conflicting stories). The CLI takes ~24 s here (Python and Rasa start each
+The checks are those of ``rasa data validate`` (``rasa.cli.utils.validate_files``): domain
+validity, actions/forms/slots used in stories and rules, slot mappings, NLU (intents and
+entities against the domain; its warnings, such as the same example under two intents, are
+reported but do not fail: the save checks contradictions itself), and story structure, where a
+conflict fails (the CLI only warns). When trainers saved stories or rules, RulePolicy's own
+check runs as well, since ``rasa train`` refuses a rule that contradicts another. The CLI takes ~24 s here (Python and Rasa start each
 time); reading the project takes ~10 s of that, all pure-Python YAML parsing, so it runs in one
 long-lived worker process (``spawn``, Rasa imported once) instead of a thread of the server,
 where it would hold the GIL against customers' turns.
@@ -16,10 +18,13 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import tempfile
 import warnings
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 _pool: ProcessPoolExecutor | None = None
 
@@ -58,13 +63,47 @@ def check_project(root: str) -> Validation:
                 validator.verify_form_slots(),
                 validator.verify_slot_mappings(),
                 validator.verify_nlu(True),
-                validator.verify_story_structure(True, max_history=None),
+                # stricter than the CLI's default: a story that conflicts with another is refused
+                validator.verify_story_structure(False, max_history=None),
             ]
-            ok = all(checks)
+            conflicts = _rule_conflicts(importer) if _has_trainer_stories(base) else []
+            ok = all(checks) and not conflicts
         except Exception as error:  # noqa: BLE001 - a broken file is a result, not a crash
             return Validation(False, [f"{type(error).__name__}: {error}"])
-    messages = [str(w.message) for w in caught if not any(n in str(w.message) for n in NOISE)]
+    messages = conflicts + [str(w.message) for w in caught if not any(n in str(w.message) for n in NOISE)]
     return Validation(ok, list(dict.fromkeys(messages))[:20])
+
+
+def _has_trainer_stories(root: Path) -> bool:
+    folder = root / "data" / "stories" / "trainer"
+    return folder.is_dir() and any(folder.glob("*.yml"))
+
+
+def _rule_conflicts(importer: Any) -> list[str]:
+    """What ``rasa train`` would refuse in the rules: RulePolicy's own check, run on all stories and
+    rules (a rule contradicting another rule, or a rule never applying), a few seconds."""
+    from rasa.core.policies.rule_policy import InvalidRule, RulePolicy
+    from rasa.engine.graph import ExecutionContext, GraphSchema
+    from rasa.engine.storage.local_model_storage import LocalModelStorage
+    from rasa.engine.storage.resource import Resource
+    from rasa.shared.core.generator import TrainingDataGenerator
+
+    domain = importer.get_domain()
+    trackers = TrainingDataGenerator(
+        importer.get_stories(), domain, augmentation_factor=0, use_story_concatenation=False
+    ).generate()
+    with tempfile.TemporaryDirectory() as folder:
+        policy = RulePolicy.create(
+            RulePolicy.get_default_config(),
+            LocalModelStorage(Path(folder)),
+            Resource("rule_check"),
+            ExecutionContext(GraphSchema({}), "rule_check"),
+        )
+        try:
+            policy.train(trackers, domain)
+        except InvalidRule as error:
+            return [str(error).strip()]
+    return []
 
 
 def _executor() -> ProcessPoolExecutor:
@@ -81,8 +120,20 @@ async def validate(root: Path) -> Validation:
 
 
 def check_in_worker(root: str) -> Validation:
-    """:func:`check_project` in the worker process, waited for from a plain thread (a save's file lock is held there)."""
-    return _executor().submit(check_project, root).result()
+    """:func:`check_project` in the worker process, waited for from a plain thread (a save's file lock is held there).
+
+    A worker that died is replaced once; when the check still cannot run, the result is a
+    refusal that says so (nothing unchecked is kept), never an exception.
+    """
+    global _pool
+    for _ in (1, 2):
+        try:
+            return _executor().submit(check_project, root).result()
+        except BrokenProcessPool:
+            _pool = None  # started again on the next call
+        except Exception as error:  # noqa: BLE001 - reported as a refusal
+            return Validation(False, [f"the validation could not run: {type(error).__name__}"])
+    return Validation(False, ["the validation could not run: its worker process keeps dying"])
 
 
 def shutdown() -> None:

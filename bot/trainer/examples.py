@@ -3,7 +3,7 @@
 A save is:
 
 - **checked**: the intent and entity names are the domain's; every entity span falls on jieba's
-  tokens (:mod:`bot.trainer.spans`); the same text (after :func:`normalize_text`, spaces ignored) is not already
+  tokens (:mod:`bot.trainer.spans`); the same text (:func:`comparable`: normalised, punctuation and case ignored) is not already
   an example of another intent anywhere under ``data/nlu/`` (:class:`Contradiction`, with both);
 - **append-only and atomic**: one file per intent, ``data/nlu/trainer/<intent>.yml``, rewritten
   with the new line added to a temporary file and moved into place (``os.replace``), so a crash
@@ -24,6 +24,7 @@ import os
 import re
 import tempfile
 import time
+import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,10 +34,13 @@ import yaml
 from filelock import FileLock
 
 from bot.language.normalize import normalize_text
+from bot.privacy import mask_pii
 from bot.trainer.spans import Misaligned, misaligned
 from bot.trainer.values import canonical, vocabularies
 
 TRAINER_DIR = "trainer"
+BAD_CATEGORIES = {"Cc", "Cs", "Zl", "Zp", "Co", "Cn"}
+"""Unicode categories a saved line may not hold: controls (line breaks too), surrogates, separators, unassigned."""
 AUDIT_FILE = "trainer_audit.jsonl"
 LOCK_TIMEOUT_SECONDS = 120.0
 """Longest wait for another trainer's save (each holds the lock through ``rasa data validate``, ~10 s)."""
@@ -87,7 +91,7 @@ class MisalignedSpans(ExampleError):
 
 @dataclass(frozen=True)
 class Saved:
-    """Where the example went; ``duplicate`` when the same text was already under the same intent."""
+    """Where the example went; ``duplicate`` when the same line (words and marks) was already there (``file``)."""
 
     file: Path
     line: str
@@ -132,16 +136,17 @@ def _examples_of(path: Path) -> Iterable[tuple[str, str]]:
 
 
 def comparable(text: str) -> str:
-    """The form two examples are compared in: normalised (:func:`normalize_text`), no spaces."""
-    return re.sub(r"\s+", "", normalize_text(text))
+    """The form two examples are compared in: normalised (:func:`normalize_text`), lower case, only
+    letters and digits (spaces, punctuation, quotes and emoji ignored: "快递，丢了！" = "快递丢了")."""
+    return re.sub(r"[\W_]+", "", normalize_text(text)).lower()
 
 
-def existing(nlu_dir: Path) -> dict[str, tuple[str, str]]:
-    """Every example under ``nlu_dir``, by normalised plain text → ``(intent, file)``."""
-    index: dict[str, tuple[str, str]] = {}
+def existing(nlu_dir: Path) -> dict[str, list[tuple[str, str, str]]]:
+    """Every example under ``nlu_dir``, by :func:`comparable` plain text → ``[(intent, file, line)]``."""
+    index: dict[str, list[tuple[str, str, str]]] = {}
     for path in sorted(nlu_dir.rglob("*.yml")):
         for intent, line in _examples_of(path):
-            index.setdefault(comparable(plain_text(line)), (intent, str(path)))
+            index.setdefault(comparable(plain_text(line)), []).append((intent, str(path), line))
     return index
 
 
@@ -160,6 +165,7 @@ def write_atomically(path: Path, content: str) -> None:
             handle.write(content)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; the project's files are world-readable
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -167,8 +173,9 @@ def write_atomically(path: Path, content: str) -> None:
         raise
 
 
-def write_checked(path: Path, content: str, validate: Validate | None) -> None:
-    """Writes ``path`` atomically, then runs ``validate``; on errors puts the old file back and raises.
+def write_checked(path: Path, content: str, validate: Validate | None, then: Callable[[], None] | None = None) -> None:
+    """Writes ``path`` atomically, runs ``validate`` and then ``then`` (the audit line); when the
+    validation reports errors or anything fails, the old file is put back and the error raised.
 
     Call under :func:`save_lock`, so no other save sees the file while it is being checked.
 
@@ -177,13 +184,18 @@ def write_checked(path: Path, content: str, validate: Validate | None) -> None:
     """
     before = path.read_bytes() if path.exists() else None
     write_atomically(path, content)
-    errors = list(validate()) if validate is not None else []
-    if errors:
+    try:
+        errors = list(validate()) if validate is not None else []
+        if errors:
+            raise InvalidData(errors)
+        if then is not None:
+            then()
+    except BaseException:
         if before is None:
-            path.unlink()
+            path.unlink(missing_ok=True)
         else:
             write_atomically(path, before.decode("utf-8"))
-        raise InvalidData(errors)
+        raise
 
 
 def audit(data_dir: Path, record: Mapping[str, Any]) -> None:
@@ -241,8 +253,9 @@ def save_example(
             example is kept only when it returns no errors.
 
     Returns:
-        The file and the line written (``duplicate=True``, nothing written, when the same text is
-        already an example of the same intent).
+        The file and the line written (``duplicate=True``, nothing written, when the same line,
+        marks included, is already an example of the same intent; the same words with other marks
+        are written, so a correction of the entities is never lost).
 
     Raises:
         ExampleError: empty text or trainer, text over one line, unknown intent or entity, words
@@ -255,8 +268,21 @@ def save_example(
     text = text.strip()
     if not trainer.strip():
         raise ExampleError("a trainer name is required")
-    if not text or "\n" in text or len(text) > 500:
+    if not text or len(text) > 500:
         raise ExampleError("the text must be one non-empty line of at most 500 characters")
+    for what, value in (("text", text), ("trainer", trainer), ("conversation", conversation or "")):
+        if any(unicodedata.category(ch) in BAD_CATEGORIES for ch in value):
+            raise ExampleError(f"the {what} holds line breaks, control or invalid characters")
+    if _ANNOTATION.search(text) or plain_text(text) != text:
+        raise ExampleError("the text holds [words](name) or [words]{...}, which Rasa reads as an annotation")
+    if mask_pii(text) != text:
+        raise ExampleError("the text holds a phone number, an ID number or an address: leave it masked")
+    spans = sorted((int(e.get("start") or 0), int(e.get("end") or 0)) for e in entities)
+    if any(a[1] > b[0] for a, b in zip(spans, spans[1:])):
+        raise ExampleError("two entities overlap; Rasa gives each word one entity")
+    for entity in entities:
+        if any(ch in str(entity.get("value") or "") for ch in '[]{}()"\\') or "\n" in str(entity.get("value") or ""):
+            raise ExampleError(f"the value of {entity.get('entity')} holds brackets, quotes or a line break")
     if intent not in set(known_intents):
         raise ExampleError(f"unknown intent {intent!r}")
     names = set(known_entities)
@@ -271,13 +297,14 @@ def save_example(
     nlu_dir = data_dir / "nlu"
     target = nlu_dir / TRAINER_DIR / f"{intent}.yml"
     with save_lock(data_dir):
-        found = existing(nlu_dir).get(comparable(text))
-        if found and found[0] != intent:
-            raise Contradiction(text, intent, found[0], found[1])
-        if found:
-            return Saved(target, line, duplicate=True)
+        found = existing(nlu_dir).get(comparable(text)) or []
+        other = next((f for f in found if f[0] != intent), None)
+        if other is not None:
+            raise Contradiction(text, intent, other[0], other[1])
+        same = next((f for f in found if f[2] == line), None)
+        if same is not None:  # the same words with the same marks: nothing to add
+            return Saved(Path(same[1]), line, duplicate=True)
         lines = [example for _, example in _examples_of(target)] if target.exists() else []
-        write_checked(target, _render(intent, [*lines, line]), validate)
         record = {
             "time": clock(),
             "trainer": trainer.strip(),
@@ -287,7 +314,7 @@ def save_example(
             "file": str(target.relative_to(data_dir.parent)) if data_dir.parent in target.parents else str(target),
             "conversation": conversation,
         }
-        audit(data_dir, record)
+        write_checked(target, _render(intent, [*lines, line]), validate, then=lambda: audit(data_dir, record))
     return Saved(target, line)
 
 

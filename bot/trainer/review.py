@@ -13,12 +13,14 @@ Uncertainty of a turn (higher = review first), in this order of weight:
 - ``1 - margin``, the margin being the top intent's confidence minus the runner-up's (a
   reading with 0.51 / 0.49 is nearly a coin toss even when it is not a fallback).
 
-Customer text is masked (:func:`bot.privacy.mask_pii`) before it leaves this module: a trainer
-needs the wording, not the phone number.
+Customer text is shown as the NLU read it (normalised: the entities' offsets refer to it) and
+masked (:func:`bot.privacy.mask_pii`) with the offsets carried through (:func:`masked_reading`),
+entity values masked too: a trainer needs the wording, not the phone number.
 """
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -121,6 +123,43 @@ class Conversation:
         raise ValueError(f"unknown filter {name!r}; expected one of {', '.join(FILTERS)}")
 
 
+def masked_reading(text: str, entities: Sequence[Mapping[str, Any]]) -> tuple[str, tuple[dict[str, Any], ...]]:
+    """``text`` masked (:func:`bot.privacy.mask_pii`) with ``entities`` moved to the masked text.
+
+    ``text`` must be the text the entities' offsets refer to (the NLU's normalised text). Masking
+    can change lengths ("138 1234 5678" → "138****5678", an address → "上海***"): offsets are
+    carried through the edit, an entity inside masked words keeps only a masked value, and an
+    entity that no longer has words of its own is dropped. String values are masked too.
+    """
+    masked = mask_pii(text)
+    if masked == text:
+        moved = [dict(e) for e in entities]
+    else:
+        blocks = difflib.SequenceMatcher(None, text, masked, autojunk=False).get_matching_blocks()
+
+        def place(offset: int, end: bool) -> int | None:
+            for a, b, size in blocks:
+                if a <= offset <= a + size and size:
+                    if (end and offset > a) or (not end and offset < a + size):
+                        return b + (offset - a)
+            return None
+
+        moved = []
+        for entity in entities:
+            start, stop = entity.get("start"), entity.get("end")
+            if not isinstance(start, int) or not isinstance(stop, int):
+                continue
+            new_start, new_end = place(start, False), place(stop, True)
+            if new_start is None or new_end is None or new_end <= new_start:
+                continue  # its words were masked away: a trainer re-marks them if needed
+            moved.append({**entity, "start": new_start, "end": new_end})
+    for entity in moved:
+        for key in ("value", "text"):
+            if isinstance(entity.get(key), str):
+                entity[key] = mask_pii(entity[key])
+    return masked, tuple(moved)
+
+
 def _ranking(parse: Mapping[str, Any]) -> list[tuple[str, float]]:
     ranking = [
         (str(r.get("name")), float(r.get("confidence") or 0.0))
@@ -155,13 +194,15 @@ def read_conversation(sender_id: str, events: Iterable[Mapping[str, Any]]) -> Co
             confidence = float((parse.get("intent") or {}).get("confidence") or 0.0)
             others = [(n, c) for n, c in _ranking(parse) if n != intent]
             runner = max(others, key=lambda nc: nc[1]) if others else (None, 0.0)
-            entities = tuple(dict(e) for e in parse.get("entities") or [])
+            # the entities' offsets refer to the text the NLU read (normalised), kept in parse_data
+            read_text = str(parse.get("text") or event.get("text") or "")
+            shown, entities = masked_reading(read_text, parse.get("entities") or [])
             channel = channel or event.get("input_channel")
             drafts.append(
                 {
                     "index": len(drafts),
                     "raw": str(event.get("text") or ""),
-                    "text": mask_pii(str(event.get("text") or "")),
+                    "text": shown,
                     "intent": intent,
                     "confidence": confidence,
                     "runner_up": runner[0],

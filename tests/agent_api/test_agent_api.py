@@ -147,7 +147,12 @@ def case_of(bot, sender: str) -> dict[str, Any] | None:
 def served_routes() -> list[tuple[str, str]]:
     """(method, concrete path) of every route of the agents' API blueprint."""
     blueprint = AgentApi().blueprint(lambda message: None)  # type: ignore[arg-type, return-value]
-    values = {"ticket_id": UNKNOWN_TICKET, "sender_id": "auth-nobody"}
+    values = {
+        "ticket_id": UNKNOWN_TICKET,
+        "sender_id": "auth-nobody",
+        "import_id": "0123456789ab",
+        "job_id": "20261130-000000-abcd",
+    }
     routes = []
     for route in blueprint._future_routes:
         path = "/api" + re.sub(r"<(\w+)>", lambda m: values[m.group(1)], route.uri.rstrip("/"))

@@ -48,3 +48,18 @@ def test_a_broken_file_is_a_result_not_a_crash(tmp_path: Path) -> None:
     (root / "data" / "nlu.yml").write_text("nlu: [unclosed", encoding="utf-8")
     result = check_project(str(root))
     assert not result.ok and result.messages
+
+
+def test_a_trainer_rule_that_contradicts_a_rule_is_refused_as_rasa_train_would(tmp_path: Path) -> None:
+    for name in ("domain.yml", "config.yml"):
+        shutil.copy2(ROOT / name, tmp_path / name)
+    shutil.copytree(ROOT / "data", tmp_path / "data")
+    assert check_project(str(tmp_path)).ok
+    trainer = tmp_path / "data" / "stories" / "trainer"
+    trainer.mkdir(parents=True)
+    rule = (
+        'version: "3.1"\nrules:\n- rule: greet means goodbye\n  steps:\n  - intent: greet\n  - action: utter_goodbye\n'
+    )
+    (trainer / "r.yml").write_text(rule, encoding="utf-8")
+    result = check_project(str(tmp_path))
+    assert not result.ok and any("contradict" in m for m in result.messages), result.messages

@@ -21,7 +21,7 @@ from bot.trainer.examples import (
 )
 
 INTENTS = ("complaint_product", "complaint_logistics", "inform")
-ENTITIES = ("product", "order_id")
+ENTITIES = ("product", "order_id", "urgency")
 
 
 @pytest.fixture()
@@ -34,7 +34,9 @@ def data_dir(tmp_path: Path) -> Path:
     return tmp_path / "data"
 
 
-def save(data_dir: Path, text: str, intent: str = "complaint_product", entities=(), trainer: str = "小王"):
+def save(
+    data_dir: Path, text: str, intent: str = "complaint_product", entities=(), trainer: str = "小王", validate=None
+):
     return save_example(
         data_dir,
         trainer=trainer,
@@ -44,6 +46,7 @@ def save(data_dir: Path, text: str, intent: str = "complaint_product", entities=
         known_intents=INTENTS,
         known_entities=ENTITIES,
         conversation="rest:c1",
+        validate=validate,
         clock=lambda: 1000.0,
     )
 
@@ -82,7 +85,7 @@ def test_bad_examples_are_refused_with_the_reason(data_dir: Path) -> None:
         save(data_dir, "你好", intent="complaint_weather")
     with pytest.raises(ExampleError, match="unknown entity"):
         save(data_dir, "电饭煲坏了", entities=[{"entity": "colour", "start": 0, "end": 3}])
-    with pytest.raises(ExampleError, match="one non-empty line"):
+    with pytest.raises(ExampleError, match="line breaks"):
         save(data_dir, "第一行\n第二行")
     with pytest.raises(ExampleError, match="trainer name"):
         save(data_dir, "电饭煲坏了", trainer=" ")
@@ -98,7 +101,7 @@ def test_two_trainers_saving_at_the_same_moment_both_keep_their_example(data_dir
     with multiprocessing.get_context("spawn").Pool(4) as pool:
         lines = pool.map(_save_in_process, [(str(data_dir), t) for t in texts])
     assert sorted(lines) == sorted(texts)
-    kept = [intent for intent, _ in existing(data_dir / "nlu").values()]
+    kept = [intent for found in existing(data_dir / "nlu").values() for intent, _, _ in found]
     assert kept.count("complaint_product") == len(texts)
 
 
@@ -112,3 +115,48 @@ def test_annotate_uses_the_json_form_when_the_value_differs() -> None:
     assert annotate("顺丰送的", [{"entity": "courier", "start": 0, "end": 2, "value": "顺丰速运"}]) == (
         '[顺丰]{"entity": "courier", "value": "顺丰速运"}送的'
     )
+
+
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ("我买的[电饭煲](urgency)坏了", "annotation"),
+        ("电饭煲坏了\u2028真的", "line breaks"),
+        ("电饭煲坏了\x00", "line breaks"),
+        ("电话13812345678 电饭煲坏了", "phone number"),
+    ],
+)
+def test_texts_that_would_break_the_file_or_leak_data_are_refused(data_dir: Path, text: str, words: str) -> None:
+    with pytest.raises(ExampleError, match=words):
+        save(data_dir, text)
+    assert not (data_dir / "nlu" / "trainer").exists() or not list((data_dir / "nlu" / "trainer").iterdir())
+
+
+def test_punctuation_emoji_and_case_do_not_hide_a_contradiction(data_dir: Path) -> None:
+    save(data_dir, "快递丢了AB", intent="complaint_logistics")
+    for variant in ("快递丢了ab。", "“快递，丢了AB！”", "快递丢了ab😡"):
+        with pytest.raises(Contradiction):
+            save(data_dir, variant, intent="complaint_product")
+
+
+def test_new_marks_on_known_words_are_saved_not_dropped_as_a_duplicate(data_dir: Path) -> None:
+    save(data_dir, "插头烫手了", intent="complaint_product")
+    again = save(
+        data_dir,
+        "插头烫手了",
+        intent="complaint_product",
+        entities=[{"start": 2, "end": 4, "entity": "urgency", "value": "safety"}],
+    )
+    assert not again.duplicate and "urgency" in again.line
+    assert save(data_dir, "插头烫手了", intent="complaint_product").duplicate
+
+
+def test_a_failing_audit_or_validation_leaves_no_example(data_dir: Path) -> None:
+
+    def crash() -> list[str]:
+        raise RuntimeError("validator died")
+
+    with pytest.raises(RuntimeError):
+        save(data_dir, "第三次催发货了", validate=crash)
+    target = data_dir / "nlu" / "trainer" / "complaint_product.yml"
+    assert not target.exists() or "第三次催发货了" not in target.read_text(encoding="utf-8")
