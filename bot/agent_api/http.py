@@ -32,7 +32,7 @@ def body_of(request: Request) -> Dict[str, Any]:
     """
     try:
         data = json.loads(request.body or b"{}")
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise ApiError(400, "body must be a JSON object")
     if not isinstance(data, dict):
         raise ApiError(400, "body must be a JSON object")

@@ -23,9 +23,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -40,7 +42,7 @@ from bot.privacy import mask_pii
 from bot.rasa_ext import data_validation
 from bot.trainer import import_store, spans, stories
 from bot.trainer.examples import Contradiction, ExampleError, InvalidData, MisalignedSpans, save_example
-from bot.trainer.imports import ImportRefused, read_export
+from bot.trainer.imports import ImportRefused, as_customer_text, read_export
 from bot.trainer.review import Conversation, Turn, least_sure_first, read_conversation, select
 from bot.trainer.values import vocabularies
 from bot.trainer.workspace import Workspace
@@ -53,6 +55,8 @@ NOT_TRAINABLE = {"nlu_fallback", "empty_message"}
 """Intents a trainer cannot save examples under (the fallback is decided by thresholds, not data)."""
 PROGRESS_EVERY = 50
 """An import's progress is written every this many buyer turns."""
+EVENTS_EVERY = 1000
+"""The turns read so far are written every this many buyer turns (and at the end)."""
 
 Route = Callable[..., Callable[[Callable[..., Awaitable[HTTPResponse]]], Any]]
 
@@ -66,9 +70,12 @@ def _number(request: Request, name: str) -> float | None:
     if value in (None, ""):
         return None
     try:
-        return float(value)
+        number = float(value)
     except ValueError:
         raise BadQuery(f"{name} must be epoch seconds, got {value!r}") from None
+    if not math.isfinite(number):
+        raise BadQuery(f"{name} must be epoch seconds, got {value!r}")
+    return number
 
 
 def _limit(request: Request, default: int = 50) -> int:
@@ -170,8 +177,13 @@ def _validator(root: Any) -> Callable[[], list[str]]:
     return run
 
 
+_SAVES = ThreadPoolExecutor(max_workers=4, thread_name_prefix="trainer-save")
+"""Threads for saves and import files: a save waits for the file lock (up to 2 minutes) and must
+not take the server's default threads, which loading a model and resolving hosts need."""
+
+
 async def _in_thread(function: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
-    return await asyncio.get_running_loop().run_in_executor(None, partial(function, *args, **kwargs))
+    return await asyncio.get_running_loop().run_in_executor(_SAVES, partial(function, *args, **kwargs))
 
 
 def _trainer(data: dict[str, Any]) -> str:
@@ -353,14 +365,20 @@ def register(route: Route) -> None:
             raise ApiError(422, "'corrections' must map a turn index to {intent, entities}")
         intents = set(_intents(request))
         for key, fix in raw.items():
-            if not str(key).isdigit() or not isinstance(fix, dict) or fix.get("intent") not in intents:
+            if not (str(key).isascii() and str(key).isdecimal()) or not isinstance(fix, dict):
+                raise ApiError(422, f"correction of turn {key!r}: a turn index and {{intent, entities}} are required")
+            if fix.get("intent") not in intents:
                 raise ApiError(422, f"correction of turn {key}: an intent of the domain is required")
-            names = {str(e.get("entity")) for e in fix.get("entities") or [] if isinstance(e, dict)}
+            fixed = fix.get("entities") or []
+            if not isinstance(fixed, list) or not all(
+                isinstance(e, dict) and isinstance(e.get("entity"), str) and isinstance(e.get("value"), str)
+                for e in fixed
+            ):
+                raise ApiError(422, f"correction of turn {key}: entities must be [{{entity, value}}] with text values")
+            names = {e["entity"] for e in fixed}
             if not names <= set(domain.entities):
                 raise ApiError(422, f"correction of turn {key}: unknown entity {sorted(names - set(domain.entities))}")
-            corrections[int(key)] = stories.Correction(
-                str(fix["intent"]), tuple(e for e in fix.get("entities") or [] if isinstance(e, dict))
-            )
+            corrections[int(key)] = stories.Correction(str(fix["intent"]), tuple(fixed))
         events = await _events(request, sender_id)
         if events is None:
             raise ApiError(404, f"no conversation {sender_id}")
@@ -407,15 +425,21 @@ def register(route: Route) -> None:
     @route("/trainer/imports", methods=("POST",))
     async def trainer_import(request: Request) -> HTTPResponse:
         trainer = (request.args.get("trainer") or "").strip()
-        if not trainer:
-            raise ApiError(400, "'trainer' query parameter is required")
+        if not trainer or len(trainer) > 64:
+            raise ApiError(400, "'trainer' query parameter is required (at most 64 characters)")
         filename = (request.args.get("filename") or "").strip()[:200]
+        ws = workspace(request)
+        reading = [m for m in import_store.list_imports(ws) if m.get("status") == "reading"]
+        if reading:
+            raise ApiError(409, "another import is being read; wait for it to finish", import_id=reading[0]["import"])
         try:
             messages = await _in_thread(read_export, request.body or b"", filename)
         except ImportRefused as error:
-            status = 413 if "MB" in error.reason or "rows" in error.reason else 422
-            raise ApiError(status, str(error), problems=[{"row": r, "problem": p} for r, p in error.problems[:200]])
-        ws = workspace(request)
+            raise ApiError(
+                413 if error.too_big else 422,
+                str(error),
+                problems=[{"row": r, "problem": p} for r, p in error.problems[:200]],
+            )
         meta = import_store.create(ws, trainer=trainer, filename=filename, messages=messages)
         request.app.add_task(_read_import(request.app, ws, meta["import"], messages))
         return response.json(meta, status=202)
@@ -444,12 +468,13 @@ async def _read_import(app: Any, ws: Workspace, import_id: str, messages: list[A
                 continue
             if not message.text:
                 continue
-            parse = await app.ctx.agent.parse_message(message.text)
+            parse = await app.ctx.agent.parse_message(as_customer_text(message.text))
             conversation.append(import_store.user_event(message, parse))
             read += 1
+            await asyncio.sleep(0)  # a customer's turn waiting on this worker goes next
             if read % PROGRESS_EVERY == 0:
-                await _in_thread(import_store.save_progress, ws, import_id, events, read=read)
-                await asyncio.sleep(0)  # customers' turns go first
+                kept = events if read % EVENTS_EVERY == 0 else None
+                await _in_thread(import_store.save_progress, ws, import_id, kept, read=read)
         await _in_thread(import_store.save_progress, ws, import_id, events, read=read, status="done")
     except Exception as error:  # noqa: BLE001 - recorded on the import; the server goes on
         logger.exception("import %s failed after %d turns", import_id, read)

@@ -31,6 +31,18 @@ Route = Callable[..., Callable[[Callable[..., Awaitable[HTTPResponse]]], Any]]
 MODES = ("finetune", "full")
 
 
+def _record_served(request: Request) -> None:
+    """Before the first training or activation, the model the server runs becomes the pointer's
+    live model, so a job fine-tunes from and compares with it (not a guess from file dates) and
+    the first activation can be rolled back to it."""
+    ws = workspace(request)
+    if models.active(ws) is not None:
+        return
+    path = getattr(getattr(request.app.ctx.agent, "processor", None), "model_path", None)
+    if path is not None and Path(path).is_file():
+        models.activate(ws, Path(path), trainer="(served when the workbench was first used)")
+
+
 def _job(request: Request, job_id: str) -> dict[str, Any]:
     try:
         return jobs.read(workspace(request), job_id)
@@ -66,6 +78,7 @@ def register(route: Route) -> None:
         mode = data.get("mode") or "finetune"
         if mode not in MODES:
             raise ApiError(422, f"'mode' must be one of {', '.join(MODES)}")
+        _record_served(request)
         try:
             job = jobs.start(workspace(request), trainer=trainer, mode=mode)
         except jobs.JobRunning as error:
@@ -92,6 +105,7 @@ def register(route: Route) -> None:
         model = Path(job["model"]) if Path(job["model"]).is_absolute() else ws.root / job["model"]
         if not model.is_file():
             raise ApiError(409, f"the model file of job {job_id} is gone")
+        _record_served(request)  # the model served now is what a rollback goes back to
         await _serve(request, model)  # a model that does not load never becomes the pointer
         result = models.activate(ws, model, trainer=trainer, job=job_id)
         try:

@@ -9,7 +9,8 @@ training time, :func:`find` looks for them in a normalised message, after the ru
 Rules, so a taught phrase cannot do more harm than a lexicon entry:
 
 - only the entities in :data:`LEARNABLE` (names, not numbers: an order number is not a phrase);
-- a phrase has at least :data:`MIN_CHARS` characters (one character matches everywhere);
+- a phrase has at least :data:`MIN_CHARS` characters (one character matches everywhere), and an
+  urgency phrase does not start with a negation (:data:`NEGATIONS`: "没有烫伤" marked urgent is a slip);
 - a phrase taught under two values is ambiguous and dropped;
 - a match is skipped where an entity of the same name already covers it, where a longer taught
   phrase matched, and for ``urgency`` where it is negated ("没有烫出泡", :func:`bot.language.urgency.is_negated`)
@@ -26,6 +27,8 @@ from bot.language.urgency import is_negated
 
 LEARNABLE = ("urgency", "product_category", "courier", "desired_outcome")
 MIN_CHARS = 2
+NEGATIONS = "不没无未别非"
+"""An urgency phrase starting with one of these ("没有烫伤") is a negation, never learnt as urgent."""
 
 
 @dataclass(frozen=True)
@@ -55,7 +58,7 @@ def learn(examples: Iterable[tuple[str, Sequence[Mapping[str, Any]]]]) -> list[P
             if name not in LEARNABLE or not isinstance(start, int) or not isinstance(end, int):
                 continue
             span = text[start:end].strip()
-            if len(span) < MIN_CHARS:
+            if len(span) < MIN_CHARS or (name == "urgency" and span[0] in NEGATIONS):
                 continue
             value = str(entity.get("value") or span)
             seen.setdefault((span, name, entity.get("role") or None), set()).add(value)

@@ -112,7 +112,7 @@ def agent_event(message: Message) -> dict[str, Any]:
 def save_progress(
     ws: Workspace,
     import_id: str,
-    events: Mapping[str, Sequence[Mapping[str, Any]]],
+    events: Mapping[str, Sequence[Mapping[str, Any]]] | None,
     *,
     read: int,
     status: str = "reading",
@@ -121,7 +121,8 @@ def save_progress(
     """Writes the events read so far and the progress (``status`` ``reading``, ``done`` or ``failed``)."""
     folder = _folder(ws, import_id)
     current = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
-    write_atomically(folder / "events.json", json.dumps(events, ensure_ascii=False))
+    if events is not None:  # None: only the progress (the turns are written every EVENTS_EVERY)
+        write_atomically(folder / "events.json", json.dumps(events, ensure_ascii=False))
     current.update(read=read, status=status, error=error)
     write_atomically(folder / "meta.json", json.dumps(current, ensure_ascii=False))
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -55,6 +56,8 @@ class ImportRefused(ValueError):
 
     reason: str
     problems: list[tuple[int, str]] = field(default_factory=list)
+    too_big: bool = False
+    """Refused for its size (413) rather than its content (422)."""
 
     def __str__(self) -> str:
         shown = "; ".join(f"row {row}: {what}" for row, what in self.problems[:MAX_PROBLEMS_SHOWN])
@@ -78,6 +81,8 @@ def decode(data: bytes) -> str:
 
 def _time(value: Any) -> float:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not math.isfinite(value) or not 0 <= value < 1e14:
+            raise ValueError(f"time {value!r} is not a time")
         return float(value) / 1000 if value > 1e11 else float(value)  # milliseconds in some exports
     text = str(value or "").strip()
     if not text:
@@ -110,11 +115,16 @@ def _columns(names: list[str]) -> dict[str, str]:
 
 def _rows(text: str, kind: str) -> Iterator[Mapping[str, Any]]:
     if kind == "csv":
-        reader = csv.DictReader(io.StringIO(text))
-        missing = [c for c in COLUMNS if c not in _columns(list(reader.fieldnames or []))]
-        if missing:
-            raise ImportRefused(f"missing column(s): {', '.join(missing)}; found: {', '.join(reader.fieldnames or [])}")
-        yield from reader
+        first = text.split("\n", 1)[0]
+        reader = csv.DictReader(io.StringIO(text), delimiter="\t" if "\t" in first and "," not in first else ",")
+        try:
+            missing = [c for c in COLUMNS if c not in _columns(list(reader.fieldnames or []))]
+            if missing:
+                found = ", ".join(reader.fieldnames or [])
+                raise ImportRefused(f"missing column(s): {', '.join(missing)}; found: {found}")
+            yield from reader
+        except csv.Error as error:  # a field over the csv module's limit, a NUL byte
+            raise ImportRefused(f"not readable as CSV near line {reader.line_num}: {error}") from None
         return
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -123,6 +133,9 @@ def _rows(text: str, kind: str) -> Iterator[Mapping[str, Any]]:
             row = json.loads(line)
         except json.JSONDecodeError as error:
             yield {"__error__": f"not JSON ({error.msg})", "__row__": number}
+            continue
+        except RecursionError:
+            yield {"__error__": "nested too deeply", "__row__": number}
             continue
         yield row if isinstance(row, dict) else {"__error__": "not a JSON object", "__row__": number}
 
@@ -140,7 +153,9 @@ def read_export(data: bytes, filename: str = "") -> list[Message]:
             them listed, the first :data:`MAX_PROBLEMS_SHOWN` shown), no buyer message at all.
     """
     if len(data) > MAX_BYTES:
-        raise ImportRefused(f"the file is {len(data) // (1024 * 1024)} MB; at most {MAX_BYTES // (1024 * 1024)} MB")
+        raise ImportRefused(
+            f"the file is {len(data) // (1024 * 1024)} MB; at most {MAX_BYTES // (1024 * 1024)} MB", too_big=True
+        )
     text = decode(data)
     lower = filename.lower()
     first = text.lstrip()[:1]
@@ -151,7 +166,7 @@ def read_export(data: bytes, filename: str = "") -> list[Message]:
     problems: list[tuple[int, str]] = []
     for number, row in enumerate(_rows(text, kind), start=1):
         if number > MAX_ROWS:
-            raise ImportRefused(f"more than {MAX_ROWS} rows; split the export")
+            raise ImportRefused(f"more than {MAX_ROWS} rows; split the export", too_big=True)
         if "__error__" in row:
             problems.append((int(row["__row__"]), str(row["__error__"])))
             continue
@@ -177,3 +192,10 @@ def read_export(data: bytes, filename: str = "") -> list[Message]:
     if not any(m.role == "buyer" and m.text for m in messages):
         raise ImportRefused("no buyer message with text in the file")
     return sorted(messages, key=lambda m: (m.conversation_id, m.time))
+
+
+def as_customer_text(text: str) -> str:
+    """A buyer's text as the NLU may read it: a leading "/" is not an intent command (the same rule
+    as the channels' ``escape_user_text``: the full-width slash is read back by the normaliser)."""
+    stripped = text.strip()
+    return "／" + stripped[1:] if stripped.startswith("/") else text

@@ -23,8 +23,9 @@ def write_json_atomically(path: Path, data: Any) -> None:
 
 
 def read_json(path: Path) -> Any:
-    """The JSON in ``path``, or None when the file does not exist."""
+    """The JSON in ``path``, or None when the file does not exist or is not JSON (a file broken by
+    hand is treated as missing rather than failing every route that reads it)."""
     try:
         return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    except (FileNotFoundError, ValueError):
         return None
