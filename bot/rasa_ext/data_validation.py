@@ -70,7 +70,11 @@ def check_project(root: str) -> Validation:
             ok = all(checks) and not conflicts
         except Exception as error:  # noqa: BLE001 - a broken file is a result, not a crash
             return Validation(False, [f"{type(error).__name__}: {error}"])
-    messages = conflicts + [str(w.message) for w in caught if not any(n in str(w.message) for n in NOISE)]
+    messages = conflicts + [
+        str(w.message)
+        for w in caught
+        if not issubclass(w.category, DeprecationWarning) and not any(n in str(w.message) for n in NOISE)
+    ]
     return Validation(ok, list(dict.fromkeys(messages))[:20])
 
 

@@ -98,8 +98,17 @@ def test_a_corrected_example_is_saved_valid_and_audited(bot: Any) -> None:
         a["trainer"] == "小王" and text[3:] in a["example"] and a["conversation"] == "rest:someone" for a in audit
     )
 
-    # the same text again under the same intent: nothing written twice
-    status, again = post(bot, "/api/trainer/examples", {"trainer": "小李", "text": text, "intent": "complaint_product"})
+    # the same words and marks again under the same intent: nothing written twice
+    status, again = post(
+        bot,
+        "/api/trainer/examples",
+        {
+            "trainer": "小李",
+            "text": text,
+            "intent": "complaint_product",
+            "entities": [{"start": 0, "end": 3, "entity": "product_category"}],
+        },
+    )
     assert status == 200 and again["duplicate"], again
     assert (bot.trainer_root / saved["file"]).read_text(encoding="utf-8").count(text[3:]) == 1
 
@@ -206,7 +215,7 @@ def test_a_story_and_its_test_story_come_from_a_conversation_without_phone_numbe
             "trainer": "小王",
             "conversation": sender,
             "upto": 1,
-            "corrections": {"0": {"intent": "out_of_scope", "entities": []}},
+            "corrections": {},
             "next_action_ok": True,
             "kind": "story",
         },
@@ -216,13 +225,22 @@ def test_a_story_and_its_test_story_come_from_a_conversation_without_phone_numbe
     test_story = (bot.trainer_root / saved["test_file"]).read_text(encoding="utf-8")
     assert "13912345678" not in story + test_story
     steps = yaml.safe_load(story)["stories"][0]["steps"]
-    assert steps[0] == {"intent": "out_of_scope"} and any("action" in s for s in steps[1:])
+    assert steps[0] == {"intent": "nlu_fallback"} and any("action" in s for s in steps[1:])
     assert "139****5678" in test_story and saved["test_file"].startswith("tests/trainer_stories/test_")
 
     status, refused = post(
         bot, "/api/trainer/stories", {"trainer": "小王", "conversation": sender, "upto": 7, "next_action_ok": True}
     )
     assert status == 422, refused
+    # a story the shop's rules contradict would break the next training: refused, nothing kept
+    before = sorted((bot.trainer_root / "data/stories/trainer").iterdir())
+    status, refused = post(
+        bot,
+        "/api/trainer/stories",
+        {"trainer": "小王", "conversation": sender, "upto": 0, "next_action_ok": False, "next_action": "utter_goodbye"},
+    )
+    assert status == 422 and "Contradicting" in refused["error"], refused
+    assert sorted((bot.trainer_root / "data/stories/trainer").iterdir()) == before
     status, refused = post(
         bot,
         "/api/trainer/stories",
@@ -309,3 +327,36 @@ def test_the_domain_and_tokens_a_correction_needs(bot: Any) -> None:
     assert "product_category" in domain["entities"] and "safety" in domain["urgency"]
     status, tokens = post(bot, "/api/trainer/tokens", {"text": "保温杯收到就是碎的"})
     assert status == 200 and tokens["tokens"][0] == {"text": "保温杯", "start": 0, "end": 3}
+
+
+def test_entities_are_shown_where_the_nlu_read_them_with_personal_data_masked(bot: Any) -> None:
+    sender = f"trainer-pii-{uuid.uuid4().hex[:8]}"
+    bot.say(sender, "[流泪][流泪]我电话138 1234 5678 孩子喝了奶粉拉肚子")
+    status, conversation = get(bot, f"/api/trainer/conversations/{sender}")
+    assert status == 200, conversation
+    (turn,) = conversation["turns"]
+    assert "1234" not in json.dumps(turn, ensure_ascii=False)  # neither the text nor an entity value
+    for entity in turn["entities"]:
+        if entity["entity"] in ("product_category", "urgency"):
+            assert turn["text"][entity["start"] : entity["end"]] in ("奶粉", "拉肚", "拉肚子"), (turn["text"], entity)
+
+
+def test_odd_queries_stories_and_imports_are_4xx(bot: Any) -> None:
+    assert get(bot, "/api/trainer/conversations?since=nan")[0] == 400
+    assert get(bot, "/api/trainer/conversations?until=inf")[0] == 400
+    sender = f"trainer-odd-{uuid.uuid4().hex[:8]}"
+    bot.say(sender, "你好")
+    for corrections in ({"²": {"intent": "greet"}}, {"0": {"intent": "greet", "entities": 5}}, {"0": "greet"}):
+        body = {
+            "trainer": "小王",
+            "conversation": sender,
+            "upto": 0,
+            "next_action_ok": True,
+            "corrections": corrections,
+        }
+        assert post(bot, "/api/trainer/stories", body)[0] == 422, corrections
+    nan = '{"conversation_id": "c1", "time": NaN, "role": "buyer", "text": "你好"}\n'
+    status, refused = post(bot, "/api/trainer/imports", nan.encode(), raw=True, query="&trainer=小王&filename=a.jsonl")
+    assert status == 422 and refused["problems"][0]["row"] == 1, refused
+    deep = "[" * 100000 + "]" * 100000
+    assert post(bot, "/api/trainer/examples", deep.encode(), raw=True)[0] == 400
