@@ -8,7 +8,8 @@ import re
 _ID_CARD = re.compile(
     r"(?<![0-9])([1-9][0-9]{5})(?:19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])[0-9]{3}[0-9Xx](?![0-9])"
 )
-_MOBILE = re.compile(r"(?<![0-9])(1[3-9][0-9])[ -]?[0-9]{4}[ -]?([0-9]{4})(?![0-9])")
+_MOBILE = re.compile(r"(?<![0-9])((?:\+?86[ -]?)?1[3-9][0-9])[ -]?[0-9]{4}[ -]?([0-9]{4})(?![0-9])")
+_EMAIL = re.compile(r"(?<![A-Za-z0-9._%+-])([A-Za-z0-9])[A-Za-z0-9._%+-]*@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)")
 _LANDLINE = re.compile(r"(?<![0-9])(0[0-9]{2,3})-[0-9]{4}([0-9]{3,4})(?![0-9])")
 _ADDRESS = re.compile(
     r"([\u4e00-\u9fa5]{2})[\u4e00-\u9fa5]*(?:省|市|区|县|镇|乡|路|街|巷|弄|道|村|小区|花园|大厦|公寓)"
@@ -33,8 +34,9 @@ def is_id_card_number(value: str) -> bool:
 def mask_pii(text: str) -> str:
     """Masks ID-card numbers, phone numbers and street addresses in ``text``.
 
-    ``13812345678`` -> ``138****5678``; an 18-digit ID keeps its first 6 characters; an address
-    keeps its first two characters ("上海***").
+    ``13812345678`` -> ``138****5678`` (``+8613812345678`` -> ``+86138****5678``); an 18-digit ID
+    keeps its first 6 characters; an address keeps its first two characters ("上海***"); an e-mail
+    address its first character and its domain (``z***@qq.com``).
     """
     if not text:
         return text
@@ -44,6 +46,7 @@ def mask_pii(text: str) -> str:
     text = _ID_CARD.sub(lambda m: m.group(1) + "************", text)
     text = _MOBILE.sub(lambda m: f"{m.group(1)}****{m.group(2)}", text)
     text = _LANDLINE.sub(lambda m: f"{m.group(1)}-****{m.group(2)}", text)
+    text = _EMAIL.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", text)
     text = _ADDRESS.sub(lambda m: m.group(1) + "***", text)
     return text
 

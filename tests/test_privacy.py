@@ -39,3 +39,10 @@ def test_id_card_check_digit() -> None:
     assert is_id_card_number("110101199003071233")
     assert not is_id_card_number("110101199003071234")
     assert not is_id_card_number("3920184756210384")
+
+
+def test_mobile_numbers_with_the_country_code_and_email_addresses_are_masked() -> None:
+    assert mask_pii("电话+8613812345678") == "电话+86138****5678"
+    assert mask_pii("打8613812345678找我") == "打86138****5678找我"
+    assert mask_pii("邮箱zhangsan.li@qq.com 发票发这里") == "邮箱z***@qq.com 发票发这里"
+    assert mask_pii("订单号3920184756210384") == "订单号3920184756210384"  # still not a phone number
