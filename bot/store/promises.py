@@ -55,6 +55,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import itertools
 import json
 import re
 import time
@@ -114,7 +115,7 @@ class Promise:
     """One promise made to a customer. Times are epoch seconds.
 
     Attributes:
-        id: The ledger's id (32 hex digits).
+        id: The ledger's id (32 hex digits, in the order promises were recorded: :func:`new_id`).
         sender_id: The conversation (Rasa sender id) it was made in.
         ticket_id: The ticket it belongs to, when there was one.
         made_by: ``bot``, ``timer`` or ``agent:<name>``.
@@ -181,6 +182,15 @@ class Promise:
 
 
 _FIELD_NAMES = tuple(f.name for f in dataclasses.fields(Promise))
+
+
+_SEQUENCE = itertools.count()
+
+
+def new_id() -> str:
+    """A promise id that sorts by when it was made (hex nanoseconds, a per-process sequence, then
+    random), so promises said together (same ``made_at`` score) list in the order they were recorded."""
+    return f"{time.time_ns():016x}{next(_SEQUENCE) % 0x10000:04x}{uuid.uuid4().hex[:12]}"
 
 
 def _dumps(promise: Promise) -> str:
@@ -409,7 +419,7 @@ class PromiseLedger:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
                 raise ValueError(f"{name} must be epoch seconds, got {value!r}")
         promise = Promise(
-            id=uuid.uuid4().hex,
+            id=new_id(),
             sender_id=sender_id,
             ticket_id=ticket_id or None,
             made_by=made_by,
