@@ -62,8 +62,14 @@ Not promises (no mention is returned):
 * the agreed option restated in a status or progress message ("方案：换货，…"): recorded when the
   ticket was opened; counting its "48小时内" again from the progress message would move the deadline.
 
-Known misses: times without 内/前 followed by a vague verb ("3天左右到", "物流会在今天更新"), "晚点" /
-"稍后" / "尽快" (no time), and relative times of the customer's own ("您收到后三天内" reads from now).
+Known misses (each seen when trying agents' phrasings): a vague verb ("3天左右到", "物流会在今天更新") is no
+promise; a time that belongs to another event of the clause is taken as the due ("明天十点开会讨论后答复您"
+is due at 10:00); a part of the day is read from ``said_at``, not from the event the sentence hangs it on
+("麻烦您明天上午10点前把照片发过来，我们下午给您答复" is due this afternoon; "第二天上午" is the next
+morning); holidays are not known ("节后3个工作日内"); a promise phrased with the customer as subject
+("您可以在24小时内收到退款") is read as the customer's option; a condition is seen only when said with
+后/如果 ("您上传照片…，我们在48小时内给出检测结论" is not marked conditional); "晚点", "稍后", "尽快" name
+no time and are another checker's.
 
 Plain Python, no Rasa imports; reading a message takes about 0.1 ms.
 """

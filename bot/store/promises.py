@@ -34,10 +34,13 @@ Keys, for prefix ``P`` (default ``promises``):
 ==========================  ======  ================================================================
 
 Speed with many promises (100,000 and more): every read goes through an index, never a scan of all
-promises. :meth:`stats` reads one small counter hash per day (a 30-day report is 30 ``HGETALL`` in one
-pipeline, about a millisecond); the counters are moved in the same Lua script as the state change, so
-they never drift from the promises. :meth:`due_soon` and :meth:`break_overdue` read a range of a zset by
-due; :meth:`for_ticket` and :meth:`for_sender` their own small zset.
+promises. :meth:`stats` reads a per-day counter hash (one per day, whatever the number of promises: a
+30-day report is 30 ``HGETALL`` in one pipeline, 4-8 ms with 100,000 promises stored on the 2-CPU test
+machine); the counters move in the same Lua script as the state change, so they never drift from the
+promises. :meth:`due_soon` and :meth:`break_overdue` read a range of a zset by due; :meth:`for_ticket`,
+:meth:`for_sender` and :meth:`recent` a small zset or its first page. Memory: about 0.8 KB per promise
+(80 MB for 100,000) with its indexes. Breaking costs about half a millisecond per promise (a round trip
+each): nothing in a normal round; ``break_overdue(limit=...)`` bounds a round after a long outage.
 
 Every state change is one compare-and-set Lua script (``bot/store/lua/promise_change.lua``), as in
 :mod:`bot.store.handoff`: the new JSON is written, with its index and counter moves, only if the stored
@@ -103,7 +106,7 @@ class PromiseLedgerUnavailable(PromiseLedgerError):
 
 
 class PromiseNotFound(PromiseLedgerError, LookupError):
-    """No promise with that id (the HTTP layer answers 404)."""
+    """No promise with that id (an HTTP API answers 404)."""
 
 
 class PromiseConflict(PromiseLedgerError, RuntimeError):
