@@ -226,8 +226,13 @@ class _Conversation:
         return [s.value for s in self.slots if s.name == name and s.value not in (None, "")]
 
 
+_CIRCLED = re.compile("[\u2460-\u2473]")  # ① .. ⑳, which NFKC would turn into bare digits
+
+
 def _norm(text: str) -> str:
-    return unicodedata.normalize("NFKC", text or "")
+    """Half-width digits and punctuation (NFKC); a circled number becomes "1." as it lists options."""
+    text = _CIRCLED.sub(lambda m: f"{ord(m.group()) - 0x2460 + 1}.", text or "")
+    return unicodedata.normalize("NFKC", text)
 
 
 def _time(value: Any) -> float | None:
@@ -318,7 +323,7 @@ _ASK_PARTICLE = re.compile(r"[吗呢][~…]*$")
 _ASK_OPENING = re.compile(r"^(?:请问|想问一下|问一下|我想问)")
 _ASK_REQUEST = re.compile(
     r"(?:^|[,:])\s*(?:请|麻烦)您?(?:再|先|直接|帮忙)?(?:把|将)?[^,。]{0,12}?"
-    r"(?:发给我|发我|告诉我|提供|说明|描述|补充|上传|回复|填写|选择|选一个|打个分|打分|说一下|讲一下|拍)"
+    r"(?:发给我|发我|告诉我|提供|说明|描述|补充|上传|回复|填写|选择|选一个|打个分|打分|说一下|讲一下|拍|确认|核对)"
 )
 _ASK_CHOOSE = re.compile(r"您选一个|请选择|请选一个|回复序号")
 _CONDITIONAL = re.compile(r"的话|如果|要是|假如|若是|万一")
@@ -348,6 +353,15 @@ _CONFIRM_TAG = re.compile(r"[\u4e00-\u9fff].{3,}?[,]?\s*(?:对吗|对吧|是吗|
 
 def _is_restatement(sentence: str) -> bool:
     return bool(_RESTATE_MARK.search(sentence) or _CONFIRM_TAG.search(sentence))
+
+
+def _own_words(sentence: str) -> str:
+    """The sentence without the customer's problem it restates ("我理解的是：客服连句道歉都没有，对吗？"
+    apologises for nothing; "已记录：您说插线板会冒烟" promises nothing)."""
+    mark = _RESTATE_MARK.search(sentence)
+    if mark:
+        return sentence[: mark.start()]
+    return "" if _CONFIRM_TAG.search(sentence) else sentence
 
 
 # Times (SPEC 4: options "each with what happens and by when"; "every promise carries a time").
@@ -424,7 +438,8 @@ def _is_promise(sentence: str) -> bool:
 # ("按规退货退款", "全额退款，原路退回") is the platform process, not compensation; "给您答复" next to
 # "补偿金额需要审批" gives an answer, not money (the money and the giving must be in one clause).
 _MONEY = re.compile(
-    r"红包|优惠券|代金券|购物券|礼品卡|无门槛券|\d+\s*元?券|积分|现金|礼金|返现|补偿|赔偿|赔付|慰问金|部分退款|补差价"
+    r"红包|优惠|代金券|购物券|礼品卡|无门槛券|\d+\s*元?券|积分|现金|礼金|返现|折扣|减免|免单|补偿|赔偿|赔付|慰问金"
+    r"|部分退款|差价"
     r"|\d+(?:\.\d+)?\s*(?:元|块)|[¥￥]\s*\d+"
 )
 _AMOUNT_ONLY = re.compile(r"^(?:\d+(?:\.\d+)?\s*(?:元|块)|[¥￥]\s*\d+)$")
@@ -458,10 +473,13 @@ def _offers_money(sentence: str) -> bool:
 
 
 # Options (SPEC 4 phase 2): numbered lines "1. 换货：……48小时内……".
-_OPTION_LINE = re.compile(r"^\s*(?:\d{1,2}|[①-⑩])\s*[.、)]\s*(\S.*)$", re.M)
+_OPTION_LINE = re.compile(r"^\s*\d{1,2}\s*[.、)]\s*(\S.*)$", re.M)
 _LABEL = re.compile(r"^([^:]{1,12}):\s*")
 _HAN = re.compile(r"[\u4e00-\u9fff]")
 _MIN_WHAT = 4  # Chinese characters an option needs beyond its label and time to say what happens
+
+# Asking the customer to confirm the agreement (SPEC 4 phase 3): "确认的话回复“确认”", "…，可以吗？".
+_CONFIRM_REQUEST = re.compile(r"确认|(?:对|可以|好|行)吗")
 
 # Handing over to a human (SPEC 5): "已为您转接安全应急专员，…".
 _HANDOFF = re.compile(r"(?:转接|转给)了?[^,。]{0,12}?(?:人工|客服|专员|主管|经理|同事|通道)")
@@ -520,7 +538,8 @@ def rule_apology_once(conv: _Conversation) -> RuleResult:
     phase 2 ("no more apologies from here on"). The first reply is the bot's answer to the message
     that made the conversation a complaint (a greeting before it is not the first reply), or its first
     turn when there is no complaint. Only the bot's own messages count: agents are people, coached
-    separately; the exempt safety notes do not count. No apology at all passes.
+    separately; the exempt safety notes do not count, nor do the customer's words inside a
+    restatement ("我理解的是：客服连句道歉都没有，对吗？"). No apology at all passes.
     """
     rule = "apology_once"
     complaint = _first_complaint(conv)
@@ -534,7 +553,7 @@ def rule_apology_once(conv: _Conversation) -> RuleResult:
         if not _judged(message):
             continue
         for sentence in _sentences(message.norm):
-            if not _APOLOGY.search(sentence):
+            if not _APOLOGY.search(_own_words(sentence)):
                 continue
             if message.turn != allowed:
                 return _result(rule, False, f"开头之后又道歉：“{_short(sentence)}”", message.turn)
@@ -633,8 +652,9 @@ def rule_ticket_after_confirm(conv: _Conversation) -> RuleResult:
     customer confirms, gives the ticket number"). The first bot message naming a ticket number
     (``TS`` + 12 digits) must follow a customer message that agrees (intent ``affirm``, or a reply
     ``bot/language/replies.read_agreement`` reads as agreement: "确认", "好的") and that message must
-    answer a bot turn that asked for confirmation (repeated the agreement back: it mentions 确认, or
-    asks 对吗/可以吗/好吗/行吗).
+    answer a bot turn that repeated the agreement back: options were offered before (numbered lines)
+    and the turn asks for confirmation (it mentions 确认, or asks 对吗/可以吗/好吗/行吗). A "好的" to
+    the restatement of the problem confirms the problem, not an agreement.
 
     Exempt (None): the ticket is first announced with a handoff to a human (SPEC.md section 5: an
     urgent case, "转人工", a second misunderstanding, a repeat complainant; ``actions/handoff.py``
@@ -655,9 +675,10 @@ def rule_ticket_after_confirm(conv: _Conversation) -> RuleResult:
     if said.intent != "affirm" and read_agreement(said.text, said.intent) != "agree":
         return _result(rule, False, f"顾客没有确认（“{_short(said.text)}”）就建了工单", announcement.turn)
     asked = next((t for t in reversed(conv.turns[: customer.index]) if t.side != CUSTOMER), None)
+    offered = [m.turn for m in conv.messages(BOT) if m.turn < customer.index and _OPTION_LINE.search(m.norm)]
     asked_text = "".join(m.norm for m in asked.messages) if asked is not None else ""
-    if not re.search(r"确认|(?:对|可以|好|行)吗", asked_text):
-        return _result(rule, False, "没有先向顾客复述方案请他确认就建了工单", announcement.turn)
+    if asked is None or not offered or not _CONFIRM_REQUEST.search(asked_text):
+        return _result(rule, False, "没有先复述方案请顾客确认就建了工单", announcement.turn)
     return _result(rule, True, "顾客确认后才告知工单号")
 
 
@@ -668,7 +689,8 @@ def rule_promise_has_time(conv: _Conversation) -> RuleResult:
     take over and by when"). A promise is a sentence in which the shop commits to something later
     (我们会…, 将在…, 马上/尽快/稍后…, 一定…, 给您安排…) that is not an offer (我可以为您安排), a
     condition (需要的话…), an instruction to the customer (请…尽快就医), a question, or something done
-    in the chat itself (会补进记录里, 消息都会转给专员). It passes when the sentence carries a time as
+    in the chat itself (会补进记录里, 消息都会转给专员), or the customer's words inside a restatement
+    ("已记录：您说插线板会冒烟"). It passes when the sentence carries a time as
     for options (尽快, 马上, 稍后 alone fail). Agents' messages are judged too; the exempt safety notes
     are not.
     """
@@ -678,7 +700,7 @@ def rule_promise_has_time(conv: _Conversation) -> RuleResult:
         if message.exempt:
             continue
         for sentence in _sentences(message.norm):
-            if not _is_promise(sentence):
+            if not _is_promise(_own_words(sentence)):
                 continue
             promises += 1
             if not _has_time(sentence):
