@@ -20,6 +20,7 @@ LAYERS: dict[str, int] = {
     "bot.policy": 2,
     "bot.trainer": 2,
     "bot.nlu": 2,
+    "bot.quality": 2,
     "bot.store": 3,
     "bot.rasa_ext": 4,
     "bot.training": 4,
@@ -29,7 +30,7 @@ LAYERS: dict[str, int] = {
     "bot.agent_api": 7,
 }
 # The domain layers stay plain Python: they can be read, tested and reused without a server.
-NO_FRAMEWORK = ("bot.vocabulary", "bot.privacy", "bot.language", "bot.policy", "bot.trainer")
+NO_FRAMEWORK = ("bot.vocabulary", "bot.privacy", "bot.language", "bot.policy", "bot.trainer", "bot.quality")
 FRAMEWORKS = ("rasa", "rasa_sdk", "sanic", "redis", "aiohttp", "socketio")
 # The runtime never imports the developer tools, the action server or the tests.
 NEVER_FROM_BOT = ("tools", "actions", "tests")
