@@ -641,3 +641,49 @@ def test_urgency_from_a_ticket_and_none_without_urgency() -> None:
     late = case(status="claimed", claimed_at=DEADLINE + 1)
     assert result(talk, "urgent_in_tier", tickets=[{"urgency": "vulnerable"}], case=late).passed is False
     assert result(talk, "urgent_in_tier", case={**late, "reason": "asked"}).passed is None
+
+
+# --- the events as Rasa writes them -----------------------------------------------------------------
+
+
+def test_events_as_rasa_serialises_them() -> None:
+    """The tracker store keeps ``Event.as_dict()``: the checker reads those shapes (no Rasa in the checker)."""
+    from rasa.shared.core.events import ActionExecuted, BotUttered, SlotSet, UserUttered
+
+    def said(text: str, intent: str, at: float) -> UserUttered:
+        return UserUttered(text, intent={"name": intent, "confidence": 1.0}, timestamp=at)
+
+    def bot(text: str, at: float, **metadata: str) -> BotUttered:
+        return BotUttered(text, metadata={"author": "bot", **metadata}, timestamp=at)
+
+    events = [
+        said("／::( 插线板插上就起火了", "complaint_product", T0),
+        ActionExecuted("action_acknowledge_complaint", timestamp=T0 + 1),
+        bot("抱歉让您遇到这种情况。我理解的是：插线板插上就起火了，对吗？", T0 + 1, utter_action="utter_ack_product"),
+        bot(SAFETY_NOTE, T0 + 1, utter_action="utter_urgency_safety"),
+        SlotSet("urgency", "safety", timestamp=T0 + 1),
+        SlotSet("complaint_type", "product", timestamp=T0 + 1),
+        ActionExecuted("action_handoff", timestamp=T0 + 2),
+        bot(
+            "已为您转接安全应急专员，今天10:17前会联系您（工单号 TS202611300019）。",
+            T0 + 2,
+            utter_action="utter_handoff",
+        ),
+        ActionExecuted("action_listen", timestamp=T0 + 3),
+        said("/EXTERNAL_resolved", "EXTERNAL_resolved", T0 + 600),
+        BotUttered("好的，补发的插线板明天18:00前送到。", metadata={"author": "agent:小王"}, timestamp=T0 + 300),
+    ]
+    claimed = {"reason": "urgency", "deadline": T0 + 900, "status": "claimed", "claimed_at": T0 + 240}
+    report = check_conversation([e.as_dict() for e in events], case=claimed, now=T0 + 3600, exempt_texts=EXEMPT)
+    assert [t["from"] for t in report.turns] == ["customer", "bot", "agent:小王"]
+    assert report.passed_all
+    assert {r.rule: r.passed for r in report.results} == {
+        "apology_once": True,
+        "restate_first": True,
+        "one_question": True,
+        "options_with_time": None,
+        "ticket_after_confirm": None,
+        "promise_has_time": True,
+        "malicious_no_money": None,
+        "urgent_in_tier": True,
+    }
