@@ -6,7 +6,9 @@ Each rule gives ``passed`` True or False, or None when it does not apply (or can
 and on failure the turn that broke it and a short Chinese explanation for the quality screens.
 
 The turns are what a person reads: one per customer message, one per run of consecutive messages
-of the bot (or of one agent). Who is the customer is decided as ``bot/services/delivery.transcript``
+of the bot (or of one agent). A run ends at the next customer message, at an event that is not the
+customer's (below) and at ``action_listen`` (the bot's turn is over: a progress message sent by the
+timer hours later is a turn of its own). Who is the customer is decided as ``bot/services/delivery.transcript``
 decides it: a user event whose intent starts with ``EXTERNAL_`` (an agent's or the timer's event) or
 whose text starts with "/" (an intent command; channels escape a customer's own "/" to "／") is not.
 
@@ -25,7 +27,7 @@ from __future__ import annotations
 import datetime as _dt
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -247,11 +249,13 @@ def _read(events: Iterable[Mapping[str, Any]], exempt: frozenset[str]) -> tuple[
     slots: list[_Slot] = []
     last_customer: int | None = None
     last_action = ""
+    run_open = False  # the latest turn may take the next bot message of the same author
     for event in events:
         kind = event.get("event")
         if kind == "user":
             text = str(event.get("text") or "")
             intent = str(((event.get("parse_data") or {}).get("intent") or {}).get("name") or "")
+            run_open = False
             if intent.startswith("EXTERNAL_") or text.startswith("/"):
                 continue  # an agent's or the timer's event, or an intent command: not the customer
             turn = _Turn(len(turns), CUSTOMER, CUSTOMER, _time(event.get("timestamp")))
@@ -265,8 +269,9 @@ def _read(events: Iterable[Mapping[str, Any]], exempt: frozenset[str]) -> tuple[
             metadata = event.get("metadata") or {}
             author = str(metadata.get("author") or BOT)
             side = "agent" if author.startswith(AGENT_PREFIX) else BOT
-            if not turns or turns[-1].author != author:
+            if not run_open or turns[-1].author != author:
                 turns.append(_Turn(len(turns), author, side, _time(event.get("timestamp"))))
+                run_open = True
             turn = turns[-1]
             turn.messages.append(
                 _Message(
@@ -282,6 +287,8 @@ def _read(events: Iterable[Mapping[str, Any]], exempt: frozenset[str]) -> tuple[
             )
         elif kind == "action":
             last_action = str(event.get("name") or "")
+            if last_action == "action_listen":
+                run_open = False  # the bot's turn is over; a later message (a timer's, say) is a new one
         elif kind == "slot":
             slots.append(_Slot(str(event.get("name") or ""), event.get("value"), last_customer))
     return turns, slots
@@ -322,7 +329,7 @@ _ASK_MARK = re.compile(r"\?$")
 _ASK_PARTICLE = re.compile(r"[吗呢][~…]*$")
 _ASK_OPENING = re.compile(r"^(?:请问|想问一下|问一下|我想问)")
 _ASK_REQUEST = re.compile(
-    r"(?:^|[,:])\s*(?:请|麻烦)您?(?:再|先|直接|帮忙)?(?:把|将)?[^,。]{0,12}?"
+    r"(?:^|[,:])\s*(?:请|麻烦)您?(?:再|先|直接|帮忙)?(?:把|将)?(?!以)[^,。]{0,12}?"
     r"(?:发给我|发我|告诉我|提供|说明|描述|补充|上传|回复|填写|选择|选一个|打个分|打分|说一下|讲一下|拍|确认|核对)"
 )
 _ASK_CHOOSE = re.compile(r"您选一个|请选择|请选一个|回复序号")
@@ -393,18 +400,20 @@ def _has_time(text: str) -> bool:
 
 
 # Promises (SPEC 4: "every promise carries a time"): the shop commits to doing something later:
-# 会/将会/将在 (will), 马上/尽快/稍后/一会/回头 (soon), 一定/保证 (surely), 给您安排 (arrange).
-# Not promises: 不会, 可能会, 会员; offers (我可以为您安排) and conditions (需要的话…); instructions to the
-# customer (请…尽快就医); questions; what is done in the chat itself (会补进记录里, 消息都会转给专员);
-# what the system does by itself (会自动抵扣).
+# 会/将会/将在 (will), 马上/尽快/稍后/一会/回头 (soon), 一定/保证 + an action (surely), 给您安排 (arrange).
+# Not promises: 不会, 可能会, 会员, 没有及时回复 (a report); offers (我可以为您安排) and conditions
+# (需要的话…); instructions to the customer (请…尽快就医); questions; what is done in the chat itself
+# (会补进记录里, 消息都会转给专员); what the system does by itself (会自动抵扣).
 _PROMISE = re.compile(
     r"(?<![不也许能可该或总误机体学社约理聚开协工一])会(?![员议话计不儿])"
     r"|将会|将在|将于|将为|将给|即将|一会儿?"
-    r"|马上|立即|立刻|尽快|尽早|稍后|随后|回头(?!客)|第一时间|抓紧|及时|一定(?!的|程度)|保证(?!金)"
+    r"|马上|立即|立刻|尽快|尽早|稍后|随后|回头(?!客)|第一时间|抓紧|及时"
+    r"|(?:一定|保证)(?=给|为|帮|把|会|在|让|尽|马上|处理|解决|跟进|联系|回复|答复)"
     r"|(?:给|为|帮)您安排"
 )
 _INSTRUCTION = re.compile(r"^(?:请|麻烦|建议|您可以|你可以|您也可以|记得|别忘了)")
 _OFFER_BEFORE = re.compile(r"(?:可以|能够|能|可)\S{0,2}$")
+_NEGATED_BEFORE = re.compile(r"(?:没有|没|未|不|别)$")  # "抱歉没有及时回复您" reports, does not promise
 _IN_CHAT = re.compile(r"^\S{0,4}?(?:记录|记下|登记|补进|保存|存档|转给|转交|转接|备注)")
 _AUTOMATIC = re.compile(r"^\s*自动")
 
@@ -421,7 +430,7 @@ def _is_promise(sentence: str) -> bool:
         return False
     for match in _PROMISE.finditer(sentence):
         before, after = _clause_around(sentence, match.start(), match.end())
-        if _INSTRUCTION.search(before.strip()) or _OFFER_BEFORE.search(before):
+        if _INSTRUCTION.search(before.strip()) or _OFFER_BEFORE.search(before) or _NEGATED_BEFORE.search(before):
             continue
         if _CONDITIONAL.search(sentence[: match.start()]):
             continue
@@ -810,7 +819,7 @@ assert tuple(_CHECKS) == tuple(rule for rule, _ in RULES), "every rule has one c
 
 
 def check_conversation(
-    events: Sequence[Mapping[str, Any]],
+    events: Iterable[Mapping[str, Any]],
     *,
     case: Mapping[str, Any] | None = None,
     tickets: Iterable[Mapping[str, Any]] = (),

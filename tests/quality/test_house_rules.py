@@ -145,6 +145,16 @@ def test_turns_group_runs_of_one_author_and_skip_what_the_customer_did_not_say()
     assert build_turns(talk.events) == turns
 
 
+def test_a_bot_turn_ends_when_the_bot_listens() -> None:
+    progress = "工单 TS202611300001 的进展：处理中。"
+    rating = "您的问题已处理完（工单 TS202611300001）。请给这次处理打个分：1到5分，5分最满意。"
+    talk = good().action("action_listen").bot(progress).action("action_listen")
+    talk.user("", "EXTERNAL_resolved").bot(rating).action("action_listen")
+    turns = check(talk).turns
+    assert [t["texts"] for t in turns[-3:]] == [[TICKET], [progress], [rating]]
+    assert check(talk).passed_all
+
+
 def test_report_round_trips_through_json() -> None:
     report = check(good().bot("我们会尽快处理。"))
     data = json.loads(json.dumps(report.to_dict(), ensure_ascii=False))
@@ -323,6 +333,7 @@ def test_two_questions_in_one_bot_turn_fail(turn: tuple[str, ...]) -> None:
         ("确认一下：换货。确认的话回复“确认”，想换别的方案也可以直接说。",),
         ("具体是哪天、通过什么渠道、发生了什么？",),
         ("您可以在订单页回复“好吗？”这类问题。如果有疑问，请直接告诉我。",),
+        ("能不能用请以商品详情页的成分和“适用人群”说明为准。还有别的需要帮忙的吗？",),
         (OPTIONS.replace("1. 换货：", "1. 提交凭证核实：请在平台内上传照片等凭证，"),),
     ],
 )
@@ -443,6 +454,8 @@ def test_no_ticket_no_judgement() -> None:
         "我们会第一时间联系快递。",
         "我们过几天会给您回复。",
         "一会儿给您回电。",
+        "我们保证给您处理好。",
+        "随后会有专员联系您。",
     ],
 )
 def test_a_promise_without_a_time_fails(promise: str) -> None:
@@ -488,6 +501,9 @@ def test_a_promise_with_a_time_passes(promise: str) -> None:
         "运输中可能会有磕碰。",
         "您的诉求我已记录：您说插线板插上会冒烟。",
         "我理解的是：耳机有时会断连，对吗？",
+        "抱歉没有及时回复您。",
+        "我们保证质量，都是正品。",
+        "您一定要注意安全。",
     ],
 )
 def test_what_is_not_a_promise(sentence: str) -> None:
@@ -625,3 +641,49 @@ def test_urgency_from_a_ticket_and_none_without_urgency() -> None:
     late = case(status="claimed", claimed_at=DEADLINE + 1)
     assert result(talk, "urgent_in_tier", tickets=[{"urgency": "vulnerable"}], case=late).passed is False
     assert result(talk, "urgent_in_tier", case={**late, "reason": "asked"}).passed is None
+
+
+# --- the events as Rasa writes them -----------------------------------------------------------------
+
+
+def test_events_as_rasa_serialises_them() -> None:
+    """The tracker store keeps ``Event.as_dict()``: the checker reads those shapes (no Rasa in the checker)."""
+    from rasa.shared.core.events import ActionExecuted, BotUttered, SlotSet, UserUttered
+
+    def said(text: str, intent: str, at: float) -> UserUttered:
+        return UserUttered(text, intent={"name": intent, "confidence": 1.0}, timestamp=at)
+
+    def bot(text: str, at: float, **metadata: str) -> BotUttered:
+        return BotUttered(text, metadata={"author": "bot", **metadata}, timestamp=at)
+
+    events = [
+        said("／::( 插线板插上就起火了", "complaint_product", T0),
+        ActionExecuted("action_acknowledge_complaint", timestamp=T0 + 1),
+        bot("抱歉让您遇到这种情况。我理解的是：插线板插上就起火了，对吗？", T0 + 1, utter_action="utter_ack_product"),
+        bot(SAFETY_NOTE, T0 + 1, utter_action="utter_urgency_safety"),
+        SlotSet("urgency", "safety", timestamp=T0 + 1),
+        SlotSet("complaint_type", "product", timestamp=T0 + 1),
+        ActionExecuted("action_handoff", timestamp=T0 + 2),
+        bot(
+            "已为您转接安全应急专员，今天10:17前会联系您（工单号 TS202611300019）。",
+            T0 + 2,
+            utter_action="utter_handoff",
+        ),
+        ActionExecuted("action_listen", timestamp=T0 + 3),
+        said("/EXTERNAL_resolved", "EXTERNAL_resolved", T0 + 600),
+        BotUttered("好的，补发的插线板明天18:00前送到。", metadata={"author": "agent:小王"}, timestamp=T0 + 300),
+    ]
+    claimed = {"reason": "urgency", "deadline": T0 + 900, "status": "claimed", "claimed_at": T0 + 240}
+    report = check_conversation([e.as_dict() for e in events], case=claimed, now=T0 + 3600, exempt_texts=EXEMPT)
+    assert [t["from"] for t in report.turns] == ["customer", "bot", "agent:小王"]
+    assert report.passed_all
+    assert {r.rule: r.passed for r in report.results} == {
+        "apology_once": True,
+        "restate_first": True,
+        "one_question": True,
+        "options_with_time": None,
+        "ticket_after_confirm": None,
+        "promise_has_time": True,
+        "malicious_no_money": None,
+        "urgent_in_tier": True,
+    }
