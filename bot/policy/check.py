@@ -1,6 +1,6 @@
 """``make check-policy``: load and validate every policy file, print OK or every problem.
 
-    python -m bot.policy.check            # policy/*.yml (or $SLA_CONFIG, $POLICY_LABELS, $POLICY_OPTIONS)
+    python -m bot.policy.check            # policy/*.yml (or $SLA_CONFIG, $POLICY_LABELS, $POLICY_OPTIONS, $POLICY_STAFF)
     python -m bot.policy.check --policy-dir some/folder
 
 Exit status 0 when all files are valid, 1 otherwise; each problem is printed as
@@ -15,7 +15,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.policy import catalogue, labels, schema, sla
+from bot.policy import catalogue, labels, schema, sla, staff
 
 
 @dataclass(frozen=True)
@@ -25,10 +25,11 @@ class Policy:
     labels: schema.LabelsFile
     sla: sla.SlaConfig
     catalogue: catalogue.Catalogue
+    staff: staff.Roster
 
 
 def load_policy(folder: str | Path | None = None) -> Policy:
-    """Loads ``labels.yml``, ``sla.yml`` and ``options.yml`` (from ``folder``, else the defaults).
+    """Loads ``labels.yml``, ``sla.yml``, ``options.yml`` and ``staff.yml`` (from ``folder``, else the defaults).
 
     Raises:
         FileNotFoundError: A file is missing.
@@ -40,6 +41,7 @@ def load_policy(folder: str | Path | None = None) -> Policy:
         labels=labels.load_labels(labels_file),
         sla=sla.load_sla(where / "sla.yml" if where else None, labels=labels_file),
         catalogue=catalogue.load_catalogue(where / "options.yml" if where else None, labels=labels_file),
+        staff=staff.load_staff(where / "staff.yml" if where else None),
     )
 
 
@@ -49,13 +51,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--policy-dir", help="a folder with labels.yml, sla.yml and options.yml")
     args = parser.parse_args(argv)
     problems: list[str] = []
-    for step in ("labels", "sla", "options"):
+    for step in ("labels", "sla", "options", "staff"):
         try:
             folder = Path(args.policy_dir) if args.policy_dir else None
             if step == "labels":
                 labels.load_labels(folder / "labels.yml" if folder else None)
             elif step == "sla":
                 sla.load_sla(folder / "sla.yml" if folder else None, labels=folder / "labels.yml" if folder else None)
+            elif step == "staff":
+                staff.load_staff(folder / "staff.yml" if folder else None)
             else:
                 catalogue.load_catalogue(
                     folder / "options.yml" if folder else None, labels=folder / "labels.yml" if folder else None

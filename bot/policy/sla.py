@@ -380,3 +380,35 @@ def format_deadline(due: float, *, now: float | None = None, tz: str | ZoneInfo 
     if due_local.year == now_local.year:
         return f"{due_local.month}月{due_local.day}日{clock}"
     return f"{due_local.year}年{due_local.month}月{due_local.day}日{clock}"
+
+
+AMBER_SHARE = 0.25
+"""The agents' console turns a countdown amber when less than this share of the case's window is left."""
+
+AMBER_MIN_SECONDS = 5 * 60
+"""... or when less than this many seconds are left, whichever comes first (a 15-minute safety case
+turns amber at 5 minutes, not at 3 minutes 45)."""
+
+
+def countdown(deadline: float, started: float | None, now: float) -> dict[str, float | str]:
+    """How an open case stands against its first-response deadline, for the agents' console.
+
+    Args:
+        deadline: When a human must have taken the case (epoch seconds).
+        started: When the case's window began (enqueued or escalated; epoch seconds), or None.
+        now: The time to judge by (epoch seconds).
+
+    Returns:
+        ``{"seconds_left": float (negative once breached), "level": "ok" | "amber" | "red"}``:
+        ``red`` once the deadline has passed (an SLA breach, SPEC.md section 5), ``amber`` when
+        less than :data:`AMBER_SHARE` of the window or :data:`AMBER_MIN_SECONDS` is left.
+    """
+    left = deadline - now
+    window = max(deadline - started, 0.0) if started else 0.0
+    if left <= 0:
+        level = "red"
+    elif left <= max(AMBER_SHARE * window, AMBER_MIN_SECONDS):
+        level = "amber"
+    else:
+        level = "ok"
+    return {"seconds_left": round(left, 1), "level": level}

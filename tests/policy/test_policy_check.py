@@ -17,7 +17,7 @@ BROKEN = "tiers.urgent.first_response_minutes: ensure this value is greater than
 
 
 def _folder(tmp_path: Path, *, broken: bool) -> Path:
-    for name in ("labels.yml", "sla.yml", "options.yml"):
+    for name in ("labels.yml", "sla.yml", "options.yml", "staff.yml"):
         (tmp_path / name).write_text((ROOT / "policy" / name).read_text(encoding="utf-8"), encoding="utf-8")
     if broken:
         raw = yaml.safe_load((tmp_path / "sla.yml").read_text(encoding="utf-8"))
