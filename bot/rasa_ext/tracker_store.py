@@ -13,14 +13,18 @@ state. The dialogue only needs the recent past: ``retrieve`` returns the last
 ``ConversationPaused`` events. ``retrieve_full_tracker`` (the HTTP API, the agents'
 transcripts) still returns every event.
 
-Keys, for conversation ``S`` and prefix ``P``: ``P:events:S`` (list of JSON events) and
-``P:meta:S`` (hash: ``state`` JSON, ``session_start`` index of the last SessionStarted).
+Keys, for conversation ``S`` and prefix ``P``: ``P:events:S`` (list of JSON events),
+``P:meta:S`` (hash: ``state`` JSON, ``session_start`` index of the last SessionStarted) and
+``P:active`` (zset: every conversation, scored by when it was last saved, epoch seconds), which the
+follow-up timer reads to find conversations that went quiet (the house-rule check, the promise
+ledger) without scanning every key.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 from typing import Any, Iterable, Optional, Text
 
 import redis
@@ -84,6 +88,11 @@ class WindowedRedisTrackerStore(TrackerStore):
     # keys -------------------------------------------------------------------------------
     def events_key(self, sender_id: Text) -> str:
         return f"{self.prefix}:events:{sender_id}"
+
+    @property
+    def active_key(self) -> str:
+        """Zset of every conversation by when it was last saved (epoch seconds)."""
+        return f"{self.prefix}:active"
 
     def meta_key(self, sender_id: Text) -> str:
         return f"{self.prefix}:meta:{sender_id}"
@@ -161,6 +170,7 @@ class WindowedRedisTrackerStore(TrackerStore):
         if new:
             pipe.rpush(key, *(json.dumps(e.as_dict(), ensure_ascii=False) for e in new))
         pipe.hset(meta_key, mapping=mapping)
+        pipe.zadd(self.active_key, {tracker.sender_id: time.time()})
         if self.record_exp:
             pipe.expire(key, self.record_exp)
             pipe.expire(meta_key, self.record_exp)

@@ -19,6 +19,9 @@ Keys, for prefix ``P`` (give the prefix a hash tag, e.g. ``{handoff}``, to run o
 - ``P:resolved`` - hash ``sender_id`` -> JSON of that conversation's latest resolved case (the record).
 - ``P:idem:<key>`` - idempotency key of an enqueue (``SET NX`` semantics, expires after
   ``idempotency_ttl``).
+- ``P:version`` - a counter raised after every change of the queue (enqueue, claim, reclaim,
+  escalation, resolve), so the agents' console can tell "something changed" by reading one key
+  (:meth:`HandoffQueue.version`); a hint, raised after the change, never part of its atomic step.
 
 Invariants, kept by Lua scripts (each transition is one atomic script):
 
@@ -367,6 +370,19 @@ class HandoffQueue:
         """The stream of a queue (or of ``direct`` deliveries)."""
         return f"{self.prefix}:q:{name}"
 
+    @property
+    def version_key(self) -> str:
+        """Counter raised after every change of the queue (see the module docstring)."""
+        return f"{self.prefix}:version"
+
+    async def _changed(self) -> None:
+        await self.redis.incr(self.version_key)
+
+    @_guarded
+    async def version(self) -> int:
+        """The change counter: it differs from an earlier reading when the queue changed since."""
+        return int(_text(await self.redis.get(self.version_key)) or 0)
+
     def idempotency_key(self, key: str) -> str:
         """Where an enqueue idempotency key is remembered."""
         return f"{self.prefix}:idem:{key}"
@@ -512,7 +528,10 @@ class HandoffQueue:
                 *_entry_fields(new),
             ],
         )
-        return [_text(part) for part in reply]
+        parts = [_text(part) for part in reply]
+        if parts[0] == "ok":
+            await self._changed()
+        return parts
 
     # claiming -----------------------------------------------------------------------------------
     @_guarded
@@ -545,6 +564,7 @@ class HandoffQueue:
         if not reply:
             return None
         _, case_json, pos_json = (_text(part) for part in reply)
+        await self._changed()
         return _merge(case_json, pos_json)
 
     async def _claim_case(self, agent: str, sender_id: str) -> HandoffCase | None:
@@ -562,6 +582,7 @@ class HandoffQueue:
                 + _entry_fields(current.case),
             )
             if _text(reply[0]) == "ok":
+                await self._changed()
                 return _merge(_text(reply[1]), _text(reply[2]))
         raise HandoffConflict(f"case of {sender_id} kept changing")
 
@@ -581,6 +602,8 @@ class HandoffQueue:
             keys=[self.pos_key, *(self.stream_key(n) for n in names)],
             args=[GROUP, agent, str(int(min_idle_seconds * 1000)), repr(self.clock()), *names],
         )
+        if senders:
+            await self._changed()
         cases = [await self.get(_text(sender)) for sender in senders]
         return [case for case in cases if case is not None]
 
@@ -617,6 +640,7 @@ class HandoffQueue:
                 args=[GROUP, sender_id, current.case_json, current.pos_json, pos["id"], _record_json(case)],
             )
             if _text(reply) == "ok":
+                await self._changed()
                 return case
         raise HandoffConflict(f"case of {sender_id} kept changing")
 
