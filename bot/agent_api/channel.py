@@ -23,13 +23,17 @@ from sanic import Blueprint, Sanic
 
 from bot.agent_api import live_model
 from bot.agent_api.routes import create_blueprint
-from bot.followup.jobs import FollowUp, run_forever
+from bot.followup.conversations import Conversations
+from bot.followup.jobs import PROGRESS_LEAD_SECONDS, FollowUp, run_forever
 from bot.policy.check import load_policy
 from bot.privacy import mask_pii
+from bot.quality.house_rules import exempt_texts_from_domain
 from bot.rasa_ext import data_validation, guard
 from bot.services import delivery
 from bot.store import client as stores
 from bot.store.handoff import HandoffQueue
+from bot.store.promises import PromiseLedger
+from bot.store.quality import QualityStore
 from bot.store.tickets import TicketStore
 from bot.trainer.workspace import Workspace
 
@@ -109,11 +113,28 @@ class AgentApi(InputChannel):
 
         async def send(sender_id: str, message: Dict[str, Any]) -> None:
             try:
-                await delivery.send(app, sender_id, message, author="bot")
+                await delivery.send(app, sender_id, message, author="timer")
             except Exception as error:  # noqa: BLE001 - logged; the ticket history keeps the rest
                 logger.error("follow-up message to %s not delivered: %s", mask_pii(sender_id), error)
 
-        return FollowUp(self.tickets(), self.handoffs(), self.client(), render, send)
+        async def ask_satisfaction(sender_id: str) -> bool:
+            return await ask_satisfaction_now(app, sender_id)
+
+        client = self.client()
+        prefix = getattr(app.ctx.agent.tracker_store, "prefix", None) or "tracker"
+        return FollowUp(
+            self.tickets(),
+            self.handoffs(),
+            client,
+            render,
+            send,
+            ask_satisfaction,
+            progress_lead=PROGRESS_LEAD_SECONDS,
+            conversations=Conversations(client, prefix),
+            quality=QualityStore(client),
+            promises=PromiseLedger(client),
+            exempt_texts=exempt_texts_from_domain(),
+        )
 
     async def _followup_loop(self, app: Sanic) -> None:
         async def job() -> FollowUp:
@@ -124,3 +145,22 @@ class AgentApi(InputChannel):
     async def followup_once(self, app: Sanic, now: Optional[float] = None) -> Dict[str, int]:
         """One round: escalate unclaimed overdue cases, send due progress messages (see :class:`FollowUp`)."""
         return await self.followup(app).once(now)
+
+
+async def ask_satisfaction_now(app: Sanic, sender_id: str) -> bool:
+    """Asks the 1-5 question in a conversation that is free (not paused, no form running), on its
+    channel, by the intent ``EXTERNAL_resolved``; False when busy or when sending fails (logged)."""
+    agent = app.ctx.agent
+    try:
+        async with agent.lock_store.lock(sender_id):
+            tracker = await agent.tracker_store.retrieve(sender_id)
+            if tracker is None or tracker.is_paused() or tracker.active_loop_name:
+                return False
+            output = delivery.output_channel_for(app, tracker.get_latest_input_channel())
+            if output is None:
+                return False
+            await agent.trigger_intent("EXTERNAL_resolved", {}, output, tracker)
+            return True
+    except Exception as error:  # noqa: BLE001 - the timer tries again next round
+        logger.error("satisfaction question to %s not sent: %s", mask_pii(sender_id), error)
+        return False

@@ -83,6 +83,18 @@ async def test_a_due_progress_message_goes_out_once_and_the_next_is_scheduled(wo
     assert [h["actor"] for h in stored.history] == ["bot", "timer"]
 
 
+async def test_a_progress_report_goes_out_before_the_time_the_customer_was_promised(world: World) -> None:
+    # "明天10:02前我会把进展发给您" is a promise (the ledger holds the bot to it): with a lead the report
+    # goes out before its due time, and the next one still counts from that due time
+    ticket, _ = await world.tickets.create(f"p-{uuid.uuid4().hex}", channel="rest", sender_id="p5", type="product")
+    early = FollowUp(world.tickets, world.handoffs, world.client, render, world.outbox, progress_lead=600)
+    assert (await early.once(T0 + DAY - 601))["progress"] == 0
+    assert (await early.once(T0 + DAY - 600))["progress"] == 1
+    stored = await world.tickets.get(ticket.id)
+    assert stored is not None and stored.next_progress_due == T0 + 2 * DAY
+    assert (await early.once(T0 + DAY - 10))["progress"] == 0  # not again for the same due time
+
+
 async def test_the_same_due_time_coming_round_again_sends_nothing(world: World) -> None:
     ticket, _ = await world.tickets.create(f"p-{uuid.uuid4().hex}", channel="rest", sender_id="p2", type="product")
     await world.worker().once(T0 + DAY)
