@@ -14,13 +14,12 @@ import logging
 import urllib.parse
 from typing import Any, Awaitable, Callable, Dict, List, Protocol
 
-from rasa.shared.core.constants import ACTION_LISTEN_NAME
-from rasa.shared.core.events import ActionExecuted, ConversationResumed
+from redis import exceptions as redis_errors
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot.agent_api import trainer_routes, training_routes
+from bot.agent_api import analytics_routes, console_routes, trainer_routes, training_routes
 from bot.agent_api.auth import check_token
 from bot.agent_api.health import health
 from bot.agent_api.http import ApiError, body_of, required_text, text_field
@@ -28,9 +27,13 @@ from bot.policy import sla as sla_module
 from bot.privacy import mask_pii
 from bot.services import delivery
 from bot.store.handoff import CaseNotClaimed, CaseNotFound, HandoffCase, HandoffQueue, HandoffQueueUnavailable
-from bot.store.tickets import Ticket, TicketNotFound, TicketStore, TicketStoreUnavailable
+from bot.store.tickets import Ticket, TicketStore, TicketStoreUnavailable
 
 logger = logging.getLogger(__name__)
+
+REDIS_DOWN = (redis_errors.ConnectionError, redis_errors.TimeoutError)
+"""Redis failures of the stores without an "unavailable" error of their own (the console's
+markers, the promise ledger, the house-rule checks): answered 503 too."""
 
 Handler = Callable[..., Awaitable[HTTPResponse]]
 
@@ -43,6 +46,9 @@ class Stores(Protocol):
 
     def handoffs(self) -> HandoffQueue:
         """The agents' queue."""
+
+    def client(self) -> Any:
+        """The ``redis.asyncio`` client of the server."""
 
 
 def case_view(case: HandoffCase) -> Dict[str, Any]:
@@ -82,7 +88,7 @@ def create_blueprint(stores: Stores, name: str = "agent_api") -> Blueprint:
                     return await handler(request, **kwargs)
                 except ApiError as error:
                     return response.json({"error": str(error), **error.extra}, status=error.status)
-                except (TicketStoreUnavailable, HandoffQueueUnavailable) as error:
+                except (TicketStoreUnavailable, HandoffQueueUnavailable, *REDIS_DOWN) as error:
                     logger.error("agent API: store unavailable: %s", error)
                     return response.json({"error": "store unavailable, retry later"}, status=503)
 
@@ -94,6 +100,8 @@ def create_blueprint(stores: Stores, name: str = "agent_api") -> Blueprint:
 
     trainer_routes.register(route)
     training_routes.register(route)
+    console_routes.register(route, stores)
+    analytics_routes.register(route, stores)
 
     @route("/health", public=True)
     async def health_check(request: Request) -> HTTPResponse:
@@ -136,6 +144,7 @@ def create_blueprint(stores: Stores, name: str = "agent_api") -> Blueprint:
             current = await queue.get(sender_id)
             if current is None or current.status == "resolved":
                 raise ApiError(404, "no open case for this conversation")
+
         case = await queue.claim(agent, sender_id)
         if case is None:
             raise ApiError(409 if sender_id else 404, "case taken by another agent" if sender_id else "queue empty")
@@ -224,37 +233,24 @@ async def _decide_compensation(stores: Stores, request: Request, ticket_id: str)
 
 
 async def _resolve(stores: Stores, request: Request, sender_id: str) -> HTTPResponse:
-    """Acknowledges the case, resolves its ticket, resumes the bot, asks for satisfaction."""
+    """Acknowledges the case, resolves its ticket, resumes the bot, asks for satisfaction.
+
+    Resolving again a case the same agent resolved answers 409 (a resolved case cannot be
+    resolved twice, issue 12).
+    """
     data = body_of(request)
     agent_name = required_text(data, "agent", limit=64)
     note = text_field(data, "note", required=False) or "已解决"
+    current = await stores.handoffs().get(sender_id)
+    if current is not None and current.status == "resolved":
+        raise ApiError(409, "this case is already resolved")
     try:
         case = await stores.handoffs().resolve(sender_id, agent_name)
     except CaseNotFound:
         raise ApiError(404, "no open case for this conversation")
     except CaseNotClaimed:
         raise ApiError(409, "claim the case before resolving it")
-    if case.ticket_id:
-        try:
-            await stores.tickets().update(case.ticket_id, actor=agent_name, note=note, status="resolved")
-        except TicketNotFound:
-            logger.warning("case of %s points to a missing ticket", mask_pii(sender_id))
-    app = request.app
-    agent = app.ctx.agent
-    async with agent.lock_store.lock(sender_id):
-        tracker = await agent.tracker_store.retrieve(sender_id)
-        if tracker is not None:
-            tracker.update(ConversationResumed())
-            # the paused bot never went back to listening; rules expect a listen before an intent
-            tracker.update(ActionExecuted(ACTION_LISTEN_NAME))
-            output = delivery.output_channel_for(app, tracker.get_latest_input_channel())
-            asked = False
-            if output is not None:  # the bot asks for the 1-5 score on the customer's channel
-                try:
-                    await agent.trigger_intent("EXTERNAL_resolved", {}, output, tracker)
-                    asked = True
-                except Exception as error:  # noqa: BLE001 - the case is resolved; the bot must resume anyway
-                    logger.error("satisfaction question to %s not sent: %s", mask_pii(sender_id), error)
-            if not asked:
-                await agent.tracker_store.save(tracker)
-    return response.json({"resolved": True, "ticket_id": case.ticket_id, "bot_resumed": True})
+    resumed, asked = await console_routes.resume_bot(request, stores, case, agent_name, note)
+    return response.json(
+        {"resolved": True, "ticket_id": case.ticket_id, "bot_resumed": resumed, "satisfaction_asked": asked}
+    )

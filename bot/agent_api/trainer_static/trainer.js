@@ -291,6 +291,8 @@
     loadDomain();
     var hash = location.hash.replace(/^#/, "");
     switchView(["conversations", "queue", "imports", "training"].indexOf(hash) >= 0 ? hash : "conversations");
+    // the agents' console and the dashboard link a failed house-rule check here: #conversation=<id>
+    if (hash.indexOf("conversation=") === 0) openConversation(decodeURIComponent(hash.slice(13)), null, "conversations");
   }
 
   $("login-form").addEventListener("submit", function (event) {
