@@ -32,6 +32,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from bot.analytics.facts import ESCALATION_NOTE_PREFIX
 from bot.policy import sla as sla_module
 from bot.privacy import mask_pii
 from bot.store.handoff import HandoffQueue
@@ -102,7 +103,7 @@ class FollowUp:
                 await self.tickets.update(
                     case.ticket_id,
                     actor="timer",
-                    note=f"超时未接手，已升级给{config.queue_display(case.queue)}",
+                    note=f"{ESCALATION_NOTE_PREFIX}，已升级给{config.queue_display(case.queue)}",
                     queue=case.queue,
                 )
             count += 1

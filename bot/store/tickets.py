@@ -5,7 +5,9 @@ only after :meth:`TicketStore.create` returned it, and a retried request never m
 ticket: creation runs as one Lua script that checks the idempotency key, takes the next daily
 sequence number, writes the ticket and its indexes, and remembers the key, all atomically.
 Updates are optimistic transactions (``WATCH``/``MULTI``) retried on conflict, so concurrent
-updates never lose a history entry.
+updates never lose a history entry. Both also write the ticket's analytics projection (SPEC.md
+section 7) in the same atomic step, so the dashboard never sees a projection older than a
+ticket it could read; :meth:`TicketStore.all_facts` reads them back.
 
 Keys, for prefix ``P`` (default ``tickets``):
 
@@ -19,6 +21,9 @@ Keys, for prefix ``P`` (default ``tickets``):
 ``P:order:{order_id}``        zset    the tickets naming an order, by ``created_at`` (links the
                                       same buyer's conversations on different channels)
 ``P:progress``                zset    tickets not resolved/closed, by ``next_progress_due``
+``P:facts``                   hash    ticket id -> its analytics projection as JSON
+                                      (:func:`bot.analytics.facts.ticket_facts`), written
+                                      with the ticket by every create and update
 ============================  ======  ==================================================
 
 Ticket ids read well on the phone: ``TS`` + the date in Asia/Shanghai + a daily sequence of at
@@ -49,6 +54,7 @@ from zoneinfo import ZoneInfo
 from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 
+from bot.analytics import facts as analytics
 from bot.language.causes import vocabulary as cause_vocabulary
 from bot.policy import sla as sla_module
 from bot.policy.labels import load_labels
@@ -206,6 +212,37 @@ def _create_lua() -> str:
     return (Path(__file__).resolve().parent / "lua" / "ticket_create.lua").read_text(encoding="utf-8")
 
 
+# Writes projections computed by all_facts for tickets without a current one, each only if the
+# stored value is still the one read (bot/store/lua/ticket_facts_backfill.lua).
+@functools.cache
+def _backfill_lua() -> str:
+    return (Path(__file__).resolve().parent / "lua" / "ticket_facts_backfill.lua").read_text(encoding="utf-8")
+
+
+FACTS_CHUNK = 2000
+"""Ids per ``HMGET`` (and per ``MGET`` of tickets) when :meth:`TicketStore.all_facts` reads."""
+
+
+def _loads_projection(raw: Any) -> dict[str, Any] | None:
+    """A stored projection, or None when there is none (or it is not a JSON object)."""
+    if raw is None:
+        return None
+    try:
+        projection = json.loads(raw)
+    except ValueError:
+        return None
+    return projection if isinstance(projection, dict) else None
+
+
+def _projection(ticket: dict[str, Any]) -> dict[str, Any] | None:
+    """The analytics projection, or None (logged) if it cannot be made: analytics never fails a write."""
+    try:
+        return analytics.ticket_facts(ticket)
+    except Exception as error:  # ticket_facts is total; this is the belt to its braces
+        _log(logging.ERROR, "analytics projection of ticket %s failed: %r", ticket.get("id"), error)
+        return None
+
+
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -339,6 +376,7 @@ class TicketStore:
         self.tz = ZoneInfo(timezone)
         self.max_attempts = max_attempts
         self._create_script = redis.register_script(_create_lua())
+        self._backfill_script = redis.register_script(_backfill_lua())
 
     # keys -------------------------------------------------------------------------------
     def ticket_key(self, ticket_id: str) -> str:
@@ -374,6 +412,11 @@ class TicketStore:
     def progress_key(self) -> str:
         """Open tickets, by next progress deadline."""
         return f"{self.prefix}:progress"
+
+    @property
+    def facts_key(self) -> str:
+        """Hash of every ticket's analytics projection (SPEC.md section 7)."""
+        return f"{self.prefix}:facts"
 
     @property
     def sla(self) -> sla_module.SlaConfig:
@@ -469,6 +512,9 @@ class TicketStore:
         customer_id = body.get("customer_id")
         open_now = body["status"] not in DONE_STATUSES and body.get("next_progress_due") is not None
         day = datetime.fromtimestamp(now, self.tz).strftime("%Y%m%d")
+        projection = _projection(dict(body, id=""))
+        if projection is not None:
+            del projection["id"]  # the script puts the id it takes first
         flag, ticket_id, stored = await self._create_script(
             keys=[
                 self.idempotency_key(idempotency_key),
@@ -478,6 +524,7 @@ class TicketStore:
                 self.customer_key(customer_id) if customer_id else self.customer_key(""),
                 self.progress_key,
                 self.order_key(body.get("order_id") or ""),
+                self.facts_key,
             ],
             args=[
                 self.ticket_key(""),
@@ -489,6 +536,7 @@ class TicketStore:
                 repr(float(body["next_progress_due"])) if open_now else "",
                 SEQUENCE_TTL,
                 "1" if body.get("order_id") else "0",
+                "" if projection is None else analytics.dumps(projection),
             ],
         )
         created = int(flag) == 1
@@ -597,6 +645,11 @@ class TicketStore:
                         pipe.zadd(self.progress_key, {ticket_id: ticket.next_progress_due})
                     else:
                         pipe.zrem(self.progress_key, ticket_id)
+                    projection = _projection(current)
+                    if projection is None:  # no stale projection: all_facts recomputes it
+                        pipe.hdel(self.facts_key, ticket_id)  # type: ignore[arg-type]  # redis-py annotates *keys as List
+                    else:
+                        pipe.hset(self.facts_key, ticket_id, analytics.dumps(projection))
                     await pipe.execute()
                 except redis_errors.WatchError:
                     if attempt >= 3:  # heavy contention: spread the retries out
@@ -717,6 +770,69 @@ class TicketStore:
         ids = await self.redis.zrangebyscore(self.progress_key, "-inf", moment)
         due = [t for t in await self._many(ids) if t.is_open and t.next_progress_due is not None]
         return sorted(due, key=lambda t: (t.next_progress_due or 0.0, t.id))
+
+    @_guard
+    async def all_facts(self, since: float | None = None, until: float | None = None) -> list[dict[str, Any]]:
+        """The analytics projections of the tickets created in ``[since, until)``, oldest first.
+
+        Reads the ids from ``P:created`` (by creation time) and their projections from ``P:facts``
+        with ``HMGET`` in chunks of :data:`FACTS_CHUNK`, all in one pipeline. A ticket without a
+        projection (written before projections existed) or with one of an older
+        :data:`bot.analytics.facts.VERSION` gets it computed from the ticket, and the result is
+        stored for the next call unless the ticket changed meanwhile (compare-and-set, so a
+        concurrent update's projection is never overwritten by an older one).
+
+        Args:
+            since: Epoch seconds, inclusive; None for the first ticket.
+            until: Epoch seconds, exclusive; None for up to now and beyond.
+
+        Returns:
+            One dict per ticket, keys of :data:`bot.analytics.facts.FIELDS` (SPEC.md section 7).
+
+        Raises:
+            TicketStoreUnavailable: Redis cannot be reached.
+        """
+        low = "-inf" if since is None else repr(float(since))
+        high = "+inf" if until is None else f"({float(until)!r}"
+        ids = [_text(i) for i in await self.redis.zrangebyscore(self.created_key, low, high)]
+        if not ids:
+            return []
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for start in range(0, len(ids), FACTS_CHUNK):
+                pipe.hmget(self.facts_key, ids[start : start + FACTS_CHUNK])
+            chunks = await pipe.execute()
+        found: list[dict[str, Any] | None] = []
+        stale: list[tuple[int, Any]] = []  # (position, stored value or None)
+        for raw in (raw for chunk in chunks for raw in chunk):
+            projection = _loads_projection(raw)
+            if projection is None or projection.get("v") != analytics.VERSION:
+                stale.append((len(found), raw))
+                projection = None
+            found.append(projection)
+        if stale:
+            await self._recompute_facts(ids, found, stale)
+        return [f for f in found if f is not None]
+
+    async def _recompute_facts(
+        self, ids: list[str], found: list[dict[str, Any] | None], stale: list[tuple[int, Any]]
+    ) -> None:
+        """Fills ``found`` at the ``stale`` positions from the tickets and stores the projections."""
+        written = 0
+        for start in range(0, len(stale), FACTS_CHUNK):
+            part = stale[start : start + FACTS_CHUNK]
+            raws = await self.redis.mget([self.ticket_key(ids[i]) for i, _ in part])
+            args: list[str] = []
+            for (position, old), raw in zip(part, raws):
+                if raw is None:  # indexed but gone: nothing to count
+                    continue
+                projection = _projection(json.loads(_text(raw)))
+                if projection is None:
+                    continue
+                found[position] = projection
+                args += [ids[position], "" if old is None else _text(old), analytics.dumps(projection)]
+            if args:
+                written += int(await self._backfill_script(keys=[self.facts_key], args=args))
+        _log(logging.INFO, "analytics projections computed for %d tickets, %d stored", len(stale), written)
 
     async def ping(self) -> bool:
         """True when Redis answers; never raises."""
