@@ -5,7 +5,9 @@ The ticket store writes it beside every ticket on every create and update (``HSE
 of 100,000 tickets with their words, facts and history. :func:`ticket_facts` is the one place
 that derives it, from the ticket dict alone, so a projection can always be recomputed from its
 ticket (``TicketStore.all_facts`` does so for tickets written before projections existed, or
-with an older :data:`VERSION`).
+with an older :data:`VERSION`). One field needs the past as well: ``handoff_queue``, the queue
+the case was handed to, which an escalation overwrites on the ticket; the store passes the
+previous projection in, and the value is carried forward from it.
 
 Fields (every key is always present; None when unknown):
 
@@ -28,6 +30,11 @@ Fields (every key is always present; None when unknown):
 ``handoff_reason``     the reason of the first history note ``转人工：<reason>`` (the handoff action
                        writes it); None: no human was asked for (the bot settled it, or still is)
 ``handoff_at``         when that note was written
+``handoff_queue``      the queue the case was handed to: the ticket's queue when the handoff note
+                       was first seen, kept from the ``previous`` projection after that (an
+                       escalation moves the ticket to the supervisor queue; the queue that let
+                       the deadline pass stays here). Computed from a ticket alone (no previous
+                       projection): its queue now
 ``first_claimed_at``   the first history note ``客服接手`` (an agent claimed the case)
 ``escalated``          a history note ``超时未接手…`` (the timer escalated the unclaimed case)
 ``resolved_at``        the first history entry with status ``resolved`` or ``closed``
@@ -93,6 +100,7 @@ FIELDS = (
     "status",
     "handoff_reason",
     "handoff_at",
+    "handoff_queue",
     "first_claimed_at",
     "escalated",
     "resolved_at",
@@ -124,6 +132,7 @@ def _history(ticket: dict[str, Any]) -> dict[str, Any]:
     found: dict[str, Any] = {
         "handoff_reason": None,
         "handoff_at": None,
+        "handoff_queue": None,
         "first_claimed_at": None,
         "escalated": False,
         "resolved_at": None,
@@ -158,12 +167,14 @@ def _local(created_at: float | None) -> tuple[str | None, int | None, int | None
     return moment.strftime("%Y-%m-%d"), moment.hour, moment.weekday()
 
 
-def ticket_facts(ticket: dict[str, Any]) -> dict[str, Any]:
+def ticket_facts(ticket: dict[str, Any], previous: dict[str, Any] | None = None) -> dict[str, Any]:
     """The analytics projection of a ticket (the fields are listed in the module docstring).
 
     Args:
         ticket: A ticket as ``Ticket.to_dict()`` gives it (or as stored: the same keys). The id
             may be empty (the create script puts it in).
+        previous: The projection stored before this change, if any: ``handoff_queue`` is kept
+            from it.
 
     Returns:
         A new dict with every key of :data:`FIELDS`, JSON-ready.
@@ -174,6 +185,9 @@ def ticket_facts(ticket: dict[str, Any]) -> dict[str, Any]:
     option = ticket.get("chosen_option")
     compensation: dict[str, Any] = ticket["compensation"] if isinstance(ticket.get("compensation"), dict) else {}
     history = _history(ticket)
+    if history["handoff_at"] is not None:
+        kept = previous.get("handoff_queue") if isinstance(previous, dict) else None
+        history["handoff_queue"] = _str(kept) or _str(ticket.get("queue"))
     due = _number(ticket.get("first_response_due"))
     respond_by = None
     if history["handoff_at"] is not None:

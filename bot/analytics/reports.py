@@ -197,8 +197,9 @@ def sla_breaches(facts: Sequence[dict[str, Any]], now: float, limit: int | None 
     It is *breached* when answered after ``respond_by``, or still unanswered with ``now`` past
     ``respond_by``; *pending* when unanswered and not yet due. The breach rate counts only the
     decided cases (``breached / (handed_over - pending)``): a case still within its time can not
-    be judged yet. Cases are grouped by the ticket's queue now, so a case the timer escalated
-    counts under the escalation queue (``escalated`` says how many did).
+    be judged yet. Cases are grouped by the queue they were handed to (``handoff_queue``, else
+    the ticket's queue), not the escalation queue the timer moved the late ones to
+    (``escalated`` says how many it moved).
 
     Args:
         facts: Projections.
@@ -222,7 +223,8 @@ def sla_breaches(facts: Sequence[dict[str, Any]], now: float, limit: int | None 
         answered = fact.get("first_claimed_at")
         if answered is None:
             answered = fact.get("resolved_at")
-        row = rows[fact.get("queue")]
+        queue = fact.get("handoff_queue") or fact.get("queue")
+        row = rows[queue]
         row["handed_over"] += 1
         row["escalated"] += bool(fact.get("escalated"))
         if answered is None:
@@ -241,8 +243,8 @@ def sla_breaches(facts: Sequence[dict[str, Any]], now: float, limit: int | None 
         breached.append(
             {
                 "id": fact.get("id"),
-                "queue": fact.get("queue"),
-                "queue_label": labels.queue_label(fact.get("queue")),
+                "queue": queue,
+                "queue_label": labels.queue_label(queue),
                 "priority": fact.get("priority"),
                 "type": fact.get("type"),
                 "handoff_reason": fact.get("handoff_reason"),

@@ -60,6 +60,7 @@ from bot.policy import sla as sla_module
 from bot.policy.labels import load_labels
 from bot.policy.schema import LabelsFile
 from bot.privacy import mask_pii
+from bot.store.reply import async_reply
 from bot.vocabulary import DONE_STATUSES, ComplaintType, TicketStatus, Urgency
 
 logger = logging.getLogger(__name__)
@@ -234,10 +235,11 @@ def _loads_projection(raw: Any) -> dict[str, Any] | None:
     return projection if isinstance(projection, dict) else None
 
 
-def _projection(ticket: dict[str, Any]) -> dict[str, Any] | None:
-    """The analytics projection, or None (logged) if it cannot be made: analytics never fails a write."""
+def _projection(ticket: dict[str, Any], previous: Any = None) -> dict[str, Any] | None:
+    """The analytics projection (``previous``: the stored one, raw), or None (logged) if it cannot
+    be made: analytics never fails a write."""
     try:
-        return analytics.ticket_facts(ticket)
+        return analytics.ticket_facts(ticket, _loads_projection(previous))
     except Exception as error:  # ticket_facts is total; this is the belt to its braces
         _log(logging.ERROR, "analytics projection of ticket %s failed: %r", ticket.get("id"), error)
         return None
@@ -610,6 +612,7 @@ class TicketStore:
                     raw = await pipe.get(key)
                     if raw is None:
                         raise TicketNotFound(ticket_id)
+                    previous = await async_reply(pipe.hget(self.facts_key, ticket_id))  # what history can not say
                     current = json.loads(_text(raw))
                     old_customer = current.get("customer_id")
                     old_order = current.get("order_id")
@@ -645,7 +648,7 @@ class TicketStore:
                         pipe.zadd(self.progress_key, {ticket_id: ticket.next_progress_due})
                     else:
                         pipe.zrem(self.progress_key, ticket_id)
-                    projection = _projection(current)
+                    projection = _projection(current, previous)
                     if projection is None:  # no stale projection: all_facts recomputes it
                         pipe.hdel(self.facts_key, ticket_id)  # type: ignore[arg-type]  # redis-py annotates *keys as List
                     else:

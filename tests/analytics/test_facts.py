@@ -83,6 +83,7 @@ def test_a_whole_case_read_from_its_history() -> None:
         "status": "resolved",
         "handoff_reason": "urgency",
         "handoff_at": T0,
+        "handoff_queue": "emergency",
         "first_claimed_at": T0 + 600,
         "escalated": False,
         "resolved_at": T0 + HOUR,
@@ -123,6 +124,20 @@ def test_escalation_and_a_closed_ticket() -> None:
     facts = ticket_facts(ticket(history=history, queue="supervisor", status="closed"))
     assert (facts["escalated"], facts["resolved_at"], facts["first_claimed_at"]) == (True, T0 + 4 * HOUR, None)
     assert (facts["queue"], facts["handoff_reason"]) == ("supervisor", "repeat")
+    # from the ticket alone the queue it was handed to is lost; the previous projection keeps it
+    assert facts["handoff_queue"] == "supervisor"
+    previous = ticket_facts(ticket(history=history[:1], queue="senior", status="with_agent"))
+    assert previous["handoff_queue"] == "senior"
+    kept = ticket_facts(ticket(history=history, queue="supervisor", status="closed"), previous)
+    assert (kept["handoff_queue"], kept["queue"]) == ("senior", "supervisor")
+
+
+def test_no_handoff_no_handoff_queue_whatever_came_before() -> None:
+    assert ticket_facts(ticket(), {"handoff_queue": "senior"})["handoff_queue"] is None
+    assert (
+        ticket_facts(ticket(history=[entry(T0, HANDOFF_NOTE.format(reason="asked"))]), {"x": 1})["handoff_queue"]
+        == "general"
+    )
 
 
 @pytest.mark.parametrize(

@@ -130,7 +130,7 @@ def test_a_day_axis_of_years_is_refused() -> None:
 
 
 def handed(id: str, at: float, due_in: float, queue: str = "general", **values: Any) -> dict[str, Any]:
-    return fact(id, at, handoff_reason="asked", handoff_at=at, respond_by=at + due_in, queue=queue, **values)
+    return fact(id, at, handoff_reason="asked", handoff_at=at, respond_by=at + due_in, handoff_queue=queue, **values)
 
 
 def test_breaches_by_queue() -> None:
@@ -141,7 +141,9 @@ def test_breaches_by_queue() -> None:
         handed("C", t, 2 * HOUR),  # never claimed, due 8 hours ago
         handed("D", NOW - HOUR, 2 * HOUR),  # unclaimed, still within its time
         handed("G", t, 2 * HOUR, resolved_at=t + HOUR),  # resolved without a claim, in time
-        handed("F", t, 900, queue="emergency", priority="P1", first_claimed_at=t + 1200, escalated=True),
+        handed("F", t, 900, queue="emergency", priority="P1", first_claimed_at=t + 1200, escalated=True)
+        | {"queue": "supervisor"},  # escalated: counted where it was handed
+        handed("H", t, 2 * HOUR, queue=None, first_claimed_at=t + HOUR) | {"queue": "general"},  # from the ticket
         fact("E", t, queue="general"),  # the bot settled it: no handoff
     ]
     result = sla_breaches(facts, NOW)
@@ -149,20 +151,20 @@ def test_breaches_by_queue() -> None:
     assert general == {
         "key": "general",
         "label": "客服专员",
-        "handed_over": 5,
-        "answered": 3,
-        "on_time": 2,
+        "handed_over": 6,
+        "answered": 4,
+        "on_time": 3,
         "breached": 2,
         "pending": 1,
         "open_overdue": 1,
         "escalated": 0,
-        "breach_rate": 0.5,  # 2 of the 4 decided
+        "breach_rate": 0.4,  # 2 of the 5 decided
     }
     assert (emergency["key"], emergency["handed_over"], emergency["breached"]) == ("emergency", 1, 1)
     assert (emergency["breach_rate"], emergency["escalated"]) == (1.0, 1)
     total = result["total"]
-    assert (total["key"], total["label"], total["handed_over"], total["breached"]) == ("total", "合计", 6, 3)
-    assert total["breach_rate"] == 0.6
+    assert (total["key"], total["label"], total["handed_over"], total["breached"]) == ("total", "合计", 7, 3)
+    assert total["breach_rate"] == 0.5
     assert [(c["id"], c["late_seconds"], c["open"]) for c in result["breached"]] == [
         ("C", 8 * HOUR, True),
         ("B", HOUR, False),

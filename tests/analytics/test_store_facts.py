@@ -124,6 +124,28 @@ async def test_every_update_rewrites_the_projection(store: TicketStore, client: 
     assert await store.all_facts() == [projection]
 
 
+async def test_an_escalation_keeps_the_queue_the_case_was_handed_to(
+    store: TicketStore, client: Redis, clock: Clock
+) -> None:
+    ticket, _ = await store.create("k1", **BASE)
+    clock.now = T0 + 60
+    await store.update(ticket.id, actor="bot", note=HANDOFF_NOTE.format(reason="asked"), status="with_agent")
+    clock.now = T0 + 3 * HOUR
+    await store.update(ticket.id, actor="timer", note="超时未接手，已升级给客服主管", queue="supervisor")
+    clock.now = T0 + 4 * HOUR
+    await store.update(ticket.id, actor="sup-1", note=CLAIM_NOTE, status="with_agent")
+    (projection,) = await store.all_facts()
+    assert (projection["handoff_queue"], projection["queue"], projection["escalated"]) == (
+        "general",
+        "supervisor",
+        True,
+    )
+    # recomputed from the ticket alone (a lost projection), the handed-to queue is the ticket's queue
+    await client.hdel(store.facts_key, ticket.id)
+    (recomputed,) = await store.all_facts()
+    assert recomputed["handoff_queue"] == "supervisor"
+
+
 async def test_a_later_handoff_gets_its_own_first_response_window(store: TicketStore, clock: Clock) -> None:
     ticket, _ = await store.create("k1", **BASE)  # settled by the bot: P4, 2 hours
     clock.now = T0 + 3 * DAY
