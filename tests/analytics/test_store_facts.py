@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 
 from bot.analytics import facts as analytics
 from bot.analytics.facts import CLAIM_NOTE, HANDOFF_NOTE, ticket_facts
+from bot.store import projections
 from bot.store import tickets as tickets_module
 from bot.store.tickets import TicketStore
 from tools.devstack import RedisSettings
@@ -142,6 +143,7 @@ async def test_an_escalation_keeps_the_queue_the_case_was_handed_to(
     )
     # recomputed from the ticket alone (a lost projection), the handed-to queue is the ticket's queue
     await client.hdel(store.facts_key, ticket.id)
+    projections.caches.clear()  # deleted by hand, behind the cache's back
     (recomputed,) = await store.all_facts()
     assert recomputed["handoff_queue"] == "supervisor"
 
@@ -210,9 +212,10 @@ async def test_the_backfill_never_overwrites_a_newer_projection(store: TicketSto
     ticket, _ = await store.create("k1", **BASE)
     current = await client.hget(store.facts_key, ticket.id)
     # all_facts read "no projection", but an update wrote one meanwhile: the computed one is not stored
-    written = await store._backfill_script(keys=[store.facts_key], args=[ticket.id, "", '{"v":1,"stale":true}'])
+    keys = [store.facts_key, *store.facts_change_keys]
+    written = await store._backfill_script(keys=keys, args=[ticket.id, "", '{"v":1,"stale":true}'])
     assert written == 0 and await client.hget(store.facts_key, ticket.id) == current
-    written = await store._backfill_script(keys=[store.facts_key], args=[ticket.id, current, '{"v":1,"next":true}'])
+    written = await store._backfill_script(keys=keys, args=[ticket.id, current, '{"v":1,"next":true}'])
     assert written == 1 and await stored_facts(client, store, ticket.id) == {"v": 1, "next": True}
 
 
@@ -225,7 +228,7 @@ async def test_an_indexed_id_without_its_ticket_is_skipped(store: TicketStore, c
 async def test_a_failing_projection_never_fails_the_ticket_write(
     store: TicketStore, client: Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def broken(ticket: dict[str, Any]) -> dict[str, Any]:
+    def broken(ticket: dict[str, Any], previous: Any = None) -> dict[str, Any]:
         raise RuntimeError("bug in analytics")
 
     ticket, _ = await store.create("k1", **BASE)
@@ -253,3 +256,86 @@ async def test_a_client_without_decoded_responses_reads_the_same(
         assert [f["id"] for f in await other.all_facts()] == [ticket.id]
     finally:
         await raw_client.close()
+
+
+# the in-process cache of projections ---------------------------------------------------------
+
+
+async def test_every_projection_write_is_numbered(store: TicketStore, client: Redis, clock: Clock) -> None:
+    gen_key, changed_key, epoch_key = store.facts_change_keys
+    first, _ = await store.create("k1", **BASE)
+    second, _ = await store.create("k2", **BASE)
+    await store.update(first.id, actor="bot", note="x", status="resolved")
+    assert await client.get(gen_key) == "3"
+    assert await client.zrange(changed_key, 0, -1, withscores=True) == [(second.id, 2.0), (first.id, 3.0)]
+    epoch = await client.get(epoch_key)
+    assert epoch and epoch.endswith(":1")  # set with the first write, kept after
+    await store.create("k1", **BASE)  # a repeated create writes nothing
+    assert await client.get(gen_key) == "3"
+
+
+async def test_later_calls_fetch_only_what_changed(
+    store: TicketStore, client: Redis, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tickets = []
+    for n in range(4):
+        clock.now = T0 + n * HOUR
+        tickets.append((await store.create(f"k{n}", **BASE))[0])
+    assert len(await store.all_facts()) == 4
+    asked: list[list[str]] = []
+    real = store._facts_of
+
+    async def spy(ids: list[str]) -> Any:
+        asked.append(list(ids))
+        return await real(ids)
+
+    monkeypatch.setattr(store, "_facts_of", spy)
+    assert len(await store.all_facts()) == 4 and asked == []  # nothing changed: no projection read
+    # written through another store and client, as another process would
+    other_client = Redis(
+        host=client.connection_pool.connection_kwargs["host"],
+        port=client.connection_pool.connection_kwargs["port"],
+        decode_responses=True,
+    )
+    try:
+        other = TicketStore(other_client, prefix=store.prefix, clock=clock)
+        await other.update(tickets[1].id, actor="agent-1", note=CLAIM_NOTE, status="with_agent")
+        clock.now = T0 + 5 * HOUR
+        new, _ = await other.create("k9", **BASE)
+    finally:
+        await other_client.close()
+    facts = await store.all_facts()
+    assert asked == [[tickets[1].id, new.id]]
+    assert [f["id"] for f in facts] == [t.id for t in tickets] + [new.id]
+    assert facts[1]["first_claimed_at"] == T0 + 3 * HOUR and facts[1]["status"] == "with_agent"
+    assert [f["id"] for f in await store.all_facts(since=T0 + HOUR, until=T0 + 3 * HOUR)] == [
+        tickets[1].id,
+        tickets[2].id,
+    ]
+
+
+async def test_the_answers_are_copies(store: TicketStore) -> None:
+    await store.create("k1", **BASE)
+    (first,) = await store.all_facts()
+    first["type"] = "changed by a caller"
+    assert (await store.all_facts())[0]["type"] == "product"
+
+
+async def test_an_emptied_database_starts_the_cache_over(store: TicketStore, client: Redis, clock: Clock) -> None:
+    old, _ = await store.create("k1", **BASE)
+    assert [f["id"] for f in await store.all_facts()] == [old.id]
+    for key in await client.keys(f"{store.prefix}:*"):  # as FLUSHDB would, for this prefix only
+        await client.delete(key)
+    clock.now = T0 + DAY
+    new, _ = await store.create("k2", **{**BASE, "type": "service"})
+    assert new.id != old.id
+    assert [(f["id"], f["type"]) for f in await store.all_facts()] == [(new.id, "service")]
+
+
+async def test_without_the_cache_every_call_reads_redis(client: Redis, clock: Clock) -> None:
+    store = TicketStore(client, prefix=f"af{uuid.uuid4().hex[:10]}", clock=clock, cache_facts=False)
+    ticket, _ = await store.create("k1", **BASE)
+    assert [f["id"] for f in await store.all_facts()] == [ticket.id]
+    await client.hdel(store.facts_key, ticket.id)  # behind its back: read again, recomputed
+    assert [f["id"] for f in await store.all_facts(until=T0 + 1)] == [ticket.id]
+    assert await store.all_facts(since=T0 + 1) == []
