@@ -12,6 +12,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions import services
+from bot.analytics.facts import HANDOFF_NOTE
 from bot.language.causes import vocabulary as cause_vocabulary
 from bot.policy import flow
 from bot.policy import sla as sla_module
@@ -128,7 +129,7 @@ class ActionHandoff(Action):
         """The case's ticket, now with an agent (one ticket follows the case to the end)."""
         store = services.tickets()
         existing: Optional[Text] = tracker.get_slot("ticket_id")
-        note = f"转人工：{reason}"
+        note = HANDOFF_NOTE.format(reason=reason)  # the analytics read the reason from this note
         if existing:  # the case already has its ticket: it follows the case to the human
             status = None if reason == "approval" else "with_agent"  # approval keeps pending_approval
             ticket = await store.update(existing, actor="bot", note=note, status=status, queue=queue_for(reason, tier))

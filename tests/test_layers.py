@@ -21,16 +21,25 @@ LAYERS: dict[str, int] = {
     "bot.trainer": 2,
     "bot.nlu": 2,
     "bot.quality": 2,
-    "bot.store": 3,
-    "bot.rasa_ext": 4,
-    "bot.training": 4,
-    "bot.services": 5,
-    "bot.followup": 6,
-    "bot.channels": 7,
-    "bot.agent_api": 7,
+    "bot.analytics": 3,
+    "bot.store": 4,
+    "bot.rasa_ext": 5,
+    "bot.training": 5,
+    "bot.services": 6,
+    "bot.followup": 7,
+    "bot.channels": 8,
+    "bot.agent_api": 8,
 }
 # The domain layers stay plain Python: they can be read, tested and reused without a server.
-NO_FRAMEWORK = ("bot.vocabulary", "bot.privacy", "bot.language", "bot.policy", "bot.trainer", "bot.quality")
+NO_FRAMEWORK = (
+    "bot.vocabulary",
+    "bot.privacy",
+    "bot.language",
+    "bot.policy",
+    "bot.trainer",
+    "bot.quality",
+    "bot.analytics",
+)
 FRAMEWORKS = ("rasa", "rasa_sdk", "sanic", "redis", "aiohttp", "socketio")
 # The runtime never imports the developer tools, the action server or the tests.
 NEVER_FROM_BOT = ("tools", "actions", "tests")

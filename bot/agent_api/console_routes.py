@@ -40,6 +40,7 @@ from sanic.response import HTTPResponse
 from bot.agent_api.auth import ENV_VAR as TOKEN_ENV_VAR
 from bot.agent_api.auth import given_token
 from bot.agent_api.http import ApiError, body_of, required_text, text_field
+from bot.analytics.facts import CLAIM_NOTE
 from bot.followup import satisfaction
 from bot.policy import sla as sla_module
 from bot.policy.catalogue import load_catalogue
@@ -202,7 +203,7 @@ def register(route: Callable[..., Any], stores: ConsoleStores) -> None:
             raise ApiError(409, "case taken by another agent", holder=latest.claimed_by if latest else None)
         if case.ticket_id:
             await stores.tickets().update(
-                case.ticket_id, actor=person.name, note="客服接手", status="with_agent", owner=person.name
+                case.ticket_id, actor=person.name, note=CLAIM_NOTE, status="with_agent", owner=person.name
             )
         return response.json(await _case_view(request, stores, person, sender_id))
 

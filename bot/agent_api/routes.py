@@ -23,6 +23,7 @@ from bot.agent_api import analytics_routes, console_routes, trainer_routes, trai
 from bot.agent_api.auth import check_token
 from bot.agent_api.health import health
 from bot.agent_api.http import ApiError, body_of, required_text, text_field
+from bot.analytics.facts import CLAIM_NOTE
 from bot.policy import sla as sla_module
 from bot.privacy import mask_pii
 from bot.services import delivery
@@ -151,7 +152,7 @@ def create_blueprint(stores: Stores, name: str = "agent_api") -> Blueprint:
         linked: List[Dict[str, Any]] = []
         if case.ticket_id:
             ticket = await stores.tickets().update(
-                case.ticket_id, actor=agent, note="客服接手", status="with_agent", owner=agent
+                case.ticket_id, actor=agent, note=CLAIM_NOTE, status="with_agent", owner=agent
             )
             linked = [linked_view(t) for t in await stores.tickets().linked(ticket)]
         return response.json({**case_view(case), "linked": linked})

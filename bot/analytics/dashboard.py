@@ -149,7 +149,7 @@ def build(
     repeat = reports.repeat_complainants(facts, min(now, until))
     warnings = [dict(w, text=_warning_text(w)) for w in reports.early_warnings(facts, min(now, until))]
     quality_table = _quality_table(quality, rule_titles or {})
-    worst = max(quality_table["rows"], key=lambda r: (r["rate"] or 0.0), default=None)
+    worst = max(quality_table["rows"], key=lambda r: r["rate"] or 0.0, default=None)
     kept = (promises or {}).get("kept", 0) + (promises or {}).get("kept_late", 0)
     decided = kept + (promises or {}).get("broken", 0)
 

@@ -32,6 +32,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from bot.analytics.facts import ESCALATION_NOTE_PREFIX
 from bot.followup import satisfaction
 from bot.followup.conversations import Conversations
 from bot.followup.promises import scan_conversation
@@ -149,7 +150,7 @@ class FollowUp:
                 await self.tickets.update(
                     case.ticket_id,
                     actor="timer",
-                    note=f"超时未接手，已升级给{config.queue_display(case.queue)}",
+                    note=f"{ESCALATION_NOTE_PREFIX}，已升级给{config.queue_display(case.queue)}",
                     queue=case.queue,
                 )
             count += 1

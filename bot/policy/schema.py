@@ -30,7 +30,7 @@ from pydantic import BaseModel, Extra, ValidationError, root_validator, validato
 from pydantic.error_wrappers import ErrorWrapper
 
 from bot.language.replies import comparable
-from bot.vocabulary import ComplaintType, TicketStatus, Urgency
+from bot.vocabulary import ComplaintType, HandoffReason, TicketStatus, Urgency
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -862,8 +862,45 @@ class SlaFile(Strict):
 # labels.yml
 
 
+def _complete_labels(value: Any, expected: Sequence[str]) -> Any:
+    """Every id of ``expected`` has a label and nothing else does (raises ValueError naming both)."""
+    if isinstance(value, dict):
+        missing = [str(k) for k in expected if k not in value]
+        unknown = [str(k) for k in value if k not in expected]
+        if missing or unknown:
+            raise ValueError(
+                "; ".join(
+                    ([f"missing label(s) for {', '.join(missing)}"] if missing else [])
+                    + ([f"unknown id(s) {', '.join(unknown)}; expected {', '.join(expected)}"] if unknown else [])
+                )
+            )
+    return value
+
+
+class DashboardLabels(Strict):
+    """``dashboard:`` of ``policy/labels.yml``: how the complaint dashboard (SPEC.md section 7) names
+    what the customer-facing words above do not name well on a chart (``这类诉求`` is a complaint
+    type inside a sentence, not a row heading). Complaint types, handoff reasons and urgencies
+    need every label; channels not listed show their id."""
+
+    complaint_types: dict[ComplaintType, Text]
+    handoff_reasons: dict[HandoffReason, Text]
+    urgency: dict[Urgency, Text]
+    channels: dict[Ident, Text] = {}
+
+    @validator("complaint_types", "handoff_reasons", "urgency", pre=True)
+    def _complete(cls, value: Any, field: Any) -> Any:
+        expected = {
+            "complaint_types": tuple(ComplaintType),
+            "handoff_reasons": tuple(HandoffReason),
+            "urgency": tuple(Urgency),
+        }[field.name]
+        return _complete_labels(value, expected)
+
+
 class LabelsFile(Strict):
-    """``policy/labels.yml``: the Chinese words for complaint types, ticket statuses, approvers, queues.
+    """``policy/labels.yml``: the Chinese words for complaint types, ticket statuses, approvers, queues
+    (and, optionally, the dashboard's words: :class:`DashboardLabels`).
 
     Every complaint type, ticket status and approver needs its label; the queues of ``sla.yml``
     are checked against ``queues`` when the SLA is loaded (:func:`check_queue_labels`).
@@ -873,6 +910,7 @@ class LabelsFile(Strict):
     ticket_statuses: dict[TicketStatus, Text]
     approvers: dict[str, Text]
     queues: dict[Ident, Text]
+    dashboard: Optional[DashboardLabels] = None
 
     @validator("complaint_types", "ticket_statuses", "approvers", pre=True)
     def _complete(cls, value: Any, field: Any) -> Any:
@@ -881,17 +919,7 @@ class LabelsFile(Strict):
             "ticket_statuses": tuple(TicketStatus),
             "approvers": APPROVERS,
         }[field.name]
-        if isinstance(value, dict):
-            missing = [str(k) for k in expected if k not in value]
-            unknown = [str(k) for k in value if k not in expected]
-            if missing or unknown:
-                raise ValueError(
-                    "; ".join(
-                        ([f"missing label(s) for {', '.join(missing)}"] if missing else [])
-                        + ([f"unknown id(s) {', '.join(unknown)}; expected {', '.join(expected)}"] if unknown else [])
-                    )
-                )
-        return value
+        return _complete_labels(value, expected)
 
 
 def check_queue_labels(labels: LabelsFile, labels_source: str, queues: Sequence[str]) -> None:

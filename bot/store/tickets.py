@@ -5,7 +5,9 @@ only after :meth:`TicketStore.create` returned it, and a retried request never m
 ticket: creation runs as one Lua script that checks the idempotency key, takes the next daily
 sequence number, writes the ticket and its indexes, and remembers the key, all atomically.
 Updates are optimistic transactions (``WATCH``/``MULTI``) retried on conflict, so concurrent
-updates never lose a history entry.
+updates never lose a history entry. Both also write the ticket's analytics projection (SPEC.md
+section 7) in the same atomic step, so the dashboard never sees a projection older than a
+ticket it could read; :meth:`TicketStore.all_facts` reads them back.
 
 Keys, for prefix ``P`` (default ``tickets``):
 
@@ -19,6 +21,12 @@ Keys, for prefix ``P`` (default ``tickets``):
 ``P:order:{order_id}``        zset    the tickets naming an order, by ``created_at`` (links the
                                       same buyer's conversations on different channels)
 ``P:progress``                zset    tickets not resolved/closed, by ``next_progress_due``
+``P:facts``                   hash    ticket id -> its analytics projection as JSON
+                                      (:func:`bot.analytics.facts.ticket_facts`), written
+                                      with the ticket by every create and update
+``P:facts:gen``               string  how many projection writes there were
+``P:facts:changed``           zset    ticket id -> the number of its latest projection write
+``P:facts:epoch``             string  set when the counter started (:mod:`bot.store.projections`)
 ============================  ======  ==================================================
 
 Ticket ids read well on the phone: ``TS`` + the date in Asia/Shanghai + a daily sequence of at
@@ -49,11 +57,14 @@ from zoneinfo import ZoneInfo
 from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 
+from bot.analytics import facts as analytics
 from bot.language.causes import vocabulary as cause_vocabulary
 from bot.policy import sla as sla_module
 from bot.policy.labels import load_labels
 from bot.policy.schema import LabelsFile
 from bot.privacy import mask_pii
+from bot.store import projections
+from bot.store.reply import async_reply
 from bot.vocabulary import DONE_STATUSES, ComplaintType, TicketStatus, Urgency
 
 logger = logging.getLogger(__name__)
@@ -199,11 +210,55 @@ _CREATE_FIELDS = frozenset(TICKET_FIELDS) - _MANAGED
 _UPDATE_FIELDS = _CREATE_FIELDS - _IMMUTABLE - {"status"}
 
 
+def _lua(name: str, *, facts_lib: bool = False) -> str:
+    """The source of ``bot/store/lua/<name>.lua`` (after the projection helpers when ``facts_lib``)."""
+    folder = Path(__file__).resolve().parent / "lua"
+    lib = (folder / "ticket_facts_lib.lua").read_text(encoding="utf-8") if facts_lib else ""
+    return lib + (folder / f"{name}.lua").read_text(encoding="utf-8")
+
+
 # Creation, atomically: bot/store/lua/ticket_create.lua (its KEYS and ARGV are written at its top),
 # read once per process and registered per client with ``register_script``.
 @functools.cache
 def _create_lua() -> str:
-    return (Path(__file__).resolve().parent / "lua" / "ticket_create.lua").read_text(encoding="utf-8")
+    return _lua("ticket_create", facts_lib=True)
+
+
+# Stores projections all_facts computed, each only if the stored value is still the one read.
+@functools.cache
+def _backfill_lua() -> str:
+    return _lua("ticket_facts_backfill", facts_lib=True)
+
+
+# Numbers a projection write inside an update's MULTI (sent with EVAL: it runs in the transaction).
+@functools.cache
+def _touch_lua() -> str:
+    return _lua("ticket_facts_touch", facts_lib=True)
+
+
+FACTS_CHUNK = 2000
+"""Ids per ``HMGET`` (and per ``MGET`` of tickets) when :meth:`TicketStore.all_facts` reads Redis."""
+
+
+def _loads_projection(raw: Any) -> dict[str, Any] | None:
+    """A stored projection, or None when there is none (or it is not a JSON object)."""
+    if raw is None:
+        return None
+    try:
+        projection = json.loads(raw)
+    except ValueError:
+        return None
+    return projection if isinstance(projection, dict) else None
+
+
+def _projection(ticket: dict[str, Any], previous: Any = None) -> dict[str, Any] | None:
+    """The analytics projection (``previous``: the stored one, raw), or None (logged) if it cannot
+    be made: analytics never fails a write."""
+    try:
+        return analytics.ticket_facts(ticket, _loads_projection(previous))
+    except Exception as error:  # ticket_facts is total; this is the belt to its braces
+        _log(logging.ERROR, "analytics projection of ticket %s failed: %r", ticket.get("id"), error)
+        return None
 
 
 P = ParamSpec("P")
@@ -314,6 +369,8 @@ class TicketStore:
         id_prefix: Letters before the date in ticket ids.
         timezone: Time zone of the date in ticket ids.
         max_attempts: How often an update is retried when another update got there first.
+        cache_facts: Keep the analytics projections in memory between :meth:`all_facts` calls
+            (:mod:`bot.store.projections`).
     """
 
     def __init__(
@@ -327,6 +384,7 @@ class TicketStore:
         id_prefix: str = ID_PREFIX,
         timezone: str = ID_TIMEZONE,
         max_attempts: int = 200,
+        cache_facts: bool = True,
     ) -> None:
         if idempotency_ttl <= 0:
             raise ValueError("idempotency_ttl must be positive")
@@ -339,6 +397,8 @@ class TicketStore:
         self.tz = ZoneInfo(timezone)
         self.max_attempts = max_attempts
         self._create_script = redis.register_script(_create_lua())
+        self._backfill_script = redis.register_script(_backfill_lua())
+        self.cache_facts = cache_facts
 
     # keys -------------------------------------------------------------------------------
     def ticket_key(self, ticket_id: str) -> str:
@@ -374,6 +434,16 @@ class TicketStore:
     def progress_key(self) -> str:
         """Open tickets, by next progress deadline."""
         return f"{self.prefix}:progress"
+
+    @property
+    def facts_key(self) -> str:
+        """Hash of every ticket's analytics projection (SPEC.md section 7)."""
+        return f"{self.prefix}:facts"
+
+    @property
+    def facts_change_keys(self) -> list[str]:
+        """The numbering of projection writes: counter, ticket id -> latest number, epoch."""
+        return [f"{self.prefix}:facts:gen", f"{self.prefix}:facts:changed", f"{self.prefix}:facts:epoch"]
 
     @property
     def sla(self) -> sla_module.SlaConfig:
@@ -469,6 +539,9 @@ class TicketStore:
         customer_id = body.get("customer_id")
         open_now = body["status"] not in DONE_STATUSES and body.get("next_progress_due") is not None
         day = datetime.fromtimestamp(now, self.tz).strftime("%Y%m%d")
+        projection = _projection(dict(body, id=""))
+        if projection is not None:
+            del projection["id"]  # the script puts the id it takes first
         flag, ticket_id, stored = await self._create_script(
             keys=[
                 self.idempotency_key(idempotency_key),
@@ -478,6 +551,8 @@ class TicketStore:
                 self.customer_key(customer_id) if customer_id else self.customer_key(""),
                 self.progress_key,
                 self.order_key(body.get("order_id") or ""),
+                self.facts_key,
+                *self.facts_change_keys,
             ],
             args=[
                 self.ticket_key(""),
@@ -489,6 +564,7 @@ class TicketStore:
                 repr(float(body["next_progress_due"])) if open_now else "",
                 SEQUENCE_TTL,
                 "1" if body.get("order_id") else "0",
+                "" if projection is None else analytics.dumps(projection),
             ],
         )
         created = int(flag) == 1
@@ -562,6 +638,7 @@ class TicketStore:
                     raw = await pipe.get(key)
                     if raw is None:
                         raise TicketNotFound(ticket_id)
+                    previous = await async_reply(pipe.hget(self.facts_key, ticket_id))  # what history can not say
                     current = json.loads(_text(raw))
                     old_customer = current.get("customer_id")
                     old_order = current.get("order_id")
@@ -597,6 +674,12 @@ class TicketStore:
                         pipe.zadd(self.progress_key, {ticket_id: ticket.next_progress_due})
                     else:
                         pipe.zrem(self.progress_key, ticket_id)
+                    projection = _projection(current, previous)
+                    if projection is None:  # no stale projection: all_facts recomputes it
+                        pipe.hdel(self.facts_key, ticket_id)  # type: ignore[arg-type]  # redis-py annotates *keys as List
+                    else:
+                        pipe.hset(self.facts_key, ticket_id, analytics.dumps(projection))
+                    pipe.eval(_touch_lua(), 3, *self.facts_change_keys, ticket_id)  # type: ignore[arg-type]  # as hdel
                     await pipe.execute()
                 except redis_errors.WatchError:
                     if attempt >= 3:  # heavy contention: spread the retries out
@@ -717,6 +800,135 @@ class TicketStore:
         ids = await self.redis.zrangebyscore(self.progress_key, "-inf", moment)
         due = [t for t in await self._many(ids) if t.is_open and t.next_progress_due is not None]
         return sorted(due, key=lambda t: (t.next_progress_due or 0.0, t.id))
+
+    @_guard
+    async def all_facts(self, since: float | None = None, until: float | None = None) -> list[dict[str, Any]]:
+        """The analytics projections of the tickets created in ``[since, until)``, oldest first.
+
+        The first call in a process reads every projection (ids from ``P:created``, projections
+        from ``P:facts`` by ``HMGET`` in chunks of :data:`FACTS_CHUNK` in one pipeline; seconds at
+        100,000 tickets) into an in-process cache (:mod:`bot.store.projections`); later calls
+        fetch only the projections written since (each write is numbered) and answer from the
+        cache. Without the cache (``cache_facts=False``) every call reads the range from Redis.
+
+        A ticket without a projection (written before projections existed) or with one of an
+        older :data:`bot.analytics.facts.VERSION` gets it computed from the ticket, and the result
+        is stored unless the ticket changed meanwhile (compare-and-set, so a concurrent update's
+        projection is never overwritten by an older one).
+
+        Args:
+            since: Epoch seconds, inclusive; None for the first ticket.
+            until: Epoch seconds, exclusive; None for up to now and beyond.
+
+        Returns:
+            One new dict per ticket, keys of :data:`bot.analytics.facts.FIELDS` (SPEC.md section 7).
+
+        Raises:
+            TicketStoreUnavailable: Redis cannot be reached.
+        """
+        if not self.cache_facts:
+            return [p for _, p in await self._read_facts(since, until)]
+        key = self._cache_key()
+        cache = projections.caches.get(key)
+        if cache is None or not await self._refresh(cache):
+            cache = await self._load_cache()
+            if cache.complete:
+                projections.caches.put(key, cache)
+        return cache.select(since, until)
+
+    def _cache_key(self) -> tuple[Any, ...]:
+        where = self.redis.connection_pool.connection_kwargs
+        return (where.get("host"), where.get("port"), where.get("path"), where.get("db"), self.prefix)
+
+    async def _change_state(self) -> tuple[str | None, int]:
+        """``P:facts:epoch`` and ``P:facts:gen`` as they are now."""
+        gen_key, _, epoch_key = self.facts_change_keys
+        epoch, gen = await self.redis.mget([epoch_key, gen_key])
+        return (None if epoch is None else _text(epoch)), int(gen or 0)
+
+    async def _load_cache(self) -> projections.FactsCache:
+        """Every projection, read from Redis into a new cache (``complete`` False when a ticket of
+        ``P:created`` had none and none could be made: the cache is then not kept)."""
+        epoch, gen = await self._change_state()  # before reading: later writes are numbered above
+        cache = projections.FactsCache(epoch, gen)
+        ids = [_text(i) for i in await self.redis.zrange(self.created_key, 0, -1)]
+        found = await self._facts_of(ids)
+        for _, projection in found:
+            cache.put(projection, gen)
+        cache.complete = len(found) == len(ids)
+        return cache
+
+    async def _refresh(self, cache: projections.FactsCache) -> bool:
+        """Brings ``cache`` up to date with the projections written since; False when it must be
+        read again (a new epoch, a counter that went back, a projection that can not be made)."""
+        epoch, gen = await self._change_state()
+        if epoch != cache.epoch or gen < cache.gen:
+            return False
+        if gen == cache.gen:
+            return True
+        _, changed_key, _ = self.facts_change_keys
+        changed = [
+            (_text(i), float(n))
+            for i, n in await self.redis.zrangebyscore(changed_key, f"({cache.gen}", "+inf", withscores=True)
+        ]
+        ids = [ticket_id for ticket_id, _ in changed]
+        found = dict(await self._facts_of(ids))
+        if len(found) < len(ids):
+            return False
+        for ticket_id, number in changed:
+            cache.put(found[ticket_id], number)
+        cache.gen = max(cache.gen, gen)
+        return True
+
+    async def _read_facts(self, since: float | None, until: float | None) -> list[tuple[str, dict[str, Any]]]:
+        """(id, projection) of the tickets created in ``[since, until)``, from Redis, oldest first."""
+        low = "-inf" if since is None else repr(float(since))
+        high = "+inf" if until is None else f"({float(until)!r}"
+        ids = [_text(i) for i in await self.redis.zrangebyscore(self.created_key, low, high)]
+        return await self._facts_of(ids)
+
+    async def _facts_of(self, ids: list[str]) -> list[tuple[str, dict[str, Any]]]:
+        """(id, projection) for ``ids`` in order, computed from the ticket where none is stored;
+        tickets that are gone (or whose projection can not be made) are left out."""
+        if not ids:
+            return []
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for start in range(0, len(ids), FACTS_CHUNK):
+                pipe.hmget(self.facts_key, ids[start : start + FACTS_CHUNK])
+            chunks = await pipe.execute()
+        found: list[dict[str, Any] | None] = []
+        stale: list[tuple[int, str]] = []  # (position, ticket id) of projections to compute
+        for ticket_id, raw in zip(ids, (raw for chunk in chunks for raw in chunk)):
+            projection = _loads_projection(raw)
+            if projection is None or projection.get("v") != analytics.VERSION:
+                stale.append((len(found), ticket_id))
+                projection = None
+            found.append(projection)
+        if stale:
+            await self._recompute_facts(found, stale)
+        return [(ticket_id, p) for ticket_id, p in zip(ids, found) if p is not None]
+
+    async def _recompute_facts(self, found: list[dict[str, Any] | None], stale: list[tuple[int, str]]) -> None:
+        """Fills ``found`` at the ``stale`` positions from the tickets and stores the projections,
+        each only if what is stored is still what was read (compare-and-set)."""
+        written = 0
+        for start in range(0, len(stale), FACTS_CHUNK):
+            part = stale[start : start + FACTS_CHUNK]
+            ids = [ticket_id for _, ticket_id in part]
+            olds = await async_reply(self.redis.hmget(self.facts_key, ids))
+            raws = await self.redis.mget([self.ticket_key(ticket_id) for ticket_id in ids])
+            args: list[str] = []
+            for (position, ticket_id), old, raw in zip(part, olds, raws):
+                if raw is None:  # indexed but gone: nothing to count
+                    continue
+                projection = _projection(json.loads(_text(raw)), old)
+                if projection is None:
+                    continue
+                found[position] = projection
+                args += [ticket_id, "" if old is None else _text(old), analytics.dumps(projection)]
+            if args:
+                written += int(await self._backfill_script(keys=[self.facts_key, *self.facts_change_keys], args=args))
+        _log(logging.INFO, "analytics projections computed for %d tickets, %d stored", len(stale), written)
 
     async def ping(self) -> bool:
         """True when Redis answers; never raises."""

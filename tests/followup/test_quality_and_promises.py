@@ -59,12 +59,19 @@ class World:
 
     async def say(self, sender: str, events: list[dict[str, Any]]) -> None:
         """Appends events like the tracker store does, and marks the conversation active at the last one."""
-        await self.client.rpush(self.conversations.events_key(sender), *(json.dumps(e, ensure_ascii=False) for e in events))
+        await self.client.rpush(
+            self.conversations.events_key(sender), *(json.dumps(e, ensure_ascii=False) for e in events)
+        )
         await self.client.zadd(self.conversations.active_key, {sender: events[-1]["timestamp"]})
 
 
 def user(text: str, at: float, intent: str = "complaint_product") -> dict[str, Any]:
-    return {"event": "user", "text": text, "timestamp": at, "parse_data": {"intent": {"name": intent, "confidence": 0.9}}}
+    return {
+        "event": "user",
+        "text": text,
+        "timestamp": at,
+        "parse_data": {"intent": {"name": intent, "confidence": 0.9}},
+    }
 
 
 def bot(text: str, at: float, author: str = "bot") -> dict[str, Any]:
@@ -101,7 +108,9 @@ async def test_a_conversation_is_checked_once_it_goes_quiet_and_again_after_it_r
 async def test_a_promise_is_recorded_warned_before_its_time_and_broken_after(world: World) -> None:
     ticket, _ = await world.tickets.create(f"p-{uuid.uuid4().hex}", channel="rest", sender_id="p1", type="product")
     said = T0  # 19:06 Shanghai: "今天21:30前" is more than two hours away
-    await world.say("p1", [user("转人工", said - 5, intent="request_human"), bot("已为您转接客服专员，今天21:30前会联系您。", said)])
+    await world.say(
+        "p1", [user("转人工", said - 5, intent="request_human"), bot("已为您转接客服专员，今天21:30前会联系您。", said)]
+    )
     first = await world.worker().once(said + 1)
     assert first["promises"] == 1 and first["alerted"] == 0
     [promise] = await world.ledger.for_sender("p1")

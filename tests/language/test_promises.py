@@ -84,6 +84,7 @@ PROMISING_RESPONSES = {
     "utter_answer_timing_handoff": [("contact", "2026-11-30 12:03", False)],
     "utter_handoff": [("contact", "2026-11-30 12:03", False)],
     "utter_escalated": [("contact", "2026-11-30 12:03", False)],
+    "utter_ack_malicious": [("contact", "2026-12-01 10:02", False)],  # "24小时内核实并答复您"
 }
 """The responses that promise something by a time; every other response promises nothing with a time
 (utter_answer_timing_before's "一般在24小时内" is a generality; the options menu, the agreement question
@@ -100,7 +101,7 @@ def test_every_domain_response(name: str, variation: int) -> None:
 
 
 def test_the_figures_of_the_domain() -> None:
-    assert len(RESPONSES) == 87 and len(PROMISING_RESPONSES) == 5
+    assert len(RESPONSES) == 87 and len(PROMISING_RESPONSES) == 6
 
 
 # --- every option description, in each message that carries it --------------------------------

@@ -1,0 +1,48 @@
+"""The in-process copy of the projections (bot/store/projections.py), without Redis."""
+
+from __future__ import annotations
+
+from bot.store.projections import Caches, FactsCache
+from tests.support.analytics import HOUR, NOW, fact
+
+
+def test_in_creation_order_with_inclusive_since_and_exclusive_until() -> None:
+    cache = FactsCache("e", 0)
+    for ticket_id, at in (("c", NOW + HOUR), ("a", NOW), ("b", NOW), ("d", NOW + 2 * HOUR)):
+        cache.put(fact(ticket_id, at), 1)
+    assert [f["id"] for f in cache.select(None, None)] == ["a", "b", "c", "d"]
+    assert [f["id"] for f in cache.select(NOW, NOW + HOUR)] == ["a", "b"]
+    assert [f["id"] for f in cache.select(NOW + HOUR, None)] == ["c", "d"]
+    assert cache.select(NOW + 3 * HOUR, None) == [] and len(cache) == 4
+
+
+def test_an_older_write_never_replaces_a_newer_one() -> None:
+    cache = FactsCache("e", 0)
+    cache.put(fact("a", NOW, status="resolved"), 7)
+    cache.put(fact("a", NOW, status="open"), 5)  # a slower refresh arriving late
+    assert cache.select(None, None)[0]["status"] == "resolved"
+    cache.put(fact("a", NOW, status="closed"), 7)
+    assert [f["status"] for f in cache.select(None, None)] == ["closed"]
+
+
+def test_words_are_shared_and_odd_projections_ignored() -> None:
+    cache = FactsCache("e", 0)
+    one, two = fact("a", NOW, channel="".join(["we", "chat"])), fact("b", NOW, channel="".join(["wec", "hat"]))
+    cache.put(one, 1)
+    cache.put(two, 1)
+    assert one["channel"] is two["channel"]
+    cache.put({"id": None, "created_at": NOW}, 1)
+    cache.put({"id": "x", "created_at": None}, 1)
+    assert len(cache) == 2
+
+
+def test_a_few_caches_per_process() -> None:
+    caches = Caches(size=2)
+    first, second, third = FactsCache("1", 0), FactsCache("2", 0), FactsCache("3", 0)
+    caches.put(("a",), first)
+    caches.put(("b",), second)
+    assert caches.get(("a",)) is first  # now the most recent
+    caches.put(("c",), third)
+    assert caches.get(("b",)) is None and caches.get(("a",)) is first and caches.get(("c",)) is third
+    caches.clear()
+    assert caches.get(("a",)) is None
