@@ -63,7 +63,7 @@ def redis_call(settings: Any, coroutine_factory):  # type: ignore[no-untyped-def
         try:
             return await coroutine_factory(client)
         finally:
-            await client.aclose()
+            await client.close()
 
     return asyncio.run(run())
 

@@ -20,6 +20,16 @@
       with_agent: "人工处理中", closed: "已关闭"
     },
     promise: { pending: "待兑现", kept: "已兑现", broken: "已失信" },
+    phase: { understand: "了解问题", explore: "探寻方案", settle: "达成方案", handed_off: "已转人工", done: "已结束", cancelled: "顾客已取消" },
+    category: {
+      electronics: "电子产品", appliances: "家电", clothing: "服装", cosmetics: "化妆品", food: "食品",
+      food_delivery: "外卖", baby: "母婴", furniture: "家具", pet: "宠物"
+    },
+    fact: {
+      order_id: "订单号", problem_detail: "问题描述", problem_summary: "问题概述", product_category: "商品类别",
+      desired_outcome: "顾客诉求", tracking_number: "运单号", courier: "快递公司", amount: "金额", phone: "电话",
+      evidence: "凭证", since: "开始时间", channel: "渠道", delivered: "已签收", order_amount: "订单金额"
+    },
     kind: { contact: "联系/答复", action: "办理" },
     cause: {
       defect: "质量问题", wrong_item: "发错货", missing_parts: "少发漏发", not_as_described: "与描述不符",
@@ -116,10 +126,24 @@
 
   function pad(n) { return (n < 10 ? "0" : "") + n; }
 
+  // Times in the shop's time zone (policy/sla.yml), whatever the agent's computer is set to, so the
+  // console says the same "12:06" the customer was promised.
+  var SHOP_TIME = new Intl.DateTimeFormat("zh-CN", {
+    timeZone: "Asia/Shanghai", month: "numeric", day: "numeric", hour: "2-digit", minute: "2-digit", hour12: false
+  });
+
   function clock(epoch) {
     if (!epoch) return "—";
-    var d = new Date(epoch * 1000);
-    return (d.getMonth() + 1) + "月" + d.getDate() + "日 " + pad(d.getHours()) + ":" + pad(d.getMinutes());
+    var parts = {};
+    SHOP_TIME.formatToParts(new Date(epoch * 1000)).forEach(function (p) { parts[p.type] = p.value; });
+    return parts.month + "月" + parts.day + "日 " + parts.hour + ":" + parts.minute;
+  }
+
+  // A customer as an agent reads them: a web visitor's long session id shortened to its end.
+  function customer(id) {
+    if (!id) return "匿名";
+    var bare = String(id).replace(/^(webchat|rest|wechat|taobao):/, "");
+    return bare.length > 14 ? "…" + bare.slice(-6) : bare;
   }
 
   function duration(seconds) {
@@ -160,6 +184,6 @@
 
   window.Console = {
     $: $, el: el, clear: clear, api: api, blobUrl: blobUrl, label: label, LABELS: LABELS, session: session,
-    login: login, clock: clock, duration: duration, percent: percent
+    login: login, clock: clock, duration: duration, percent: percent, customer: customer
   };
 })();

@@ -66,7 +66,7 @@
             ? el("span", { class: "countdown " + lvl, "data-deadline": c.deadline }, C.duration(left(c)))
             : el("span", { class: "badge mine" }, mine ? "我在处理" : "处理人：" + c.claimed_by)),
         el("span", { class: "row" },
-          el("span", {}, label("channel", c.channel)), el("span", {}, "· " + (c.customer || "匿名")),
+          el("span", {}, label("channel", c.channel)), el("span", {}, "· " + C.customer(c.customer)),
           el("span", {}, "· " + label("type", c.type)), c.urgency ? el("span", {}, "· " + label("urgency", c.urgency)) : null,
           el("span", { class: "hint" }, "· " + c.queue_label)),
         c.preview ? el("span", { class: "preview" }, c.preview) : null);
@@ -144,6 +144,13 @@
       .map(function (p) { return [el("dt", {}, p[0]), el("dd", {}, String(p[1]))]; }));
   }
 
+  function factValue(key, value) {
+    if (key === "product_category") return label("category", value);
+    if (value === true) return "是";
+    if (value === false) return "否";
+    return typeof value === "string" ? value : JSON.stringify(value);
+  }
+
   function optionText(o) {
     if (!o) return "—";
     if (typeof o === "string") return o;
@@ -156,6 +163,7 @@
     body.hidden = false;
     var c = view.case, rights = view.rights, summary = view.summary || {};
     var ticket = view.tickets.length ? view.tickets[0] : null;  // newest first
+    var offered = (ticket && ticket.options_offered && ticket.options_offered.length ? ticket.options_offered : summary.options_offered) || [];
 
     var bar = el("div", { class: "case-bar" },
       el("h2", {}, (c ? label("reason", c.reason) : "工单") + " · " + label("channel", c ? c.channel : ticket.channel)),
@@ -172,15 +180,16 @@
         ["投诉类型", label("type", summary.type || (ticket && ticket.type))],
         ["原因", label("cause", summary.cause || (ticket && ticket.cause))],
         ["紧急程度", label("urgency", summary.urgency || (ticket && ticket.urgency))],
-        ["阶段", summary.phase],
+        ["阶段", summary.phase ? label("phase", summary.phase) : null],
         ["订单号", (summary.facts && summary.facts.order_id) || (ticket && ticket.order_id)],
-        ["顾客", c ? c.customer : ticket && ticket.customer_id],
+        ["顾客", C.customer(c ? c.customer : ticket && ticket.customer_id)],
         ["顾客原话", ticket && ticket.customer_words]
       ]),
       summary.facts ? el("h3", {}, "已收集的信息") : null,
-      summary.facts ? facts(Object.keys(summary.facts).map(function (k) { return [k, JSON.stringify(summary.facts[k]).replace(/^"|"$/g, "")]; })) : null,
+      summary.facts ? facts(Object.keys(summary.facts).map(function (k) { return [label("fact", k), factValue(k, summary.facts[k])]; })) : null,
       el("h3", {}, "提供过的方案"),
-      el("ol", {}, ((ticket && ticket.options_offered) || summary.options_offered || []).map(function (o) { return el("li", {}, optionText(o)); })),
+      offered.length ? el("ol", {}, offered.map(function (o) { return el("li", {}, optionText(o)); }))
+        : el("p", { class: "hint" }, "还没有给顾客提供方案。"),
       ticket && ticket.chosen_option ? facts([["顾客选择", optionText(ticket.chosen_option)]]) : null);
 
     var tickets = el("section", { class: "card", "aria-label": "工单" }, el("h2", {}, "工单"),
@@ -248,7 +257,7 @@
     }
     section.appendChild(el("ul", {}, q.results.map(function (r) {
       var cls = r.passed === false ? "fail" : r.passed === true ? "pass" : "na";
-      var mark = r.passed === false ? "✗ " : r.passed === true ? "✓ " : "– ";
+      var mark = r.passed === false ? "违反 · " : r.passed === true ? "通过 · " : "不适用 · ";
       var turn = r.passed === false && r.turn !== null && r.turn !== undefined && q.turns[r.turn]
         ? "（第 " + (r.turn + 1) + " 轮：“" + (q.turns[r.turn].texts || []).join(" ").slice(0, 60) + "”）" : "";
       return el("li", { class: "rule " + cls }, mark + r.title + (r.passed === false ? "：" + (r.detail || "") + turn : ""));

@@ -71,7 +71,8 @@
         el("tbody", {}, t.rows.length ? t.rows.map(function (r) {
           return el("tr", {}, t.columns.map(function (c) { return el("td", { class: c.format ? "num" : null }, cell(r[c.key], c)); }));
         }) : el("tr", {}, el("td", { colspan: t.columns.length, class: "hint" }, "这段时间没有数据"))));
-      box.appendChild(el("section", { class: "card", id: "panel-" + t.name, "aria-label": t.title },
+      var wide = t.columns.length > 8 || t.name === "trend";  // heat maps by day and the daily trend
+      box.appendChild(el("section", { class: "card" + (wide ? " wide" : ""), id: "panel-" + t.name, "aria-label": t.title },
         el("div", { class: "panel-head" }, el("h2", {}, t.title),
           el("button", { type: "button", class: "quiet", onclick: function () { download(t.name); } }, "导出 CSV")),
         t.note ? el("p", { class: "hint" }, t.note) : null,
