@@ -10,6 +10,11 @@ ENV RASA_TELEMETRY_ENABLED=false \
     PYTHONPATH=/app \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
+# The dashboard's charts measure their Chinese labels with Noto Sans CJK (bot/analytics/charts.py).
+RUN apt-get update -qq \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends fonts-noto-cjk \
+ && rm -rf /var/lib/apt/lists/*
+
 WORKDIR /app
 COPY requirements/ requirements/
 RUN pip install --no-cache-dir --no-deps -r requirements/lock.txt \

@@ -6,7 +6,7 @@ export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: setup setup-test train run test test-fast validate check-policy unit stories eval bench bench-train transcripts lint clean
+.PHONY: setup setup-test train run test test-fast validate check-policy unit stories eval bench bench-train bench-console transcripts lint clean
 
 setup:
 	@bash tools/setup.sh
@@ -57,6 +57,13 @@ bench: train
 # training, timed and scored; writes reports/train_bench.md (about half an hour on 2 CPUs).
 bench-train: train
 	@$(PY) -m tools.bench_train $(if $(RASA_CACHE),--cache $(RASA_CACHE))
+
+# The complaint dashboard's data layer at scale: its own Redis seeded through the real stores with
+# 100,000 tickets over 180 days and 10,000 handoff cases, then the projections, reports, charts, CSV
+# and the agents' queue timed; writes reports/console_bench.md and .json (about 7 minutes on 2 CPUs).
+# TICKETS=, CASES=, RUNS= change the sizes.
+bench-console: setup
+	@$(PY) -m tools.bench_console $(if $(TICKETS),--tickets $(TICKETS)) $(if $(CASES),--cases $(CASES)) $(if $(RUNS),--runs $(RUNS))
 
 transcripts: train
 	@$(PY) tools/transcripts.py

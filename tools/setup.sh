@@ -26,13 +26,14 @@ if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; 
   echo "$want" > "$STAMP"
 fi
 
-# Debian packages: a real Redis server; with --browser (the tests) also Chromium and CJK fonts,
+# Debian packages: a real Redis server and CJK fonts (the dashboard's charts measure their Chinese
+# labels with Noto Sans CJK, bot/analytics/charts.py); with --browser (the tests) also Chromium,
 # which the web widget's browser tests drive through Playwright (nothing is downloaded by it).
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+[ -d /usr/share/fonts/opentype/noto ] && ls /usr/share/fonts/opentype/noto/NotoSansCJK* >/dev/null 2>&1 || missing+=(fonts-noto-cjk)
 if [ "${1:-}" = "--browser" ]; then
   [ -x /usr/bin/chromium ] || missing+=(chromium)
-  [ -d /usr/share/fonts/opentype/noto ] && ls /usr/share/fonts/opentype/noto/NotoSansCJK* >/dev/null 2>&1 || missing+=(fonts-noto-cjk)
 fi
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "==> installing Debian packages: ${missing[*]}"

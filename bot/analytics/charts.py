@@ -159,7 +159,8 @@ def heatmap_svg(heatmap: Mapping[str, Any], title: str) -> str:
         for i, row in enumerate(cells):
             for j, count in enumerate(row):
                 colour = "white" if count > peak * 0.6 else "#333333"
-                axes.text(j, i, str(count), ha="center", va="center", color=colour, fontproperties=_font(size))
+                cell = axes.text(j, i, str(count), ha="center", va="center", color=colour, fontproperties=_font(size))
+                cell.set_in_layout(False)  # inside the axes: measuring them for the layout only costs time
     bar = figure.colorbar(image, ax=axes, fraction=0.03, pad=0.01)
     for label in bar.ax.get_yticklabels():
         label.set_fontproperties(_font(8))

@@ -28,9 +28,12 @@ def test_an_older_write_never_replaces_a_newer_one() -> None:
 def test_words_are_shared_and_odd_projections_ignored() -> None:
     cache = FactsCache("e", 0)
     one, two = fact("a", NOW, channel="".join(["we", "chat"])), fact("b", NOW, channel="".join(["wec", "hat"]))
+    assert one["channel"] is not two["channel"]
     cache.put(one, 1)
     cache.put(two, 1)
-    assert one["channel"] is two["channel"]
+    first, second = cache.select(None, None)
+    assert first["channel"] is second["channel"] and first["channel"] == "wechat"
+    assert first == one and first is not one  # a new dict every time
     cache.put({"id": None, "created_at": NOW}, 1)
     cache.put({"id": "x", "created_at": None}, 1)
     assert len(cache) == 2

@@ -339,3 +339,33 @@ async def test_without_the_cache_every_call_reads_redis(client: Redis, clock: Cl
     await client.hdel(store.facts_key, ticket.id)  # behind its back: read again, recomputed
     assert [f["id"] for f in await store.all_facts(until=T0 + 1)] == [ticket.id]
     assert await store.all_facts(since=T0 + 1) == []
+
+
+async def test_the_cache_reads_only_the_range_asked_and_further_back_once(
+    store: TicketStore, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tickets = []
+    for n in range(4):
+        clock.now = T0 + n * DAY
+        tickets.append((await store.create(f"k{n}", **BASE))[0])
+    asked: list[list[str]] = []
+    real = store._facts_of
+
+    async def spy(ids: list[str]) -> Any:
+        asked.append(list(ids))
+        return await real(ids)
+
+    monkeypatch.setattr(store, "_facts_of", spy)
+    assert [f["id"] for f in await store.all_facts(since=T0 + 2 * DAY)] == [t.id for t in tickets[2:]]
+    assert asked == [[t.id for t in tickets[2:]]]  # the first call read only its range
+    clock.now = T0 + 5 * DAY
+    await store.update(tickets[0].id, actor="bot", note="x", status="resolved")  # before the cached range
+    assert [f["id"] for f in await store.all_facts(since=T0 + 3 * DAY)] == [tickets[3].id]
+    facts = await store.all_facts(since=T0 + DAY)  # further back: tickets[1] read once
+    assert [f["id"] for f in facts] == [t.id for t in tickets[1:]]
+    everything = await store.all_facts()
+    assert [f["status"] for f in everything] == ["resolved", "open", "open", "open"]
+    # read: the first range, the change to tickets[0] (outside the range: left out), then each extension
+    assert asked[1:] == [[tickets[0].id], [tickets[1].id], [tickets[0].id]]
+    await store.all_facts()
+    assert len(asked) == 4  # all covered, nothing changed: nothing read
