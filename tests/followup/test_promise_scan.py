@@ -72,9 +72,12 @@ async def test_each_transcript_is_recorded_once(ledger: PromiseLedger, path: Pat
     assert await ledger.scan_cursor(path.stem) == len(events)
     stored = await ledger.for_sender(path.stem)
     assert [(p.kind, p.conditional) for p in stored] == [(k, c) for k, _, c in TRANSCRIPTS[path.stem]]
-    assert all(
-        p.made_by == "bot" and p.status == "pending" and p.ticket_id and p.ticket_id.startswith("TS") for p in stored
-    )
+    assert all(p.made_by == "bot" and p.status == "pending" for p in stored)
+    # a promise names its ticket, except one made before any ticket existed (the malicious
+    # acknowledgement's "24小时内核实" comes before the order number); the timer files it under the
+    # conversation's first ticket then
+    assert all(p.ticket_id and p.ticket_id.startswith("TS") for p in stored[1:]), stored
+    assert not stored or stored[0].ticket_id is None or stored[0].ticket_id.startswith("TS")
 
 
 async def test_a_crash_before_the_cursor_moved_records_nothing_twice(ledger: PromiseLedger, client: Redis) -> None:

@@ -8,6 +8,7 @@ docs/transcripts/*.md is read; the tables below are what the promise ledger woul
 from __future__ import annotations
 
 import math
+import re
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -204,7 +205,7 @@ TRANSCRIPTS: dict[str, list[tuple[str, str, bool]]] = {
     "human_asked": HANDOFF_2H,
     "logistics_two_answers_at_once": [("action", "24小时内（明天10:02前）", False), PROGRESS],
     "long_rant_ending_in_a_burn": SAFETY,
-    "malicious_threat": [("contact", "48小时内（后天10:02前）", False), PROGRESS],
+    "malicious_threat": [("contact", "24小时内", False), ("contact", "48小时内（后天10:02前）", False), PROGRESS],
     "media_legal_12315": SENIOR,
     "misunderstood_twice": HANDOFF_2H,
     "negated_injury": [],
@@ -238,12 +239,19 @@ def test_every_transcript_has_its_expectation() -> None:
     assert sorted(p.stem for p in TRANSCRIPT_FILES) == sorted(TRANSCRIPTS)
 
 
+def clock_free(when: str) -> str:
+    """A time as written with its clock and date blanked: ``make transcripts`` re-records the
+    transcripts at another hour, and the clock times in them move with it."""
+    return re.sub(r"\d{1,2}:\d{2}", "HH:MM", re.sub(r"\d{1,2}月\d{1,2}日", "M月D日", when))
+
+
 @pytest.mark.parametrize("path", TRANSCRIPT_FILES, ids=[p.stem for p in TRANSCRIPT_FILES])
 def test_what_the_ledger_records_from_each_transcript(path: Path) -> None:
     mentions = [m for line in bot_lines(path) for m in find_promises(line, SAID.timestamp())]
-    assert [(m.kind, m.when, m.conditional) for m in mentions] == TRANSCRIPTS[path.stem]
+    found = [(m.kind, clock_free(m.when), m.conditional) for m in mentions]
+    assert found == [(kind, clock_free(when), conditional) for kind, when, conditional in TRANSCRIPTS[path.stem]]
     for mention in mentions:  # every deadline lies ahead, and an annotation's time is the due
-        assert SAID.timestamp() < mention.due <= SAID.timestamp() + 5 * 86400
+        assert SAID.timestamp() < mention.due <= SAID.timestamp() + 6 * 86400  # HQ approval: 5 days + the hour
 
 
 def test_the_figures_of_the_transcripts() -> None:
@@ -252,9 +260,9 @@ def test_the_figures_of_the_transcripts() -> None:
     assert (len(TRANSCRIPT_FILES), len(lines), len(promising)) == (
         34,
         171,
-        28,
+        29,
     )  # 14 ticket messages give two promises each
-    assert sum(len(v) for v in TRANSCRIPTS.values()) == 42
+    assert sum(len(v) for v in TRANSCRIPTS.values()) == 43
 
 
 def test_a_handoff_line_reads_whole() -> None:

@@ -17,11 +17,8 @@ from tests.quality.transcript_md import TRANSCRIPTS, Transcript, all_transcripts
 EXEMPT = exempt_texts_from_domain()
 
 # transcript -> {rule: turn that broke it}: the bot, not the checker, is wrong there.
-KNOWN_BOT_FAILURES: dict[str, dict[str, int]] = {
-    # utter_ack_malicious: "我们会按平台规则核实处理" promises a check with no time (SPEC 4: every promise
-    # carries a time); the options that follow say "24小时内核实", the acknowledgement does not.
-    "malicious_threat": {"promise_has_time": 1},
-}
+# (Empty since utter_ack_malicious says "24小时内核实并答复您": it promised a check with no time.)
+KNOWN_BOT_FAILURES: dict[str, dict[str, int]] = {}
 
 
 def _case(transcript: Transcript) -> dict[str, object] | None:
