@@ -6,7 +6,7 @@ export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: setup setup-test train run test test-fast validate check-policy unit stories eval bench bench-train bench-console transcripts lint clean
+.PHONY: setup setup-test train run test test-fast validate check-policy unit stories eval bench bench-train bench-console bench-console-http transcripts lint clean
 
 setup:
 	@bash tools/setup.sh
@@ -64,6 +64,10 @@ bench-train: train
 # TICKETS=, CASES=, RUNS= change the sizes.
 bench-console: setup
 	@$(PY) -m tools.bench_console $(if $(TICKETS),--tickets $(TICKETS)) $(if $(CASES),--cases $(CASES)) $(if $(RUNS),--runs $(RUNS))
+
+# The agents' queue and the dashboard over HTTP with 100,000 tickets and 10,000 cases (reports/console_http_bench.md).
+bench-console-http: train
+	@$(PY) -m tools.bench_console_http $(if $(TICKETS),--tickets $(TICKETS)) $(if $(CASES),--cases $(CASES)) $(if $(RUNS),--runs $(RUNS))
 
 transcripts: train
 	@$(PY) tools/transcripts.py
