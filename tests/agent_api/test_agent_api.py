@@ -152,6 +152,8 @@ def served_routes() -> list[tuple[str, str]]:
         "sender_id": "auth-nobody",
         "import_id": "0123456789ab",
         "job_id": "20261130-000000-abcd",
+        "file": "type_day.svg",
+        "promise_id": "p-nobody",
     }
     routes = []
     for route in blueprint._future_routes:
