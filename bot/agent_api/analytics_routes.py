@@ -42,6 +42,10 @@ from bot.store.quality import QualityStore
 MAX_DAYS = 366
 """Longest range, in days."""
 
+FIRST_YEAR, LAST_YEAR = 2000, 2100
+"""Dates outside these years are refused (400): nothing was sold before, and far dates overflow
+the calendar arithmetic."""
+
 DEFAULT_DAYS = 30
 """The range when none is given: the last 30 days, today included."""
 
@@ -68,9 +72,18 @@ def _day(value: str, name: str) -> date:
     try:
         if not _DATE.fullmatch(value):
             raise ValueError(value)
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
-        raise ApiError(400, f"'{name}' must be a date YYYY-MM-DD, got {value[:40]!r}")
+        raise ApiError(
+            400, f"'{name}' must be a date YYYY-MM-DD, got {value[:40]!r}", zh="日期应写成 年-月-日，例如 2026-11-30"
+        )
+    if not FIRST_YEAR <= day.year <= LAST_YEAR:
+        raise ApiError(
+            400,
+            f"'{name}' must be a date between {FIRST_YEAR} and {LAST_YEAR}",
+            zh=f"日期应在 {FIRST_YEAR} 年到 {LAST_YEAR} 年之间",
+        )
+    return day
 
 
 def date_range(request: Request, now: float) -> Tuple[float, float]:
@@ -86,9 +99,9 @@ def date_range(request: Request, now: float) -> Tuple[float, float]:
         _day(request.args.get("since"), "since") if request.args.get("since") else last - timedelta(DEFAULT_DAYS - 1)
     )
     if first > last:
-        raise ApiError(400, "'since' is after 'until'")
+        raise ApiError(400, "'since' is after 'until'", zh="开始日期晚于结束日期")
     if (last - first).days + 1 > MAX_DAYS:
-        raise ApiError(400, f"the range is longer than {MAX_DAYS} days")
+        raise ApiError(400, f"the range is longer than {MAX_DAYS} days", zh=f"时间范围最长 {MAX_DAYS} 天")
 
     def midnight(day: date) -> float:
         return datetime(day.year, day.month, day.day, tzinfo=tz).timestamp()

@@ -24,7 +24,7 @@ from sanic import Blueprint, Sanic
 from bot.agent_api import live_model
 from bot.agent_api.routes import create_blueprint
 from bot.followup.conversations import Conversations
-from bot.followup.jobs import PROGRESS_LEAD_SECONDS, FollowUp, run_forever
+from bot.followup.jobs import AUTHOR_KEY, PROGRESS_LEAD_SECONDS, FollowUp, run_forever
 from bot.policy.check import load_policy
 from bot.privacy import mask_pii
 from bot.quality.house_rules import exempt_texts_from_domain
@@ -112,8 +112,10 @@ class AgentApi(InputChannel):
             return await delivery.render(app.ctx.agent, response, sender_id, channel, **values)
 
         async def send(sender_id: str, message: Dict[str, Any]) -> None:
+            message = dict(message)
+            author = str(message.pop(AUTHOR_KEY, None) or "timer")
             try:
-                await delivery.send(app, sender_id, message, author="timer")
+                await delivery.send(app, sender_id, message, author=author)
             except Exception as error:  # noqa: BLE001 - logged; the ticket history keeps the rest
                 logger.error("follow-up message to %s not delivered: %s", mask_pii(sender_id), error)
 

@@ -30,6 +30,7 @@ import json
 import logging
 import os
 import time
+import unicodedata
 import urllib.parse
 from typing import Any, Callable, Dict, Optional, Protocol
 
@@ -45,7 +46,7 @@ from bot.followup import satisfaction
 from bot.policy import sla as sla_module
 from bot.policy.catalogue import load_catalogue
 from bot.policy.labels import load_labels
-from bot.policy.staff import Staff, load_staff
+from bot.policy.staff import MAX_NAME, Staff, load_staff
 from bot.privacy import mask_pii
 from bot.services import delivery
 from bot.store.handoff import CaseNotClaimed, CaseNotFound, HandoffCase, HandoffQueue
@@ -81,10 +82,19 @@ def staff_of(request: Request) -> Staff:
     """The logged-in person of a request.
 
     Raises:
-        ApiError: 401 when the name is missing or the token is not theirs.
+        ApiError: 400 when the name is longer than 64 characters, not UTF-8, or has control or
+            invisible characters ("王经理\u200b" would pass for 王经理); 401 when the name is missing
+            or the token is not theirs.
     """
     header = request.headers.get("x-agent-name")
-    name = (urllib.parse.unquote(header) if header else request.args.get("agent") or "").strip()
+    try:
+        name = (urllib.parse.unquote(header, errors="strict") if header else request.args.get("agent") or "").strip()
+    except UnicodeDecodeError:
+        raise ApiError(400, "the agent name is not percent-encoded UTF-8", zh="名字的编码不对")
+    if len(name) > MAX_NAME or any(unicodedata.category(c) in ("Cc", "Cf", "Co", "Cs") or c == "\ufffd" for c in name):
+        raise ApiError(
+            400, "the agent name is too long or has control or invisible characters", zh="名字太长或含有不可见字符"
+        )
     person = load_staff().authenticate(name, given_token(request), os.environ.get(TOKEN_ENV_VAR) or "")
     if person is None:
         raise ApiError(401, "missing or wrong token, or no agent name")
@@ -125,6 +135,7 @@ def queue_item(case: HandoffCase, now: float, ticket: Optional[Ticket] = None) -
         "escalated": case.escalated,
         "created_at": case.created_at,
         "deadline": case.deadline,
+        "window_started": started,
         "deadline_text": sla_module.format_deadline(case.deadline, now=now),
         "countdown": sla_module.countdown(case.deadline, started, now) if case.status == "waiting" else None,
         "ticket_id": case.ticket_id,
@@ -178,6 +189,14 @@ def register(route: Callable[..., Any], stores: ConsoleStores) -> None:
         person = staff_of(request)
         sender_id = (request.args.get("sender_id") or "").strip()
         return await _event_stream(request, stores, person, sender_id)
+
+    @route("/console/tickets/<ticket_id>", public=True)
+    async def find_ticket(request: Request, ticket_id: str) -> HTTPResponse:
+        staff_of(request)
+        ticket = await stores.tickets().get(ticket_id.strip().upper())
+        if ticket is None:
+            raise ApiError(404, "no such ticket", zh="没有这个工单号")
+        return response.json({"id": ticket.id, "sender_id": ticket.sender_id, "status": ticket.status})
 
     @route("/console/cases/<sender_id>", public=True)
     async def case_detail(request: Request, sender_id: str) -> HTTPResponse:
@@ -236,6 +255,13 @@ def register(route: Callable[..., Any], stores: ConsoleStores) -> None:
         person = staff_of(request)
         note = text_field(body_of(request), "note", required=False) or "已解决"
         case = await _held_by(stores, person, sender_id)
+        ticket = await stores.tickets().get(case.ticket_id) if case.ticket_id else None
+        if ticket is not None and (ticket.compensation or {}).get("status") == "pending_approval":
+            raise ApiError(
+                409,
+                "the compensation is still waiting for approval: decide it first",
+                zh="补偿还在等待审批：请先批准或驳回（超出权限的，等总部决定后再解决）",
+            )
         try:
             case = await stores.handoffs().resolve(sender_id, person.name)
         except CaseNotFound:

@@ -150,6 +150,7 @@ def build(
     warnings = [dict(w, text=_warning_text(w)) for w in reports.early_warnings(facts, min(now, until))]
     quality_table = _quality_table(quality, rule_titles or {})
     worst = max(quality_table["rows"], key=lambda r: r["rate"] or 0.0, default=None)
+    checked = ((quality or {}).get("overall") or {}).get("conversations", 0)
     kept = (promises or {}).get("kept", 0) + (promises or {}).get("kept_late", 0)
     decided = kept + (promises or {}).get("broken", 0)
 
@@ -168,7 +169,13 @@ def build(
         {"key": "sla", "label": "首次响应超时率", "value": pct(sla["total"]["breach_rate"])},
         {
             "key": "quality",
-            "label": f"最常违反的店规：{worst['label']}" if worst and worst["rate"] else "质检：没有违反店规",
+            "label": (
+                f"最常违反的店规：{worst['label']}"
+                if worst and worst["rate"]
+                else "质检：没有违反店规"
+                if checked
+                else "质检：还没有检查过的对话"
+            ),
             "value": pct(worst["rate"]) if worst and worst["rate"] else "—",
         },
         {"key": "promises", "label": "承诺兑现率", "value": pct(kept / decided if decided else None)},

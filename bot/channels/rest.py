@@ -6,6 +6,9 @@ instead of a 500, and no message is dropped silently:
 
 * body not JSON, or JSON that is not an object -> 400
 * ``sender`` missing, empty, not a string/number, or longer than 128 characters -> 400
+* ``sender`` naming another channel's conversation (``webchat:``, ``wechat:``, ``taobao:`` ...) -> 400:
+  those ids belong to customers of the widget and the platforms, and a REST caller who wrote under
+  one would read that customer's replies and write into their case
 * ``message`` missing or not a string -> 400; longer than 20,000 characters -> 413
 * empty or whitespace-only ``message`` -> 200, handled as the ``/empty_message`` intent
 * a message starting with "/" is escaped so customers cannot trigger intents directly
@@ -59,6 +62,10 @@ class PayloadError(ValueError):
         self.status = status
 
 
+OTHER_CHANNELS = frozenset({"webchat", "wechat", "taobao", "socketio"})
+"""Channels whose conversation ids a REST sender may not take (``<channel>:<id>``)."""
+
+
 class RestPayload(BaseModel):
     """The JSON body of ``POST /webhooks/rest/webhook`` (Rasa's REST format; other keys are ignored).
 
@@ -77,6 +84,8 @@ class RestPayload(BaseModel):
         text = str(value).strip()
         if not text or len(text) > MAX_SENDER_CHARS:
             raise ValueError(f"must be 1-{MAX_SENDER_CHARS} characters")
+        if text.split(":", 1)[0].lower() in OTHER_CHANNELS and ":" in text:
+            raise ValueError("must not name another channel's conversation")
         return text
 
     @validator("metadata", pre=True)

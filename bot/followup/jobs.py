@@ -64,7 +64,26 @@ PROGRESS_LEAD_SECONDS = 10 * 60.0
 """The server sends a progress report this long before it is due (see ``FollowUp.progress_lead``)."""
 
 PROMISE_WARNING_SECONDS = 2 * 3600.0
-"""A pending promise due within this is about to be broken: its owner is warned once."""
+"""A pending promise is about to be broken when it is due within this, and within a quarter of
+the time it gave (a two-hour promise warns 30 minutes before, a 24-hour one 2 hours before, never
+later than 5 minutes before): its ticket gets one warning (:func:`about_to_break`)."""
+
+AUTHOR_KEY = "_author"
+"""Key of a timer message naming who sends it; ``send`` takes it out before delivery."""
+
+PROGRESS_AUTHOR = "timer:progress"
+"""Author of progress reports: they keep the conversation's contact promises."""
+
+ESCALATION_AUTHOR = "timer:escalation"
+"""Author of "the agents are busier than expected" messages: they keep no promise."""
+
+
+def about_to_break(due: float, made_at: float, now: float) -> bool:
+    """Whether a pending promise should be warned about now (see :data:`PROMISE_WARNING_SECONDS`)."""
+    left = due - now
+    span = max(due - made_at, 0.0)
+    return left <= max(min(PROMISE_WARNING_SECONDS, 0.25 * span), 300.0)
+
 
 Render = Callable[..., Awaitable[dict[str, Any]]]
 """``render(response, sender_id, channel, **values)`` -> the message for the customer."""
@@ -145,7 +164,7 @@ class FollowUp:
                 who=config.queue_display(case.queue),
                 deadline=sla_module.format_deadline(case.deadline, now=now, tz=config.tz),
             )
-            await self.send(case.sender_id, message)
+            await self.send(case.sender_id, {**message, AUTHOR_KEY: ESCALATION_AUTHOR})
             if case.ticket_id:
                 await self.tickets.update(
                     case.ticket_id,
@@ -165,7 +184,7 @@ class FollowUp:
             if not await self.redis.set(marker, "1", nx=True, ex=MARKER_TTL):
                 continue  # another worker sent it
             message = await self.render("utter_progress_update", ticket.sender_id, ticket.channel, **describe(ticket))
-            await self.send(ticket.sender_id, message)
+            await self.send(ticket.sender_id, {**message, AUTHOR_KEY: PROGRESS_AUTHOR})
             # The next report not yet due: after downtime the customer gets one report, not one per
             # missed interval (the old "due + interval" sent a burst, one a round).
             tier = self.tickets.tier_of(ticket)
@@ -261,6 +280,8 @@ class FollowUp:
             await self.redis.set(mark, repr(activity))
         alerted = 0
         for promise in await ledger.due_soon(now, PROMISE_WARNING_SECONDS):
+            if not about_to_break(promise.due, promise.made_at, now):
+                continue  # a short promise: warned later, when little of it is left
             if not await ledger.mark_alerted(promise.id, now):
                 continue
             alerted += 1

@@ -42,9 +42,10 @@ def author_of(event: dict[str, Any]) -> str:
 
 def answers_the_customer(author: str) -> bool:
     """Whether a message by ``author`` keeps the conversation's contact promises: an agent's message or
-    a progress update (author ``timer``). The bot's own replies do not: "已为您转接…会联系您" is the
-    promise, not its keeping."""
-    return author == "timer" or author.startswith("agent:")
+    a progress update (author ``timer:progress``, or ``timer`` in conversations recorded before the
+    timer named its messages). The bot's own replies do not: "已为您转接…会联系您" is the promise, not
+    its keeping; nor does the timer's "客服比预计的忙" (``timer:escalation``), which admits it is broken."""
+    return author in ("timer", "timer:progress") or author.startswith("agent:")
 
 
 def _restates(mention: PromiseMention, pending: Sequence[Promise]) -> bool:

@@ -29,6 +29,11 @@
    two of them in a row reach a human.
 5b. A message that is only data (an order or tracking number, a number) is ``inform``: it
    answers the bot's question, whatever the classifier made of its digits.
+5c. A message that asks for a human in so many words ("转人工", "人工客服", "找真人") is
+   ``request_human`` whatever else it says ("转人工，我的电话139…，地址…", "客服态度太差了，转人工"):
+   SPEC.md section 4 makes the ask a handoff trigger, and the classifier, outweighed by the rest of
+   the message, read such messages as inform or a complaint. Not when it is negated ("不用转人工")
+   or when the message is urgent (urgency hands over anyway, with its own tier).
 6. Text shaped like a Rasa intent command ("/complaint_malicious", which the REST channel
    escapes so it cannot trigger an intent directly) is not understood: ``nlu_fallback``.
 """
@@ -68,6 +73,8 @@ GIBBERISH = re.compile(
 DATA_ONLY = re.compile(
     r"^[\s:：,，.。#]*(?:我的)?(?:订单号?|单号|订单编号|快递单号|运单号|物流单号)?(?:是|为)?[\s:：]*[A-Za-z]{0,4}[0-9][0-9A-Za-z\- ]*[\s。.!！]*$"
 )
+HUMAN_ASK = re.compile(r"转人工|转接人工|转个人工|人工客服|人工服务|找人工|要人工|接人工|真人客服|转真人|找真人|找个真人|要真人")
+HUMAN_ASK_NEGATED = re.compile(r"(?:不用|不要|别|无需|不需要|不想)[^,.!?;:。，！？；：~\s]{0,3}$")
 MALICIOUS = "complaint_malicious"
 NON_COMPLAINT_INTENTS_A_CAUSE_OVERRIDES = frozenset(
     {"inform", "consult", "ask_progress", "out_of_scope", "deny", "affirm", "praise", "cancel", FALLBACK_INTENT}
@@ -157,6 +164,9 @@ def _decide(
         return IntentDecision(FALLBACK_INTENT, 1.0, "command_like_text")
     if GIBBERISH.match(re.sub(r"\s+", "", text)) and not levels:
         return IntentDecision(FALLBACK_INTENT, 1.0, "gibberish")
+    human = HUMAN_ASK.search(text)
+    if human and name != "request_human" and not levels and not HUMAN_ASK_NEGATED.search(text[: human.start()]):
+        return IntentDecision("request_human", max(confidence, 0.5), "asks_for_a_human")
     if DATA_ONLY.match(text) and name not in KEEP_INTENTS:
         return IntentDecision("inform", max(confidence, 0.5) if name == "inform" else 1.0, "data_only_is_inform")
     if name in KEEP_INTENTS:

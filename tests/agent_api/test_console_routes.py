@@ -157,10 +157,14 @@ def test_approving_above_ones_authority_is_403_and_says_who_can(bot: Any, redis_
     assert status == 403 and body["approver"] == "manager"
     assert MANAGER in body["who"] and "店铺经理" in body["roles"] and body["limit"] == 500
     assert console(bot, "POST", case_path(sender, "/claim"), {}, agent=MANAGER)[0] == 200
+    status, body = console(bot, "POST", case_path(sender, "/resolve"), {}, agent=MANAGER)
+    assert status == 409 and "审批" in body["zh"]  # not resolved while the customer waits for the decision
     status, ticket = console(bot, "POST", path, {"approved": True, "note": "同意补偿"}, agent=MANAGER)
     assert status == 200 and ticket["compensation"]["status"] == "approved"
     assert ticket["compensation"]["approved_by"] == MANAGER
     assert console(bot, "POST", path, {"approved": True}, agent=MANAGER)[0] == 409  # nothing waits any more
+    status, found = console(bot, "GET", f"/tickets/{ticket_id.lower()}")  # 按工单号打开
+    assert status == 200 and found["sender_id"] == sender
 
 
 def test_above_the_managers_limit_only_headquarters_approves(bot: Any, redis_server: Any) -> None:
@@ -208,12 +212,36 @@ def test_the_supervisor_queue_is_the_supervisors(bot: Any, redis_server: Any) ->
         ("POST", "/tickets/TS190001010000/resolve", {}, 404),
         ("POST", "/promises/nope/keep", {}, 404),
         ("POST", "/promises/nope/keep", "text", 400),
+        ("GET", "/tickets/TS190001010000", None, 404),
     ],
 )
 def test_malformed_input_is_4xx(bot: Any, method: str, path: str, body: Any, expected: int) -> None:
     status, answer = console(bot, method, path, body)
     assert status == expected, answer
     assert isinstance(answer, dict) and answer.get("error")
+
+
+@pytest.mark.parametrize("name", ["长" * 65, "王经理\u200b", "a\u0000b", "%E5%B0"])
+def test_names_that_could_pass_for_someone_else_are_400(bot: Any, name: str) -> None:
+    headers = {"Authorization": f"Bearer {bot.token}", "X-Agent-Name": urllib.parse.quote(name, safe="%")}
+    status, _, answer = http_json("GET", bot.base + "/api/console/me", None, headers=headers)
+    assert status == 400 and answer["zh"], answer
+
+
+@pytest.mark.parametrize(
+    "query, zh",
+    [
+        ("since=0001-01-01&until=0001-01-02", "2000"),
+        ("since=9999-12-30&until=9999-12-31", "2100"),
+        ("since=2026-11-30&until=2026-11-01", "晚于"),
+        ("since=2024-01-01&until=2026-11-01", "366"),
+        ("since=20261101", "年-月-日"),
+    ],
+)
+def test_dates_the_dashboard_cannot_show_are_400_in_chinese(bot: Any, query: str, zh: str) -> None:
+    for path in ("/api/analytics/dashboard", "/api/analytics/heatmap", "/api/analytics/charts/type_day.svg"):
+        status, text, answer = http_json("GET", f"{bot.base}{path}?{query}&token={bot.token}", None)
+        assert status == 400 and zh in answer["zh"], (path, status, text[:200])
 
 
 def test_the_event_stream_announces_the_queue(bot: Any) -> None:

@@ -26,6 +26,10 @@ def body(obj) -> bytes:
         body({"sender": "a", "message": 5}),
         body({"sender": "a" * 200, "message": "hi"}),
         body({"sender": "a", "message": "hi", "metadata": [1]}),
+        # another channel's customer: writing there would read their replies and join their case
+        body({"sender": "webchat:3979088a79e4409fa10d384f7df312a6", "message": "hi"}),
+        body({"sender": "wechat:oAbc123", "message": "hi"}),
+        body({"sender": " Taobao:小明 ", "message": "hi"}),
         b"\xff\xfe",
     ],
 )
@@ -50,6 +54,10 @@ def test_customers_cannot_trigger_intents() -> None:
     sender, text, _ = parse_payload(body({"sender": 42, "message": "/complaint_malicious"}))
     assert sender == "42"
     assert not text.startswith("/")
+
+
+def test_a_sender_with_a_colon_of_its_own_is_fine() -> None:
+    assert parse_payload(body({"sender": "shop-app:user 42", "message": "hi"}))[0] == "shop-app:user 42"
 
 
 def test_valid_payload() -> None:

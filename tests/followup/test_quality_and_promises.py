@@ -116,7 +116,8 @@ async def test_a_promise_is_recorded_warned_before_its_time_and_broken_after(wor
     [promise] = await world.ledger.for_sender("p1")
     assert promise.ticket_id == ticket.id and promise.kind == "contact" and promise.status == "pending"
 
-    warned = await world.worker().once(promise.due - PROMISE_WARNING_SECONDS + 1)
+    assert (await world.worker().once(promise.due - PROMISE_WARNING_SECONDS + 1))["alerted"] == 0  # too early for 2.4 h
+    warned = await world.worker().once(promise.due - 30 * MINUTE)  # within the last quarter
     assert warned["alerted"] == 1 and warned["promises"] == 0
     assert (await world.worker().once(promise.due - 60))["alerted"] == 0  # warned once
     broken = await world.worker().once(promise.due + 1)
@@ -126,6 +127,29 @@ async def test_a_promise_is_recorded_warned_before_its_time_and_broken_after(wor
     notes = [h["note"] for h in stored.history]
     assert any(n.startswith("承诺即将到期") for n in notes) and any(n.startswith("承诺未按时兑现") for n in notes)
     assert (await world.ledger.get(promise.id)).status == "broken"
+
+
+def test_a_short_promise_is_warned_about_late_in_its_time_a_long_one_two_hours_before() -> None:
+    from bot.followup.jobs import about_to_break
+
+    made = T0
+    assert not about_to_break(made + 2 * 3600, made, made + 60)  # a 2-hour handoff promise is not amber at once
+    assert about_to_break(made + 2 * 3600, made, made + 90 * MINUTE)  # its last half hour
+    assert not about_to_break(made + 24 * 3600, made, made + 21 * 3600)
+    assert about_to_break(made + 24 * 3600, made, made + 22 * 3600)  # 2 hours before a day's promise
+    assert about_to_break(made + 10 * MINUTE, made, made + 5 * MINUTE)  # never later than 5 minutes before
+
+
+async def test_the_timers_busier_than_expected_message_keeps_no_promise(world: World) -> None:
+    await world.tickets.create(f"p-{uuid.uuid4().hex}", channel="rest", sender_id="p3", type="product")
+    await world.say("p3", [bot("已为您转接客服专员，今天21:30前会联系您。", T0)])
+    await world.worker().once(T0 + 1)
+    await world.say(
+        "p3", [bot("抱歉，客服比预计的忙，已升级给客服主管，今天22:00前联系您。", T0 + 60, author="timer:escalation")]
+    )
+    await world.worker().once(T0 + 61)
+    first = sorted(await world.ledger.for_sender("p3"), key=lambda p: p.made_at)[0]
+    assert first.status == "pending"
 
 
 async def test_an_agents_answer_in_time_keeps_the_contact_promise(world: World) -> None:

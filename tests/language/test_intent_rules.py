@@ -227,3 +227,32 @@ def test_a_demand_without_a_threat_is_not_malicious_however_sure_the_classifier_
     ranking = [{"name": "complaint_malicious", "confidence": 0.99}, {"name": "complaint_product", "confidence": 0.01}]
     assert decide_intent(ranking[0], ranking, [], "至少赔我2千").name == "complaint_product"
     assert decide_intent(ranking[0], ranking, [], "你们要是不给钱 我就找人天天骂").name == "complaint_malicious"
+
+
+@pytest.mark.parametrize(
+    "text, intent",
+    [
+        ("转人工，我的电话13912345678，地址上海市浦东新区世纪大道100号8楼", "inform"),
+        ("我要投诉你们客服态度太差了，骂人，转人工", "complaint_service"),
+        ("别跟我扯了 给我找个真人", "out_of_scope"),
+        ("东西坏了 人工客服在吗", "complaint_product"),
+    ],
+)
+def test_asking_for_a_human_in_so_many_words_is_request_human(text: str, intent: str) -> None:
+    ranking = [{"name": intent, "confidence": 0.9}, {"name": "request_human", "confidence": 0.05}]
+    decision = decide_intent(ranking[0], ranking, [], text)
+    assert (decision.name, decision.rule) == ("request_human", "asks_for_a_human")
+
+
+@pytest.mark.parametrize(
+    "text, levels",
+    [
+        ("不用转人工，你帮我查一下物流就行", []),
+        ("不想找人工，你直接告诉我怎么退", []),
+        ("孩子吃了你们的饼干过敏了 转人工", ["safety"]),  # urgency hands over anyway, with its own tier
+        ("人工费怎么算", []),
+    ],
+)
+def test_a_negated_ask_or_an_urgent_message_keeps_its_reading(text: str, levels: list[str]) -> None:
+    ranking = [{"name": "complaint_logistics", "confidence": 0.9}]
+    assert decide_intent(ranking[0], ranking, levels, text).rule != "asks_for_a_human"

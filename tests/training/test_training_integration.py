@@ -88,11 +88,11 @@ def test_train_compare_activate_finetune_and_roll_back(tmp_path: Path, monkeypat
         known_intents=domain["intents"],
         known_entities=[],
     )
-    # an urgency the rule readers miss ("水疱"), taught by marking the words (bot/language/phrases.py)
+    # an urgency the rule readers miss ("燎泡"), taught by marking the words (bot/language/phrases.py)
     save_example(
         ws.data_dir,
         trainer="li",
-        text="宝宝手上冒了好几个水疱",
+        text="宝宝手上冒了好几个燎泡",
         intent="complaint_product",
         entities=[{"start": 9, "end": 11, "entity": "urgency", "value": "safety"}],
         known_intents=domain["intents"],
@@ -106,9 +106,9 @@ def test_train_compare_activate_finetune_and_roll_back(tmp_path: Path, monkeypat
     assert (ws.reports_dir / f"{tuned['id']}.md").is_file()
 
     second = ws.root / tuned["model"]
-    assert _urgency(first, "我家孩子脚上也起了水疱") == []
-    assert _urgency(second, "我家孩子脚上也起了水疱") == ["safety"]  # the correction is learnt
-    assert _urgency(second, "还好没起水疱") == []  # and read with negation, like the lexicon
+    assert _urgency(first, "我家孩子脚上也起了燎泡") == []
+    assert _urgency(second, "我家孩子脚上也起了燎泡") == ["safety"]  # the correction is learnt
+    assert _urgency(second, "还好没起燎泡") == []  # and read with negation, like the lexicon
     activate(ws, second, trainer="wang", job=tuned["id"])
     assert live_model(ws) == second
     assert rollback(ws, trainer="wang")["active"]["job"] == full["id"]

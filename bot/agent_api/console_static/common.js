@@ -17,7 +17,7 @@
     channel: { rest: "接口", webchat: "网页聊天", wechat: "微信", taobao: "淘宝", socketio: "网页聊天" },
     status: {
       waiting: "等待接手", claimed: "处理中", resolved: "已解决", open: "处理中", pending_approval: "等待审批",
-      with_agent: "人工处理中", closed: "已关闭"
+      with_agent: "人工处理中", closed: "已关闭", approved: "已批准", rejected: "未批准"
     },
     promise: { pending: "待兑现", kept: "已兑现", broken: "已失信" },
     phase: { understand: "了解问题", explore: "探寻方案", settle: "达成方案", handed_off: "已转人工", done: "已结束", cancelled: "顾客已取消" },
@@ -96,7 +96,10 @@
   function ApiError(status, body) {
     this.status = status;
     this.body = body || {};
-    this.message = (STATUS_TEXT[status] || "出错了") + (body && body.error ? "（" + body.error + "）" : "");
+    // the server's own words are English for integrations; the screen says it in Chinese (zh when
+    // the server gave one), the English stays in detail
+    this.message = (body && body.zh) || STATUS_TEXT[status] || "出错了";
+    this.detail = body && body.error;
   }
 
   function api(method, path, body) {
@@ -108,7 +111,8 @@
         var type = reply.headers.get("Content-Type") || "";
         var parse = type.indexOf("json") >= 0 ? reply.json() : reply.text();
         return parse.then(function (data) {
-          if (!reply.ok) throw new ApiError(reply.status, typeof data === "object" ? data : { error: String(data) });
+          // a non-JSON error page (a proxy, the server's own 405) is not shown to the agent
+          if (!reply.ok) throw new ApiError(reply.status, typeof data === "object" ? data : {});
           return data;
         });
       });
@@ -153,6 +157,20 @@
     return sign + (h ? h + ":" + pad(m) : m) + ":" + pad(r);
   }
 
+  // Who wrote or did something, as the screen says it: 机器人, 定时提醒, 客服 小张.
+  function author(who) {
+    if (!who || who === "bot") return "机器人";
+    if (who.indexOf("timer") === 0) return "定时提醒";
+    if (who === "customer") return "顾客";
+    if (who.indexOf("agent:") === 0) return "客服 " + who.slice(6);
+    return who;
+  }
+
+  // A ticket history note with the handoff reason in Chinese ("转人工：urgency" -> "转人工：紧急情况").
+  function note(text) {
+    return String(text || "").replace(/转人工：(\w+)/, function (_, reason) { return "转人工：" + label("reason", reason); });
+  }
+
   function percent(x) { return x === null || x === undefined ? "—" : (Math.round(x * 1000) / 10) + "%"; }
 
   // The login form: the name and token are checked by GET /api/console/me before they are kept.
@@ -184,6 +202,6 @@
 
   window.Console = {
     $: $, el: el, clear: clear, api: api, blobUrl: blobUrl, label: label, LABELS: LABELS, session: session,
-    login: login, clock: clock, duration: duration, percent: percent, customer: customer
+    login: login, clock: clock, duration: duration, percent: percent, customer: customer, author: author, note: note
   };
 })();

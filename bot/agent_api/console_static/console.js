@@ -41,8 +41,9 @@
     if (c.status !== "waiting") return "";
     var secs = left(c);
     if (secs <= 0) return "red";
-    var window = c.countdown && c.created_at ? c.deadline - c.created_at : 0;
-    return secs <= Math.max(0.25 * window, 300) ? "amber" : "";
+    // the same rule as the server's countdown (bot/policy/sla.py): a quarter of the window or 5 minutes
+    var span = c.window_started ? c.deadline - c.window_started : 0;
+    return secs <= Math.max(0.25 * span, 300) ? "amber" : "";
   }
 
   function renderQueue() {
@@ -76,7 +77,7 @@
 
   function tick() {
     Array.prototype.forEach.call(document.querySelectorAll(".countdown[data-deadline]"), function (node) {
-      var c = { deadline: parseFloat(node.getAttribute("data-deadline")), status: "waiting", countdown: true };
+      var c = { deadline: parseFloat(node.getAttribute("data-deadline")), status: "waiting" };
       var item = node.closest(".case-item");
       var data = state.cases.filter(function (x) { return x.sender_id === item.getAttribute("data-sender"); })[0];
       var lvl = level(data || c);
@@ -98,7 +99,8 @@
     var source = new EventSource(url);
     state.source = source;
     source.addEventListener("open", stopPolling);
-    source.addEventListener("queue", function () { loadQueue(); });
+    // the queue changed: the open case may be the one that changed (claimed by someone else, resolved)
+    source.addEventListener("queue", function () { loadQueue(); if (state.selected) refreshCase(); });
     source.addEventListener("conversation", function () { if (state.selected) refreshCase(); });
     source.addEventListener("error", startPolling);
   }
@@ -237,14 +239,15 @@
         ? el("button", { type: "button", onclick: function () { resolveTicket(t.id); } }, "标记已办结（将发送满意度调查）") : null,
       el("details", {}, el("summary", {}, "工单历史（" + t.history.length + "）"),
         el("ol", { class: "history" }, t.history.map(function (h) {
-          return el("li", {}, C.clock(h.at) + " " + (h.actor || "") + "：" + (h.note || "") + (h.status ? "（" + label("status", h.status) + "）" : ""));
+          return el("li", {}, C.clock(h.at) + " " + C.author(h.actor) + "：" + C.note(h.note) + (h.status ? "（" + label("status", h.status) + "）" : ""));
         }))));
   }
 
   function promiseLine(p) {
-    var soon = p.status === "pending" && p.due - now() < 2 * 3600;
+    // the timer's rule (bot/followup/jobs.py about_to_break): a quarter of the promised time, at most 2 h, at least 5 min
+    var soon = p.status === "pending" && p.due - now() <= Math.max(Math.min(7200, 0.25 * (p.due - p.made_at)), 300);
     return el("li", { class: "promise " + (soon ? "soon" : p.status) },
-      label("promise", p.status) + " · " + C.clock(p.due) + "前 · " + (p.made_by || "") + "：“" + p.text + "”",
+      label("promise", p.status) + " · " + C.clock(p.due) + "前 · " + C.author(p.made_by) + "：“" + p.text + "”",
       p.status === "pending" ? el("button", { type: "button", class: "quiet", onclick: function () { keepPromise(p.id); } }, "标记已兑现") : null);
   }
 
@@ -252,7 +255,7 @@
     var q = view.quality;
     var section = el("section", { class: "card", "aria-label": "质检" }, el("h2", {}, "质检（店规检查）"));
     if (!q) {
-      section.appendChild(el("p", { class: "hint" }, "对话结束后自动检查。"));
+      section.appendChild(el("p", { class: "hint" }, "对话安静 30 分钟后自动检查，顾客再说话会重新检查。"));
       return section;
     }
     section.appendChild(el("ul", {}, q.results.map(function (r) {
@@ -290,11 +293,12 @@
   function after(promise, okText) {
     return promise.then(function () { if (okText) message(okText, "ok"); loadQueue(); return refreshCase(); })
       .catch(function (error) {
-        var extra = error.body && error.body.holder ? "（处理人：" + error.body.holder + "）" : "";
+        var text = error.message + (error.body && error.body.holder ? "（处理人：" + error.body.holder + "）" : "");
         if (error.status === 403 && error.body && error.body.approver_label) {
-          extra = "：请" + (error.body.who && error.body.who.length ? error.body.who.join("、") + "（" + error.body.approver_label + "）" : error.body.approver_label) + "审批";
+          text = "超出你的审批额度（¥" + error.body.limit + "）：请" +
+            (error.body.who && error.body.who.length ? error.body.who.join("、") : error.body.approver_label) + "审批";
         }
-        message(error.message + extra, "error");
+        message(text, "error");
         loadQueue();
       });
   }
@@ -353,6 +357,17 @@
       $("reply-text").focus();
       event.preventDefault();
     }
+  });
+
+  // 按工单号打开: a ticket the bot settled has no case in the queue; the agent opens it by its number
+  $("find-form").addEventListener("submit", function (event) {
+    event.preventDefault();
+    var id = $("find-ticket").value.trim();
+    if (!id) return;
+    C.api("GET", "/api/console/tickets/" + encodeURIComponent(id)).then(function (found) {
+      $("find-ticket").value = "";
+      openCase(found.sender_id);
+    }).catch(function (error) { message(error.message, "error"); });
   });
 
   C.login(function (me) {
