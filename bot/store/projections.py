@@ -47,6 +47,7 @@ _SHARED = frozenset(
     }
 )
 _CREATED = FIELDS.index("created_at")
+_SHARED_AT = tuple(i for i, name in enumerate(FIELDS) if name in _SHARED)
 
 
 class FactsCache:
@@ -82,10 +83,13 @@ class FactsCache:
         old = self._by_id.get(ticket_id)
         if old is not None and old[0] > number:
             return
-        values = tuple(
-            sys.intern(value) if name in _SHARED and isinstance(value, str) else value
-            for name, value in ((name, projection.get(name)) for name in FIELDS)
-        )
+        get = projection.get
+        row = [get(name) for name in FIELDS]
+        for i in _SHARED_AT:
+            value = row[i]
+            if isinstance(value, str):
+                row[i] = sys.intern(value)
+        values = tuple(row)
         if old is None:
             bisect.insort(self._order, (float(created_at), ticket_id))
         elif old[1][_CREATED] != created_at:  # never for a real ticket; kept right anyway
