@@ -35,6 +35,7 @@ import contextvars
 import functools
 import json
 import math
+import os
 import random
 import shutil
 import sys
@@ -621,6 +622,7 @@ async def measure(redis_settings: RedisSettings, now: float, runs: int = 10) -> 
 
         seconds, _ = await _time_async(dashboard, runs, activity)
         results["one dashboard load: all_facts 30 days (cached) + 6 reports"] = _summary(seconds, len(recent))
+        checks["load_average"] = [round(x, 2) for x in os.getloadavg()]
         info = await client.info("memory")
         checks["redis_used_memory"] = info.get("used_memory_human")
         checks["facts_hash_bytes"] = await client.memory_usage(store.facts_key)
@@ -674,6 +676,8 @@ def markdown(report: dict[str, Any]) -> str:
         f"mean satisfaction {checks['satisfaction_mean']}",
         f"- Redis memory {checks['redis_used_memory']}, of which the projections hash "
         f"{(checks['facts_hash_bytes'] or 0) / 1024 / 1024:.1f} MiB",
+        f"- load average at the end (1, 5, 15 min; other work on the machine slows every figure): "
+        f"{', '.join(map(str, checks.get('load_average', [])))} on {machine.get('cpus')} CPUs",
         "",
     ]
     return "\n".join(lines)

@@ -24,6 +24,7 @@ from typing import Any
 
 from bot.analytics import labels
 from bot.analytics.facts import TIMEZONE
+from bot.language.causes import vocabulary as cause_vocabulary
 from bot.privacy import mask_pii
 from bot.vocabulary import DONE_STATUSES, ComplaintType, Urgency
 
@@ -115,9 +116,7 @@ def _axis(
     if dimension == "priority":
         return _known_first(values, _PRIORITIES, always=True)
     if dimension == "cause":
-        from bot.language.causes import vocabulary
-
-        return _known_first(values, tuple(vocabulary()))
+        return _known_first(values, tuple(cause_vocabulary()))
     if dimension == "category":
         return _known_first(values, labels.categories())
     counts = Counter(values)  # channel: the busiest first
