@@ -47,6 +47,7 @@ _SHARED = frozenset(
     }
 )
 _CREATED = FIELDS.index("created_at")
+_SHARED_AT = tuple(i for i, name in enumerate(FIELDS) if name in _SHARED)
 
 
 class FactsCache:
@@ -75,23 +76,40 @@ class FactsCache:
     def put(self, projection: dict[str, Any], number: float) -> None:
         """Keeps ``projection`` unless one with a later change ``number`` is already kept (or it
         was created before ``covered_from``)."""
-        ticket_id = projection.get("id")
-        created_at = projection.get("created_at")
-        if not isinstance(ticket_id, str) or not isinstance(created_at, (int, float)) or created_at < self.covered_from:
-            return
-        old = self._by_id.get(ticket_id)
-        if old is not None and old[0] > number:
-            return
-        values = tuple(
-            sys.intern(value) if name in _SHARED and isinstance(value, str) else value
-            for name, value in ((name, projection.get(name)) for name in FIELDS)
-        )
-        if old is None:
-            bisect.insort(self._order, (float(created_at), ticket_id))
-        elif old[1][_CREATED] != created_at:  # never for a real ticket; kept right anyway
-            self._order.remove((float(old[1][_CREATED]), ticket_id))
-            bisect.insort(self._order, (float(created_at), ticket_id))
-        self._by_id[ticket_id] = (number, values)
+        self.put_many([projection], number)
+
+    def put_many(self, projections: list[dict[str, Any]], number: float) -> None:
+        """:meth:`put` for many at once: the creation order is merged once, not an insertion
+        each (inserting 80,000 older tickets one by one in front of the others took seconds)."""
+        added: list[tuple[float, str]] = []
+        moved: set[tuple[float, str]] = set()
+        for projection in projections:
+            ticket_id = projection.get("id")
+            created_at = projection.get("created_at")
+            if not isinstance(ticket_id, str) or not isinstance(created_at, (int, float)):
+                continue
+            if created_at < self.covered_from:
+                continue
+            old = self._by_id.get(ticket_id)
+            if old is not None and old[0] > number:
+                continue
+            get = projection.get
+            row = [get(name) for name in FIELDS]
+            for i in _SHARED_AT:
+                value = row[i]
+                if isinstance(value, str):
+                    row[i] = sys.intern(value)
+            if old is None:
+                added.append((float(created_at), ticket_id))
+            elif old[1][_CREATED] != created_at:  # never for a real ticket; kept right anyway
+                moved.add((float(old[1][_CREATED]), ticket_id))
+                added.append((float(created_at), ticket_id))
+            self._by_id[ticket_id] = (number, tuple(row))
+        if len(added) == 1 and not moved:
+            bisect.insort(self._order, added[0])
+        elif added:
+            kept = [key for key in self._order if key not in moved] if moved else self._order
+            self._order = sorted(kept + added)  # two sorted runs: merged in linear time
 
     def covers(self, since: float | None) -> bool:
         """Whether every ticket created from ``since`` on (None: all) is here."""

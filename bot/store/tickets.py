@@ -863,8 +863,7 @@ class TicketStore:
         cache = projections.FactsCache(epoch, gen, float("-inf") if since is None else float(since))
         ids = [_text(i) for i in await self.redis.zrangebyscore(self.created_key, _low(since), "+inf")]
         found = await self._facts_of(ids)
-        for _, projection in found:
-            cache.put(projection, gen)
+        cache.put_many([projection for _, projection in found], gen)
         cache.complete = len(found) == len(ids)
         return cache
 
@@ -877,8 +876,7 @@ class TicketStore:
         if len(found) < len(ids):
             return False
         cache.covered_from = float("-inf") if since is None else float(since)
-        for _, projection in found:
-            cache.put(projection, cache.gen)
+        cache.put_many([projection for _, projection in found], cache.gen)
         return True
 
     async def _refresh(self, cache: projections.FactsCache) -> bool:

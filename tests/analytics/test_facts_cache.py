@@ -49,3 +49,16 @@ def test_a_few_caches_per_process() -> None:
     assert caches.get(("b",)) is None and caches.get(("a",)) is first and caches.get(("c",)) is third
     caches.clear()
     assert caches.get(("a",)) is None
+
+
+def test_many_older_ones_merge_into_the_order() -> None:
+    cache = FactsCache("e", 0, covered_from=NOW)
+    cache.put_many([fact(f"n{i}", NOW + i * HOUR) for i in range(3)], 1)
+    cache.put(fact("too-old", NOW - HOUR), 1)  # before the covered range: left out
+    assert len(cache) == 3
+    cache.covered_from = float("-inf")
+    cache.put_many([fact("o1", NOW - HOUR), fact("o0", NOW - 2 * HOUR), fact("n1", NOW + HOUR, status="resolved")], 2)
+    assert [f["id"] for f in cache.select(None, None)] == ["o0", "o1", "n0", "n1", "n2"]
+    assert cache.select(NOW + HOUR, NOW + 2 * HOUR)[0]["status"] == "resolved"
+    cache.put_many([fact("n2", NOW - 3 * HOUR), fact("n0", NOW - 4 * HOUR)], 3)  # created_at moved (never in real life)
+    assert [f["id"] for f in cache.select(None, None)] == ["n0", "n2", "o0", "o1", "n1"]

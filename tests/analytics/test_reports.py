@@ -285,7 +285,8 @@ def test_a_category_jump_is_flagged() -> None:
     spikes = {(w["kind"], w["key"]): w for w in warnings}
     category = spikes[("category_spike", "appliances")]
     assert (category["count"], category["baseline"], category["since"]) == (30, 4.0, NOW - DAY)
-    assert category["label"] == "家电投诉激增：24小时30件（此前日均4.0件）"
+    assert category["label"] == "家电投诉激增：24小时30件（预期约4.0件，此前日均4.0件）"
+    assert category["expected"] == 4.0  # nothing else to scale by
     assert category["p_value"] < 1e-6 and len(category["tickets"]) == 20
     assert spikes[("cause_spike", "defect")]["label"].startswith("质量问题投诉激增")
 
@@ -296,6 +297,24 @@ def test_steady_volume_is_not_flagged() -> None:
     assert early_warnings(facts, NOW) == []
     steady = spread("s", 20, 8, NOW, category="food", cause="spoiled")
     assert early_warnings(steady, NOW) == []
+
+
+def test_a_day_when_everything_rises_flags_only_what_rose_more() -> None:
+    before = [
+        row
+        for category in ("appliances", "clothing", "food")
+        for row in spread(f"b-{category}", 10, 7, NOW - DAY, category=category)
+    ]
+    surge = [
+        row
+        for category in ("appliances", "clothing", "food")
+        for row in spread(f"s-{category}", 30, 1, NOW, category=category)
+    ]
+    assert early_warnings(before + surge, NOW) == []  # 双十一: everything tripled, nothing stands out
+    jump = spread("j-appliances", 30, 1, NOW, category="appliances")  # appliances 60, the others 30
+    (warning,) = early_warnings(before + surge + jump, NOW)
+    assert (warning["key"], warning["count"], warning["baseline"]) == ("appliances", 60, 10.0)
+    assert warning["expected"] == 30.0  # 10 a day x (60 other complaints today / 20 a day before)
 
 
 def test_a_silent_category_is_flagged_from_three_complaints() -> None:
@@ -326,6 +345,7 @@ def test_a_customer_complaining_again_within_seven_days() -> None:
         "label": "客户wechat:a7天内投诉2次",
         "count": 2,
         "baseline": None,
+        "expected": None,
         "since": NOW - 7 * DAY,
         "p_value": None,
         "tickets": ["a2", "a1"],

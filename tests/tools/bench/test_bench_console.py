@@ -69,11 +69,11 @@ def test_seed_writes_through_the_stores_and_measure_runs(settings: RedisSettings
     assert all(t["runs"] >= 1 and t["median_ms"] >= 0 for t in measured["timings"].values())
     report = {
         "date": "2026-11-24T00:00:00+00:00",
-        "machine": {"commit": "abc", "cpu_model": "cpu", "cpus": 2, "python": "3.11"},
+        "machine": {"git_commit": "abc", "cpu_model": "cpu", "cpus": 2, "python": "3.11"},
         "config": {"days": 20, "runs": 1, "concurrency": 8},
         "seeded": seeded,
         **measured,
     }
     text = bench_console.markdown(report)
-    assert "| all_facts 30 days, first call of a process (reads all) |" in text
+    assert "| all_facts 30 days, first call of a process (reads its 30 days) |" in text
     Redis(host=settings.host, port=settings.port, db=DB).flushdb()
