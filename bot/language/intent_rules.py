@@ -73,7 +73,9 @@ GIBBERISH = re.compile(
 DATA_ONLY = re.compile(
     r"^[\s:：,，.。#]*(?:我的)?(?:订单号?|单号|订单编号|快递单号|运单号|物流单号)?(?:是|为)?[\s:：]*[A-Za-z]{0,4}[0-9][0-9A-Za-z\- ]*[\s。.!！]*$"
 )
-HUMAN_ASK = re.compile(r"转人工|转接人工|转个人工|人工客服|人工服务|找人工|要人工|接人工|真人客服|转真人|找真人|找个真人|要真人")
+HUMAN_ASK = re.compile(
+    r"转人工|转接人工|转个人工|人工客服|人工服务|找人工|要人工|接人工|真人客服|转真人|找真人|找个真人|要真人"
+)
 HUMAN_ASK_NEGATED = re.compile(r"(?:不用|不要|别|无需|不需要|不想)[^,.!?;:。，！？；：~\s]{0,3}$")
 MALICIOUS = "complaint_malicious"
 NON_COMPLAINT_INTENTS_A_CAUSE_OVERRIDES = frozenset(
