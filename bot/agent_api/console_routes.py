@@ -231,24 +231,7 @@ def register(route: Callable[..., Any], stores: ConsoleStores) -> None:
         person = staff_of(request)
         text = required_text(body_of(request), "text")
         await _held_by(stores, person, sender_id)
-        try:
-            channel = await delivery.send(request.app, sender_id, {"text": text}, author=f"agent:{person.name}")
-        except LookupError:
-            raise ApiError(404, "no such conversation")
-        except delivery.NotDelivered as error:
-            logger.error("console reply to %s not delivered on %s: %s", mask_pii(sender_id), error.channel, error)
-            return response.json(
-                {
-                    "delivered": False,
-                    "channel": error.channel,
-                    "error": "saved in the conversation, but the platform did not accept it: "
-                    "contact the customer another way",
-                },
-                status=502,
-            )
-        except RuntimeError as error:
-            raise ApiError(409, str(error))
-        return response.json({"delivered": True, "channel": channel})
+        return await send_agent_message(request, sender_id, text, f"agent:{person.name}")
 
     @route("/console/cases/<sender_id>/resolve", methods=("POST",), public=True)
     async def resolve(request: Request, sender_id: str) -> HTTPResponse:
@@ -321,6 +304,38 @@ def register(route: Callable[..., Any], stores: ConsoleStores) -> None:
         except PromiseNotFound:
             raise ApiError(404, "no such promise")
         return response.json(promise.to_dict())
+
+
+async def send_agent_message(request: Request, sender_id: str, text: str, author: str) -> HTTPResponse:
+    """Sends an agent's message on the customer's channel and answers how it went.
+
+    Returns:
+        200 ``{"delivered": true, "channel"}``; 502 ``{"delivered": false, "channel", "error"}`` when
+        the message is in the conversation but the platform refused it (the agent must reach the
+        customer another way).
+
+    Raises:
+        ApiError: 404 no such conversation; 409 its channel cannot send outside a turn.
+    """
+    try:
+        channel = await delivery.send(request.app, sender_id, {"text": text}, author=author)
+    except LookupError:
+        raise ApiError(404, "no such conversation")
+    except delivery.NotDelivered as error:
+        logger.error("agent message to %s not delivered on %s: %s", mask_pii(sender_id), error.channel, error)
+        return response.json(
+            {
+                "delivered": False,
+                "channel": error.channel,
+                "error": "saved in the conversation, but the platform did not accept it: "
+                "contact the customer another way",
+                "zh": "消息已记入对话，但平台没有接收：请换其他方式联系顾客",
+            },
+            status=502,
+        )
+    except RuntimeError as error:
+        raise ApiError(409, str(error))
+    return response.json({"delivered": True, "channel": channel})
 
 
 async def resume_bot(

@@ -25,7 +25,6 @@ from bot.agent_api.health import health
 from bot.agent_api.http import ApiError, body_of, required_text, text_field
 from bot.analytics.facts import CLAIM_NOTE
 from bot.policy import sla as sla_module
-from bot.privacy import mask_pii
 from bot.services import delivery
 from bot.store.handoff import CaseNotClaimed, CaseNotFound, HandoffCase, HandoffQueue, HandoffQueueUnavailable
 from bot.store.tickets import Ticket, TicketStore, TicketStoreUnavailable
@@ -188,24 +187,7 @@ def create_blueprint(stores: Stores, name: str = "agent_api") -> Blueprint:
         data = body_of(request)
         agent_name = text_field(data, "agent", limit=64)
         text = text_field(data, "text")
-        try:
-            channel = await delivery.send(request.app, sender_id, {"text": text}, author=f"agent:{agent_name}")
-        except LookupError:
-            raise ApiError(404, "no such conversation")
-        except delivery.NotDelivered as error:
-            logger.error("agent message to %s not delivered on %s: %s", mask_pii(sender_id), error.channel, error)
-            return response.json(
-                {
-                    "delivered": False,
-                    "channel": error.channel,
-                    "error": "saved in the conversation, but the platform did not accept it: "
-                    "contact the customer another way",
-                },
-                status=502,
-            )
-        except RuntimeError as error:
-            raise ApiError(409, str(error))
-        return response.json({"delivered": True, "channel": channel})
+        return await console_routes.send_agent_message(request, sender_id, text or "", f"agent:{agent_name}")
 
     @route("/handoffs/<sender_id>/resolve", methods=("POST",))
     async def resolve(request: Request, sender_id: str) -> HTTPResponse:
