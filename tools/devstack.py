@@ -360,6 +360,8 @@ def run() -> int:
             f"    web chat       {base}/webhooks/webchat/  (demo shop page with the widget)\n"
             f'    REST channel   POST {base}/webhooks/rest/webhook  {{"sender": "...", "message": "..."}}\n'
             f"    HTTP API       {base}/status?token={token}\n"
+            f"    agents         {base}/console/  (queue and cases; the dashboard at {base}/console/dashboard)\n"
+            f"    trainers       {base}/trainer/\n"
             f"    API token      {token}{'' if os.environ.get('BOT_API_TOKEN') else '  (generated; set BOT_API_TOKEN to choose one)'}\n"
             f"    action server  http://127.0.0.1:{action_port}/health\n"
             f"    Redis          {redis_where}\n"
