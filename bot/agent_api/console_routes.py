@@ -32,12 +32,15 @@ import os
 import time
 import unicodedata
 import urllib.parse
-from typing import Any, Callable, Dict, Optional, Protocol
+from typing import Any, Awaitable, Callable, Dict, Optional, Protocol
 
+from rasa.shared.core.constants import ACTION_LISTEN_NAME
+from rasa.shared.core.events import ActionExecuted, ConversationResumed
 from sanic import response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot.agent_api import console_views
 from bot.agent_api.auth import ENV_VAR as TOKEN_ENV_VAR
 from bot.agent_api.auth import given_token
 from bot.agent_api.http import ApiError, body_of, required_text, text_field
@@ -259,24 +262,14 @@ def register(route: Callable[..., Any], stores: ConsoleStores) -> None:
     @route("/console/tickets/<ticket_id>/compensation", methods=("POST",), public=True)
     async def compensation(request: Request, ticket_id: str) -> HTTPResponse:
         person = staff_of(request)
-        data = body_of(request)
-        approved = data.get("approved")
-        if not isinstance(approved, bool):
-            raise ApiError(400, "'approved' must be true or false")
-        note = text_field(data, "note", required=False) or ("补偿已批准" if approved else "补偿未批准")
-        store = stores.tickets()
-        ticket = await store.get(ticket_id)
-        if ticket is None:
-            raise ApiError(404, "no such ticket")
-        if not ticket.compensation or ticket.compensation.get("status") != "pending_approval":
-            raise ApiError(409, "this ticket has no compensation waiting for approval")
-        case = await stores.handoffs().get(ticket.sender_id)
-        if case is not None and case.status != "resolved" and case.claimed_by not in (None, person.name):
-            raise ApiError(409, f"case held by {case.claimed_by}", holder=case.claimed_by)
-        check_authority(person, ticket)
-        decided = dict(ticket.compensation, status="approved" if approved else "rejected", approved_by=person.name)
-        ticket = await store.update(ticket_id, actor=person.name, note=note, status="with_agent", compensation=decided)
-        return response.json(ticket.to_dict())
+
+        async def rights(ticket: Ticket) -> None:
+            case = await stores.handoffs().get(ticket.sender_id)
+            if case is not None and case.status != "resolved" and case.claimed_by not in (None, person.name):
+                raise ApiError(409, f"case held by {case.claimed_by}", holder=case.claimed_by)
+            check_authority(person, ticket)
+
+        return await decide_compensation(stores, body_of(request), ticket_id, person.name, rights)
 
     @route("/console/tickets/<ticket_id>/resolve", methods=("POST",), public=True)
     async def resolve_ticket(request: Request, ticket_id: str) -> HTTPResponse:
@@ -304,6 +297,42 @@ def register(route: Callable[..., Any], stores: ConsoleStores) -> None:
         except PromiseNotFound:
             raise ApiError(404, "no such promise")
         return response.json(promise.to_dict())
+
+
+async def decide_compensation(
+    stores: ConsoleStores,
+    data: Dict[str, Any],
+    ticket_id: str,
+    actor: str,
+    rights: Optional[Callable[[Ticket], Awaitable[None]]] = None,
+) -> HTTPResponse:
+    """Approves or rejects the compensation a ticket waits for (``data``: ``approved``, optional ``note``).
+
+    ``rights`` checks who may decide it (the console: the case's holder and the person's authority,
+    :func:`check_authority`); the integration API passes none (it records decisions made elsewhere).
+
+    Returns:
+        200 with the ticket, now ``with_agent`` and its compensation ``approved``/``rejected`` by ``actor``.
+
+    Raises:
+        ApiError: 400 ``approved`` not a boolean; 404 no such ticket; 409 no compensation waits;
+            whatever ``rights`` raises.
+    """
+    approved = data.get("approved")
+    if not isinstance(approved, bool):
+        raise ApiError(400, "'approved' must be true or false")
+    note = text_field(data, "note", required=False) or ("补偿已批准" if approved else "补偿未批准")
+    store = stores.tickets()
+    ticket = await store.get(ticket_id)
+    if ticket is None:
+        raise ApiError(404, "no such ticket")
+    if not ticket.compensation or ticket.compensation.get("status") != "pending_approval":
+        raise ApiError(409, "this ticket has no compensation waiting for approval")
+    if rights is not None:
+        await rights(ticket)
+    decided = dict(ticket.compensation, status="approved" if approved else "rejected", approved_by=actor)
+    ticket = await store.update(ticket_id, actor=actor, note=note, status="with_agent", compensation=decided)
+    return response.json(ticket.to_dict())
 
 
 async def send_agent_message(request: Request, sender_id: str, text: str, author: str) -> HTTPResponse:
@@ -349,9 +378,6 @@ async def resume_bot(
         went out now; when it did not (a channel that cannot send outside a turn, a failure), the
         follow-up timer asks within 24 hours (:mod:`bot.followup.satisfaction`).
     """
-    from rasa.shared.core.constants import ACTION_LISTEN_NAME
-    from rasa.shared.core.events import ActionExecuted, ConversationResumed
-
     survey = satisfaction.Survey(stores.client(), stores.tickets().prefix)
     if case.ticket_id:
         ticket = await stores.tickets().get(case.ticket_id)
@@ -431,8 +457,6 @@ def check_authority(person: Staff, ticket: Ticket) -> None:
 
 async def _case_view(request: Request, stores: ConsoleStores, person: Staff, sender_id: str) -> Dict[str, Any]:
     """Everything the case screen shows (see the module docstring)."""
-    from bot.agent_api import console_views
-
     handoffs = stores.handoffs()
     case = await handoffs.get(sender_id)
     tickets = await stores.tickets().for_sender(sender_id)

@@ -197,22 +197,10 @@ def create_blueprint(stores: Stores, name: str = "agent_api") -> Blueprint:
 
 
 async def _decide_compensation(stores: Stores, request: Request, ticket_id: str) -> HTTPResponse:
-    """Approves or rejects a compensation waiting for approval (409 when none waits)."""
+    """Approves or rejects a compensation waiting for approval, by the ``agent`` the body names."""
     data = body_of(request)
     agent = required_text(data, "agent", limit=64)
-    approved = data.get("approved")
-    if not isinstance(approved, bool):
-        raise ApiError(400, "'approved' must be true or false")
-    note = text_field(data, "note", required=False) or ("补偿已批准" if approved else "补偿未批准")
-    store = stores.tickets()
-    ticket = await store.get(ticket_id)
-    if ticket is None:
-        raise ApiError(404, "no such ticket")
-    if not ticket.compensation or ticket.compensation.get("status") != "pending_approval":
-        raise ApiError(409, "this ticket has no compensation waiting for approval")
-    compensation = dict(ticket.compensation, status="approved" if approved else "rejected", approved_by=agent)
-    ticket = await store.update(ticket_id, actor=agent, note=note, status="with_agent", compensation=compensation)
-    return response.json(ticket.to_dict())
+    return await console_routes.decide_compensation(stores, data, ticket_id, agent)
 
 
 async def _resolve(stores: Stores, request: Request, sender_id: str) -> HTTPResponse:
