@@ -16,8 +16,8 @@ from typing import Any, Awaitable, Callable, Dict, Optional, Text
 
 from rasa.core.channels.channel import InputChannel, UserMessage
 from sanic import Blueprint
-from sanic.request import Request
-from sanic.response import HTTPResponse
+
+from bot.agent_api.static import files_blueprint
 
 STATIC_DIR = Path(__file__).resolve().parent / "console_static"
 STATIC_FILES = {
@@ -50,20 +50,4 @@ class ConsoleUi(InputChannel):
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         """One static route per file (``/console`` and ``/console/`` are the agents' console)."""
-        ui = Blueprint("console_ui", __name__)
-        for name, (path, content_type) in STATIC_FILES.items():
-            ui.static(
-                path,
-                STATIC_DIR / name,
-                name=f"console_{name.replace('.', '_')}",
-                content_type=content_type,
-                resource_type="file",
-            )
-
-        @ui.on_response
-        async def no_stale_pages(request: Request, reply: HTTPResponse) -> None:
-            if request.method == "GET" and reply.status == 200:
-                reply.headers.setdefault("Cache-Control", "no-cache")
-                reply.headers.setdefault("X-Content-Type-Options", "nosniff")
-
-        return ui
+        return files_blueprint("console_ui", STATIC_DIR, STATIC_FILES)

@@ -19,8 +19,8 @@ from typing import Any, Awaitable, Callable, Dict, Optional, Text
 
 from rasa.core.channels.channel import InputChannel, UserMessage
 from sanic import Blueprint
-from sanic.request import Request
-from sanic.response import HTTPResponse
+
+from bot.agent_api.static import files_blueprint
 
 STATIC_DIR = Path(__file__).resolve().parent / "trainer_static"
 STATIC_FILES = {
@@ -50,20 +50,5 @@ class TrainerUi(InputChannel):
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         """One static route per file; ``/trainer`` and ``/trainer/`` are ``index.html``."""
-        ui = Blueprint("trainer_ui", __name__)
-        for name, content_type in STATIC_FILES.items():
-            ui.static(
-                "/" if name == "index.html" else f"/{name}",  # "/" also answers "/trainer"
-                STATIC_DIR / name,
-                name=f"trainer_{name.replace('.', '_')}",
-                content_type=content_type,
-                resource_type="file",
-            )
-
-        @ui.on_response
-        async def no_stale_pages(request: Request, reply: HTTPResponse) -> None:
-            if request.method == "GET" and reply.status == 200:
-                reply.headers.setdefault("Cache-Control", "no-cache")
-                reply.headers.setdefault("X-Content-Type-Options", "nosniff")
-
-        return ui
+        routes = {name: ("/" if name == "index.html" else f"/{name}", kind) for name, kind in STATIC_FILES.items()}
+        return files_blueprint("trainer_ui", STATIC_DIR, routes)  # "/" also answers "/trainer"
