@@ -25,7 +25,7 @@ from sanic import Blueprint, Sanic
 from bot.agent_api import live_model
 from bot.agent_api.routes import create_blueprint
 from bot.followup.conversations import Conversations
-from bot.followup.jobs import AUTHOR_KEY, PROGRESS_LEAD_SECONDS, FollowUp, run_forever
+from bot.followup.jobs import PROGRESS_LEAD_SECONDS, FollowUp, run_forever
 from bot.policy.check import load_policy
 from bot.privacy import mask_pii
 from bot.quality.house_rules import exempt_texts_from_domain
@@ -64,6 +64,7 @@ class AgentApi(InputChannel):
             followup_interval or os.environ.get("FOLLOWUP_INTERVAL_SECONDS") or DEFAULT_FOLLOWUP_INTERVAL
         )
         self._client: Optional[Redis] = None
+        self._exempt_texts: Optional[frozenset[str]] = None
 
     @classmethod
     def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> "AgentApi":
@@ -118,6 +119,12 @@ class AgentApi(InputChannel):
         except Exception as error:  # noqa: BLE001 - only a warm-up; the dashboard reads what it needs
             logger.warning("ticket projections not read at start: %s", error)
 
+    def exempt_texts(self) -> frozenset[str]:
+        """The domain's safety notes the house rules do not judge, read from domain.yml once per server."""
+        if self._exempt_texts is None:
+            self._exempt_texts = exempt_texts_from_domain()
+        return self._exempt_texts
+
     # the follow-up timer -----------------------------------------------------------------------
     def followup(self, app: Sanic) -> FollowUp:
         """The follow-up jobs, rendering with the server's agent and sending on its channels."""
@@ -125,9 +132,7 @@ class AgentApi(InputChannel):
         async def render(response: str, sender_id: str, channel: Optional[str] = None, **values: Any) -> Dict[str, Any]:
             return await delivery.render(app.ctx.agent, response, sender_id, channel, **values)
 
-        async def send(sender_id: str, message: Dict[str, Any]) -> None:
-            message = dict(message)
-            author = str(message.pop(AUTHOR_KEY, None) or "timer")
+        async def send(sender_id: str, message: Dict[str, Any], author: str) -> None:
             try:
                 await delivery.send(app, sender_id, message, author=author)
             except Exception as error:  # noqa: BLE001 - logged; the ticket history keeps the rest
@@ -149,7 +154,7 @@ class AgentApi(InputChannel):
             conversations=Conversations(client, prefix),
             quality=QualityStore(client),
             promises=PromiseLedger(client),
-            exempt_texts=exempt_texts_from_domain(),
+            exempt_texts=self.exempt_texts(),
         )
 
     async def _followup_loop(self, app: Sanic) -> None:

@@ -68,9 +68,6 @@ PROMISE_WARNING_SECONDS = 2 * 3600.0
 the time it gave (a two-hour promise warns 30 minutes before, a 24-hour one 2 hours before, never
 later than 5 minutes before): its ticket gets one warning (:func:`about_to_break`)."""
 
-AUTHOR_KEY = "_author"
-"""Key of a timer message naming who sends it; ``send`` takes it out before delivery."""
-
 PROGRESS_AUTHOR = "timer:progress"
 """Author of progress reports: they keep the conversation's contact promises."""
 
@@ -88,8 +85,10 @@ def about_to_break(due: float, made_at: float, now: float) -> bool:
 Render = Callable[..., Awaitable[dict[str, Any]]]
 """``render(response, sender_id, channel, **values)`` -> the message for the customer."""
 
-Send = Callable[[str, dict[str, Any]], Awaitable[None]]
-"""``send(sender_id, message)``: delivers (and records) a message; must not raise."""
+Send = Callable[[str, dict[str, Any], str], Awaitable[None]]
+"""``send(sender_id, message, author)``: delivers (and records, as written by ``author``) a message;
+must not raise. The author tells the promise ledger what a message keeps (:data:`PROGRESS_AUTHOR`,
+:data:`ESCALATION_AUTHOR`)."""
 
 AskSatisfaction = Callable[[str], Awaitable[bool]]
 """``ask(sender_id)``: asks the 1-5 question in that conversation now; False when the conversation
@@ -164,7 +163,7 @@ class FollowUp:
                 who=config.queue_display(case.queue),
                 deadline=sla_module.format_deadline(case.deadline, now=now, tz=config.tz),
             )
-            await self.send(case.sender_id, {**message, AUTHOR_KEY: ESCALATION_AUTHOR})
+            await self.send(case.sender_id, message, ESCALATION_AUTHOR)
             if case.ticket_id:
                 await self.tickets.update(
                     case.ticket_id,
@@ -184,7 +183,7 @@ class FollowUp:
             if not await self.redis.set(marker, "1", nx=True, ex=MARKER_TTL):
                 continue  # another worker sent it
             message = await self.render("utter_progress_update", ticket.sender_id, ticket.channel, **describe(ticket))
-            await self.send(ticket.sender_id, {**message, AUTHOR_KEY: PROGRESS_AUTHOR})
+            await self.send(ticket.sender_id, message, PROGRESS_AUTHOR)
             # The next report not yet due: after downtime the customer gets one report, not one per
             # missed interval (the old "due + interval" sent a burst, one a round).
             tier = self.tickets.tier_of(ticket)

@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-import pytest_asyncio
 from redis.asyncio import Redis
 
 from bot.followup.jobs import FollowUp, run_forever
@@ -22,7 +20,6 @@ from bot.policy.sla import format_deadline
 from bot.store.handoff import HandoffCase, HandoffQueue
 from bot.store.tickets import TicketStore
 from tests.support.followup import Outbox, render
-from tools.devstack import RedisSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = 1_795_000_000.0
@@ -36,13 +33,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest_asyncio.fixture(loop_scope="function")
-async def client(redis_server: RedisSettings) -> AsyncIterator[Redis]:
-    redis = Redis(host=redis_server.host, port=redis_server.port, db=redis_server.db, decode_responses=True)
-    yield redis
-    await redis.close()
 
 
 class World:
@@ -78,6 +68,7 @@ async def test_a_due_progress_message_goes_out_once_and_the_next_is_scheduled(wo
     assert sum(r["progress"] for r in two_workers) == 1
     [(sender, text)] = world.outbox.sent
     assert sender == "p1" and ticket.id in text and "进展" in text and "处理中" in text and "换货" in text
+    assert world.outbox.authors == ["timer:progress"]  # it keeps the conversation's contact promises
     stored = await world.tickets.get(ticket.id)
     assert stored is not None and stored.next_progress_due == T0 + 2 * DAY
     assert [h["actor"] for h in stored.history] == ["bot", "timer"]
@@ -144,6 +135,7 @@ async def test_an_unclaimed_overdue_case_escalates_once_with_an_honest_new_time(
     assert sum(r["escalated"] for r in runs) == 1
     [(sender, text)] = world.outbox.sent
     assert sender == "e1" and "升级" in text and "客服主管" in text
+    assert world.outbox.authors == ["timer:escalation"]  # it admits a promise broken, keeps none
     assert format_deadline(now + 30 * 60, now=now) in text
     escalated = await world.handoffs.get("e1")
     assert escalated is not None and (escalated.queue, escalated.escalated, escalated.deadline) == (

@@ -31,10 +31,12 @@ async def render(response: str, sender_id: str, channel: str | None = None, **va
 
 
 class Outbox:
-    """What the jobs sent, as ``(sender_id, text)`` pairs (the network edge)."""
+    """What the jobs sent, as ``(sender_id, text)`` pairs (the network edge), and who sent each."""
 
     def __init__(self) -> None:
         self.sent: list[tuple[str, str]] = []
+        self.authors: list[str] = []
 
-    async def __call__(self, sender_id: str, message: dict[str, Any]) -> None:
+    async def __call__(self, sender_id: str, message: dict[str, Any], author: str) -> None:
         self.sent.append((sender_id, message.get("text") or ""))
+        self.authors.append(author)
