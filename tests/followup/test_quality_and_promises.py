@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-import pytest_asyncio
 from redis.asyncio import Redis
 
 from bot.followup.conversations import Conversations
@@ -22,17 +20,9 @@ from bot.store.promises import PromiseLedger
 from bot.store.quality import QualityStore
 from bot.store.tickets import TicketStore
 from tests.support.followup import Outbox, render
-from tools.devstack import RedisSettings
 
 T0 = 1_795_000_000.0  # 2026-11-18 19:06:40 Asia/Shanghai
 MINUTE = 60.0
-
-
-@pytest_asyncio.fixture(loop_scope="function")
-async def client(redis_server: RedisSettings) -> AsyncIterator[Redis]:
-    redis = Redis(host=redis_server.host, port=redis_server.port, db=redis_server.db, decode_responses=True)
-    yield redis
-    await redis.close()
 
 
 class World:

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 
 import pytest
-import pytest_asyncio
 from redis.asyncio import Redis
 
 from bot.followup import satisfaction
@@ -20,7 +18,6 @@ from bot.followup.jobs import FollowUp
 from bot.store.handoff import HandoffQueue
 from bot.store.tickets import TicketStore
 from tests.support.followup import Outbox, render
-from tools.devstack import RedisSettings
 
 T0 = 1_795_000_000.0
 HOUR = 3600.0
@@ -38,13 +35,6 @@ class Asker:
             return False
         self.asked.append(sender_id)
         return True
-
-
-@pytest_asyncio.fixture(loop_scope="function")
-async def client(redis_server: RedisSettings) -> AsyncIterator[Redis]:
-    redis = Redis(host=redis_server.host, port=redis_server.port, db=redis_server.db, decode_responses=True)
-    yield redis
-    await redis.close()
 
 
 class World:
