@@ -23,8 +23,15 @@ HANDOFF_PREFIX = "handoff"
 def redis_from_env() -> Redis:
     """A new ``redis.asyncio`` client (use one per event loop)."""
     import redis.asyncio as aioredis
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
+    from redis.exceptions import ConnectionError as RedisConnectionError
 
     return aioredis.Redis(
+        # a connection left in the pool from before a Redis restart fails once; redis-py retries the
+        # command on a fresh one (a Redis that is really down still fails: the retry fails too)
+        retry=Retry(NoBackoff(), 1),
+        retry_on_error=[RedisConnectionError],
         host=os.environ.get("REDIS_HOST", "127.0.0.1"),
         port=int(os.environ.get("REDIS_PORT", "6379")),
         db=int(os.environ.get("REDIS_DB", "0") or 0),
