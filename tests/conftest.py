@@ -17,6 +17,7 @@ one it carries wins). ``--strict-markers`` (pytest.ini) rejects a misspelt marke
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 from typing import Any, Iterator
@@ -27,6 +28,11 @@ from tests.support.bot import BotClient, start_bot
 from tools.devstack import RedisSettings, Stack, ensure_model, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# Every stack and channel of the run reads customers' lines without the 1.5 s quiet window (it would
+# add 1.5 s to each of the suite's ~1,500 turns); the burst tests (tests/test_turns.py, the soak) set
+# it back to the product's default themselves. Lines that arrive while a turn runs are still merged.
+os.environ.setdefault("BURST_WINDOW_SECONDS", "0")
 
 LAYERS = ("unit", "integration", "e2e")  # lightest first
 E2E_FIXTURES = frozenset({"model_path", "bot", "browser", "page"})

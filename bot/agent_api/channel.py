@@ -7,7 +7,8 @@ listener starts :func:`bot.followup.jobs.run_forever` every ``followup_interval`
 (``credentials.yml``, else ``FOLLOWUP_INTERVAL_SECONDS``, else 60). It also loads and validates
 the policy files there, so a broken file stops the server at start with the same message
 ``make check-policy`` prints. Each worker also follows the model trainers activate
-(:func:`bot.agent_api.live_model.follow`).
+(:func:`bot.agent_api.live_model.follow`) and sweeps the customers' inboxes for turns whose
+process died (:func:`bot.services.turns.sweep_forever`).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from bot.policy.check import load_policy
 from bot.privacy import mask_pii
 from bot.quality.house_rules import exempt_texts_from_domain
 from bot.rasa_ext import data_validation, guard
-from bot.services import delivery
+from bot.services import delivery, turns
 from bot.store import client as stores
 from bot.store.handoff import HandoffQueue
 from bot.store.promises import PromiseLedger
@@ -90,6 +91,7 @@ class AgentApi(InputChannel):
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         """The routes of :func:`create_blueprint`, with the follow-up timer's listeners."""
         load_policy()  # a broken policy file fails here, when Rasa builds its channels
+        turns.burst_settings()  # so does a BURST_* variable that is not a number in range
         api = create_blueprint(self)
         guard.install()
 
@@ -99,10 +101,11 @@ class AgentApi(InputChannel):
             app.ctx.followup_task = asyncio.ensure_future(self._followup_loop(app))
             app.ctx.model_task = asyncio.ensure_future(live_model.follow(app, Workspace.from_env()))
             app.ctx.warm_task = asyncio.ensure_future(self._warm_projections())
+            app.ctx.inbox_task = asyncio.ensure_future(turns.sweep_forever(app))
 
         @api.listener("before_server_stop")
         async def stop_timers(app: Sanic, loop: asyncio.AbstractEventLoop) -> None:
-            for name in ("followup_task", "model_task"):
+            for name in ("followup_task", "model_task", "inbox_task"):
                 task = getattr(app.ctx, name, None)
                 if task is not None:
                     task.cancel()

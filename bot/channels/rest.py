@@ -12,6 +12,9 @@ instead of a 500, and no message is dropped silently:
 * ``message`` missing or not a string -> 400; longer than 20,000 characters -> 413
 * empty or whitespace-only ``message`` -> 200, handled as the ``/empty_message`` intent
 * a message starting with "/" is escaped so customers cannot trigger intents directly
+* lines sent in quick succession are read as one turn (``bot/services/turns.py``): the request
+  of the burst's last line gets the answer, the others ``[]``; one customer's messages run one at a time
+  in arrival order on any worker or replica
 * while a human has the conversation the customer hears that the message was passed on
 * if a custom action failed, the customer gets an error reply and the case goes to a human
 * ``GET /webhooks/rest/outbox?sender=<id>`` returns messages sent outside a request (agents,
@@ -25,7 +28,7 @@ import logging
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Dict, Optional, Text, Tuple, Union
 
 from pydantic import BaseModel, StrictInt, StrictStr, ValidationError, constr, validator
-from rasa.core.channels.channel import CollectingOutputChannel, OutputChannel, UserMessage
+from rasa.core.channels.channel import OutputChannel, UserMessage
 from rasa.core.channels.rest import RestInput
 from sanic import Blueprint, response
 from sanic.request import Request
@@ -34,7 +37,7 @@ from sanic.response import HTTPResponse
 from bot.channels.common import EMPTY_MESSAGE_INTENT, MAX_MESSAGE_CHARS, MAX_SENDER_CHARS, escape_user_text
 from bot.privacy import install_log_masking, mask_pii
 from bot.rasa_ext import guard
-from bot.services import delivery
+from bot.services import turns
 from bot.store import client as stores
 from bot.store import outbox
 from bot.store.outbox import OutboxOutput
@@ -170,20 +173,18 @@ class ValidatingRestInput(RestInput):
                 sender_id, text, metadata = parse_payload(request.body)
             except PayloadError as error:
                 return response.json({"error": str(error)}, status=error.status)
-            collector = CollectingOutputChannel()
+            message = UserMessage(text, None, sender_id, input_channel=self.name(), metadata=metadata)
             try:
-                with guard.watch_turn() as problems:
-                    await on_new_message(
-                        UserMessage(text, collector, sender_id, input_channel=self.name(), metadata=metadata)
-                    )
+                outcome = await turns.handle(request.app.ctx.agent, on_new_message, message)
             except Exception:
                 logger.exception(
-                    "Failed to handle a REST message from %s: %s", mask_pii(sender_id), mask_pii(text[:200])
+                    "REST message from %s could not be queued: %s", mask_pii(sender_id), mask_pii(text[:200])
                 )
                 return response.json({"error": "the message could not be processed, please retry"}, status=503)
-            replies = await delivery.complete_turn(
-                request.app.ctx.agent, sender_id, self.name(), problems, collector.messages
-            )
+            if outcome.crashed:
+                return response.json({"error": "the message could not be processed, please retry"}, status=503)
+            # merged: the message was read with the customer's next line(s), whose request answers
+            replies = outcome.replies
             return response.json(replies)
 
         return webhook

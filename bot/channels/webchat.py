@@ -60,7 +60,7 @@ from sanic.response import HTTPResponse
 from bot.channels.common import MAX_MESSAGE_CHARS, MAX_SENDER_CHARS, escape_user_text
 from bot.privacy import install_log_masking, mask_pii
 from bot.rasa_ext import guard
-from bot.services import delivery
+from bot.services import delivery, turns
 
 if TYPE_CHECKING:
     from rasa.core.agent import Agent
@@ -332,8 +332,10 @@ class WebChatInput(SocketIOInput):
             input_channel=self.name(),
             metadata=message_metadata(session["session_id"], text),
         )
-        replies, _ = await delivery.run_turn(agent, on_new_message, turn)
-        for message in replies:
+        outcome = await turns.answer(agent, on_new_message, turn)
+        if outcome is None:  # read together with the customer's next line(s): that turn answers
+            return
+        for message in outcome.replies:
             await output.send_response(sender_id, {k: v for k, v in message.items() if k != "recipient_id"})
 
     async def _replay(self, sid: Text, sender_id: Text, since: object) -> None:

@@ -141,3 +141,28 @@ def normalize_text(text: str, max_chars: int | None = None) -> str:
         # send real commands, such as "/empty_message"): an escaped slash stays escaped.
         cleaned = _ESCAPED_SLASH + cleaned[1:]
     return spoken_digits_to_arabic(to_simplified(cleaned))
+
+
+_SENTENCE_END = re.compile(r"[。！？!?，,；;、~～…\.]$")
+
+
+def join_burst(texts: list[str]) -> str:
+    """Several lines a customer sent in quick succession, read as one message.
+
+    Customers type a complaint as short lines ("你好" / "我买的电饭煲" / "煮饭夹生"); the lines are
+    joined in order with "，" where a line does not already end in punctuation, so the NLU reads
+    one sentence. Empty lines and the empty-message intent are dropped unless nothing else is left.
+
+    Args:
+        texts: the lines in arrival order (already escaped for Rasa).
+
+    Returns:
+        One text ("" for no lines at all).
+    """
+    lines = [t.strip() for t in texts if t and t.strip() and t.strip() != "/empty_message"]
+    if not lines:
+        return texts[-1] if texts else ""
+    joined = lines[0]
+    for line in lines[1:]:
+        joined += (line if _SENTENCE_END.search(joined) else "，" + line) if joined else line
+    return joined

@@ -14,13 +14,11 @@ import functools
 import logging
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Dict, List, Optional, Text, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Text
 
-from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 from rasa.shared.core.events import BotUttered
 
 from bot.privacy import mask_pii
-from bot.rasa_ext import guard
 from bot.vocabulary import customer_identity
 
 if TYPE_CHECKING:
@@ -198,33 +196,6 @@ async def complete_turn(
         if notice:
             replies.append(notice)
     return replies
-
-
-async def run_turn(
-    agent: Optional[Agent], on_new_message: Callable[[UserMessage], Awaitable[Any]], message: UserMessage
-) -> Tuple[List[Dict[Text, Any]], bool]:
-    """Runs one customer message through Rasa: (the replies the customer should get, crashed).
-
-    For channels that answer outside the request (WeChat, Taobao, the web widget). The replies
-    are collected (``message.output_channel`` is replaced) and completed by
-    :func:`complete_turn`; a turn that raised (the tracker store down, say) is logged, and its
-    replies so far are followed by the error reply, the case queued for a human.
-    """
-    collector = CollectingOutputChannel()
-    message.output_channel = collector
-    sender_id, channel = message.sender_id, message.input_channel or ""
-    try:
-        with guard.watch_turn() as problems:
-            await on_new_message(message)
-    except Exception:  # noqa: BLE001 - the customer hears about it, a human gets the case
-        logger.exception(
-            "Failed to handle a %s message from %s: %s",
-            channel,
-            mask_pii(sender_id),
-            mask_pii((message.text or "")[:200]),
-        )
-        return collector.messages + [await system_error(agent, sender_id, channel)], True
-    return await complete_turn(agent, sender_id, channel, problems, collector.messages), False
 
 
 def transcript(tracker: Any) -> List[Dict[Text, Any]]:

@@ -417,7 +417,7 @@ def test_text_message_mapping() -> None:
         "msg_type": "text",
         "message_id": "1234567890123456",
     }
-    assert inbound.dedup_key == "msg:1234567890123456"
+    assert inbound.dedup_key == "msg:oABC:1234567890123456"  # two customers can share a MsgId
 
 
 def test_text_cannot_trigger_intents_and_blank_is_the_empty_intent() -> None:
@@ -565,7 +565,7 @@ async def test_text_is_acknowledged_at_once_and_answered_through_the_api(
             "wechat",
             msg_id,
         )
-        assert message.metadata == {
+        assert {k: v for k, v in message.metadata.items() if k != "turn_id"} == {  # turn_id: bot/services/turns.py
             "customer_id": openid,
             "channel": "wechat",
             "message_id": msg_id,
@@ -611,7 +611,7 @@ async def test_duplicates_are_dropped_silently(redis_server: Any, monkeypatch: p
         await h.channel.drain()
         assert len(h.recorder.messages) == 1
         assert h.fake.texts_to(openid) == ["收到，我来帮您处理。"]
-        ttl = await h.redis.ttl(f"wechat:seen:{h.app_id}:msg:{msg_id}")
+        ttl = await h.redis.ttl(f"wechat:seen:{h.app_id}:msg:{openid}:{msg_id}")
         assert 60 < ttl <= wechat_inbound.DEDUP_TTL  # outlives WeChat's retries
         # events: FromUserName + CreateTime + Event
         event = message_xml(openid, "event", create_time=1800000000, Event="subscribe")
@@ -619,6 +619,26 @@ async def test_duplicates_are_dropped_silently(redis_server: Any, monkeypatch: p
         assert await h.deliver(event) == (200, "success")
         await h.channel.drain()
         assert len(h.fake.texts_to(openid)) == 2  # one reply, one welcome
+
+
+async def test_two_customers_with_the_same_msgid_are_both_answered(
+    redis_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Simultaneous voice messages of two customers can carry the same MsgId: neither is a duplicate."""
+    async with harness(redis_server, monkeypatch) as h:
+        first, second, msg_id = new_openid(), new_openid(), new_msg_id()
+        results = await asyncio.gather(
+            h.deliver(text_xml(first, "快递三天没到", msg_id)), h.deliver(text_xml(second, "收到的杯子是碎的", msg_id))
+        )
+        assert results == [(200, "success")] * 2
+        await h.channel.drain()
+        assert sorted(m.text for m in h.recorder.messages) == sorted(["快递三天没到", "收到的杯子是碎的"])
+        assert h.fake.texts_to(first) == ["收到，我来帮您处理。"]
+        assert h.fake.texts_to(second) == ["收到，我来帮您处理。"]
+        # and a retry of either is still dropped
+        assert await h.deliver(text_xml(first, "快递三天没到", msg_id)) == (200, "success")
+        await h.channel.drain()
+        assert len(h.recorder.messages) == 2
 
 
 async def test_subscribe_gets_the_welcome(redis_server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -1085,7 +1105,9 @@ async def test_end_to_end_with_the_real_bot(model_path: Path, redis_server: Any,
             ) as reply:
                 tracker = await reply.json()
             assert tracker["latest_input_channel"] == "wechat"
-            assert tracker["latest_message"]["metadata"] == {
+            assert {
+                k: v for k, v in tracker["latest_message"]["metadata"].items() if k != "turn_id"
+            } == {  # turn_id: bot/services/turns.py
                 "customer_id": openid,
                 "channel": "wechat",
                 "message_id": msg_id,

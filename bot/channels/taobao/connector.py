@@ -47,7 +47,7 @@ from bot.channels.taobao.inbound import (
 from bot.channels.taobao.replies import ReplySender, TaobaoOutput
 from bot.privacy import install_log_masking, mask_pii
 from bot.rasa_ext import guard
-from bot.services import delivery
+from bot.services import delivery, turns
 from bot.store import client as stores
 
 if TYPE_CHECKING:
@@ -233,10 +233,12 @@ class TaobaoInput(InputChannel):
             message_id=message.message_id,
             metadata=metadata,
         )
-        replies, crashed = await delivery.run_turn(agent, on_new_message, turn)
-        if crashed:  # the buyer is told and the case queued; the message is kept for replay
+        outcome = await turns.answer(agent, on_new_message, turn)
+        if outcome is None:  # read together with the buyer's next line(s): that turn answers
+            return
+        if outcome.crashed:  # the buyer is told and the case queued; the message is kept for replay
             await self._keep_failed(message)
-        await self.deliver(sender_id, replies, message.message_id)
+        await self.deliver(sender_id, outcome.replies, message.message_id)
 
     async def deliver(self, sender_id: str, replies: List[Dict[str, Any]], in_reply_to: str) -> None:
         """Posts the answers to one buyer message, in order; reply ids ``<message_id>:<n>``."""

@@ -36,7 +36,7 @@ from bot.channels.wechat.inbound import DEDUP_TTL, Inbound, dedup_key, openid_of
 from bot.channels.wechat.security import Envelope, Refused, XmlRejected, check_signed
 from bot.privacy import install_log_masking, mask_pii
 from bot.rasa_ext import guard
-from bot.services import delivery
+from bot.services import delivery, turns
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -273,9 +273,11 @@ class WeChatInput(InputChannel):
             metadata=inbound.metadata,
             message_id=inbound.message_id,
         )
-        replies, _ = await delivery.run_turn(app.ctx.agent, on_new_message, message)
+        outcome = await turns.answer(app.ctx.agent, on_new_message, message)
+        if outcome is None:  # read together with the customer's next line(s): that turn answers
+            return
         output = WeChatOutput(self.api)
-        for reply in replies:
+        for reply in outcome.replies:
             try:
                 await output.send_response(inbound.sender_id, {k: v for k, v in reply.items() if k != "recipient_id"})
             except Exception as error:  # noqa: BLE001 - logged; the transcript keeps the reply

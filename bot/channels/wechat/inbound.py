@@ -35,7 +35,8 @@ class Inbound:
             ``welcome`` or ``ignore``.
         openid: The customer (``FromUserName``).
         msg_type: WeChat's ``MsgType`` (``event`` for events).
-        dedup_key: The delivery's identity (``msg:<MsgId>`` or ``event:<openid>:<time>:<event>``).
+        dedup_key: The delivery's identity (``msg:<openid>:<MsgId>`` — two customers' messages
+            can carry the same ``MsgId`` — or ``event:<openid>:<time>:<event>``).
         text: The text for Rasa (``bot`` only).
         message_id: WeChat's ``MsgId`` (None for events).
         metadata: The message metadata for Rasa.
@@ -119,7 +120,7 @@ def parse_inbound(xml: bytes | str) -> Inbound:
         kind="bot",
         openid=openid,
         msg_type=msg_type,
-        dedup_key=f"msg:{message_id}",
+        dedup_key=f"msg:{openid}:{message_id}",
         message_id=message_id,
         metadata=metadata,
     )
