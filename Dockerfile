@@ -25,4 +25,7 @@ COPY . .
 RUN python -m tools.devstack train
 
 EXPOSE 5005 5055
-CMD ["sh", "-c", "rasa run --model \"$(python -m tools.devstack model-path | tail -n 1)\" --port 5005 --enable-api --auth-token \"$BOT_API_TOKEN\" --credentials credentials.yml --endpoints endpoints.yml --cors '*'"]
+# The Rasa server (docker-compose.yml and deploy/k8s/ run the action server with their own command).
+# `--auth-token=` in one argument: a token starting with "-" would otherwise be read as an option
+# (tools/devstack.py rasa_command does the same). `exec` so the container's SIGTERM reaches Rasa.
+CMD ["sh", "-c", ": \"${BOT_API_TOKEN:?BOT_API_TOKEN is required}\"; exec rasa run --model \"$(python -m tools.devstack model-path | tail -n 1)\" --port 5005 --enable-api --auth-token=\"$BOT_API_TOKEN\" --credentials credentials.yml --endpoints endpoints.yml --cors '*'"]

@@ -26,6 +26,19 @@ if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; 
   echo "$want" > "$STAMP"
 fi
 
+# With --browser (the tests): the deployment files' schema checkers in their own venv (their
+# jsonschema is newer than Rasa's pin), from requirements/deploy-tools.txt (tests/deploy/).
+if [ "${1:-}" = "--browser" ]; then
+  TOOLS=.venv-deploy-tools
+  tools_want=$(sha256sum requirements/deploy-tools.txt | cut -d' ' -f1)
+  if [ ! -x "$TOOLS/bin/kubernetes-validate" ] || [ "$(cat "$TOOLS/.requirements.sha256" 2>/dev/null)" != "$tools_want" ]; then
+    echo "==> installing the deployment checkers into $TOOLS"
+    [ -x "$TOOLS/bin/python" ] || "$PYTHON" -m venv "$TOOLS"
+    "$TOOLS/bin/pip" install -q --disable-pip-version-check --no-deps -r requirements/deploy-tools.txt
+    echo "$tools_want" > "$TOOLS/.requirements.sha256"
+  fi
+fi
+
 # Debian packages: a real Redis server and CJK fonts (the dashboard's charts measure their Chinese
 # labels with Noto Sans CJK, bot/analytics/charts.py); with --browser (the tests) also Chromium,
 # which the web widget's browser tests drive through Playwright (nothing is downloaded by it).
@@ -34,6 +47,10 @@ command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 [ -d /usr/share/fonts/opentype/noto ] && ls /usr/share/fonts/opentype/noto/NotoSansCJK* >/dev/null 2>&1 || missing+=(fonts-noto-cjk)
 if [ "${1:-}" = "--browser" ]; then
   [ -x /usr/bin/chromium ] || missing+=(chromium)
+  # docker-compose (v1) validates docker-compose.yml without a daemon (`config -q`); kubectl renders
+  # deploy/k8s (`kubectl kustomize`; the machine image ships one, else Debian's kubernetes-client).
+  command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
+  command -v kubectl >/dev/null 2>&1 || missing+=(kubernetes-client)
 fi
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "==> installing Debian packages: ${missing[*]}"
