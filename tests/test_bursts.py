@@ -2,7 +2,9 @@
 
 The stack here runs with the product's default quiet window (``BURST_WINDOW_SECONDS`` unset:
 1.5 s; the rest of the suite runs with 0, see tests/conftest.py), on the test Redis. Also: a
-message whose waiting process died is answered by the inbox sweep (bot/services/turns.py).
+message whose waiting process died is answered by the inbox sweep (bot/services/turns.py), and
+an agent's reply sent through one server reaches a widget customer connected to another one
+(socket.io rooms shared through Redis).
 """
 
 from __future__ import annotations
@@ -107,3 +109,39 @@ def test_a_message_left_by_a_dead_worker_is_answered_by_the_sweep(
     [turn] = user_turns(patient_bot, sender)
     assert turn["text"] == "快递三天没到，订单号3920184756210384"
     assert turn["parse_data"]["intent"]["name"] == "complaint_logistics"
+
+
+def test_an_agent_reply_sent_by_another_server_reaches_the_widget(bot: BotClient, patient_bot: BotClient) -> None:
+    """The browser is connected to ``bot``; the agent's console talks to ``patient_bot`` (another replica)."""
+    import socketio
+
+    from bot.channels.webchat import sender_id_for
+
+    received: list[dict[str, Any]] = []
+    confirmed: list[str] = []
+    client = socketio.Client(reconnection=False)
+    client.on("bot_uttered", lambda data: received.append(data))
+    client.on("session_confirm", lambda sid: confirmed.append(sid))
+    client.connect(bot.base, socketio_path="/socket.io", transports=["polling"], wait_timeout=10)
+    try:
+        client.emit("session_request", {})
+        wait_for(lambda: confirmed, "session_confirm")
+        client.emit("user_uttered", {"message": "快递三天没到"})
+        wait_for(lambda: received, "the bot's answer")
+        before = len(received)
+        status, body = patient_bot.post(
+            f"/api/conversations/{sender_id_for(confirmed[0])}/messages?token={patient_bot.token}",
+            {"agent": "小王", "text": "您好，我是客服小王，马上帮您查物流"},
+        )
+        assert status == 200 and body == {"delivered": True, "channel": "webchat"}, body
+        wait_for(lambda: len(received) > before, "the agent's reply")
+        assert received[before]["text"] == "您好，我是客服小王，马上帮您查物流"
+    finally:
+        client.eio.disconnect(abort=True)
+
+
+def wait_for(condition: Any, what: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"no {what}"
+        time.sleep(0.05)

@@ -44,6 +44,7 @@ import logging
 import os
 import re
 import time
+import urllib.parse
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Dict, Iterable, List, Optional, Text
@@ -65,6 +66,7 @@ from bot.services import delivery, turns
 if TYPE_CHECKING:
     from rasa.core.agent import Agent
     from redis.asyncio import Redis
+    from socketio import AsyncServer
 
 logger = logging.getLogger(__name__)
 
@@ -205,6 +207,30 @@ def message_metadata(session_id: str, text: str) -> Dict[str, Any]:
     if image:
         metadata["image"] = image.group(1)
     return metadata
+
+
+def share_rooms_through_redis(sio: AsyncServer) -> None:
+    """Makes ``sio.emit(room=...)`` reach the room's browsers on every worker and replica.
+
+    A browser's socket lives in the one server process it connected to (the proxy keeps it there,
+    see deploy/nginx/bot.conf.template), but an agent's reply or a follow-up may be sent by any
+    process: python-socketio's ``AsyncRedisManager`` publishes every emit on Redis (the ``REDIS_*``
+    variables), and each process delivers it to its own sockets of that room. Rasa creates the
+    ``AsyncServer`` itself, so the manager is swapped in before any browser connects.
+    """
+    import socketio
+
+    password = urllib.parse.quote(os.environ.get("REDIS_PASSWORD") or "", safe="")
+    url = "redis://{auth}{host}:{port}/{db}".format(
+        auth=f":{password}@" if password else "",
+        host=os.environ.get("REDIS_HOST", "127.0.0.1"),
+        port=os.environ.get("REDIS_PORT", "6379"),
+        db=os.environ.get("REDIS_DB", "0") or "0",
+    )
+    manager = socketio.AsyncRedisManager(url, channel="webchat-rooms")
+    manager.set_server(sio)
+    sio.manager = manager
+    sio.manager_initialized = False
 
 
 class WebChatInput(SocketIOInput):
@@ -363,6 +389,7 @@ class WebChatInput(SocketIOInput):
         super().blueprint(on_new_message)
         sio = self.sio
         assert sio is not None and self.socketio_path is not None, "set by super().blueprint() and from_credentials()"
+        share_rooms_through_redis(sio)
 
         # Replaces Rasa's handler, which calls ``sio.enter_room()`` without ``await`` (a
         # coroutine since python-socketio 5.9: the browser never joined its room and no reply
