@@ -131,7 +131,9 @@ def nginx_config(folder: Path, ports: ClusterPorts) -> Path:
         f"error_log {folder / 'error.log'} warn;\n"
         "events { worker_connections 1024; }\n"
         "http {\n"
-        f"    access_log {folder / 'access.log'};\n"
+        '    log_format upstreams \'$remote_addr [$time_local] "$request" $status upstream=$upstream_addr '
+        "upstream_status=$upstream_status rt=$request_time';\n"
+        f"    access_log {folder / 'access.log'} upstreams;\n"
         f"    client_body_temp_path {folder / 'tmp/body'};\n"
         f"    proxy_temp_path {folder / 'tmp/proxy'};\n"
         f"    fastcgi_temp_path {folder / 'tmp/fastcgi'};\n"
