@@ -150,7 +150,19 @@ def test_a_killed_embedded_redis_is_restarted_and_conversations_survive(running:
     assert COMPLAINT in said
     assert any(before)
     wait_until(lambda: json_request("GET", f"{running.base}/api/health")[0] == 200, 60, "/api/health 200")
-    assert any(say(running.base, "redis-survivor", "是的"))
+    # As with an external Redis (README, "Failures"): a message that meets the restart is answered 503
+    # and the client's retry is answered. Seen here: the first message after the restart got 503
+    # (a pooled connection from before it), its retry 200.
+    statuses = []
+    for _ in range(3):
+        status, text, replies = json_request(
+            "POST", f"{running.base}/webhooks/rest/webhook", {"sender": "redis-survivor", "message": "是的"}
+        )
+        statuses.append(status)
+        if status != 503:
+            break
+        time.sleep(1)
+    assert statuses[-1] == 200 and any(r.get("text") for r in replies), (statuses, text)
     assert "exited: redis (terminated by SIGKILL; not expected)" in running.text()
 
 
