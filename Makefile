@@ -6,7 +6,7 @@ export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: setup setup-test train run test test-fast validate check-policy unit stories eval bench bench-train bench-console bench-console-http transcripts lint clean
+.PHONY: setup setup-test train run cluster test test-fast validate check-policy unit stories eval bench bench-train bench-console bench-console-http transcripts lint clean
 
 setup:
 	@bash tools/setup.sh
@@ -16,6 +16,10 @@ train: setup
 
 run: setup
 	@$(PY) -m tools.devstack run
+
+# Two Rasa servers and two action servers behind nginx, under supervisord (README "make cluster").
+cluster: setup
+	@$(PY) -m tools.devstack cluster
 
 validate: setup
 	@$(RASA) data validate --quiet

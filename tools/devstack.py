@@ -3,7 +3,13 @@
 Also used by the tests and the benchmark, so that all three start the stack the same way.
 
     python -m tools.devstack train   # train unless a model for the current config/domain/data exists
-    python -m tools.devstack run     # train if needed, start everything, stop it all on Ctrl-C/SIGTERM
+    python -m tools.devstack run     # train if needed, start everything under supervisord
+    python -m tools.devstack cluster # the same with two Rasa and two action servers behind nginx
+
+``run`` and ``cluster`` hand the processes to supervisord (supervisor 4.3, in the foreground, config
+generated into the var dir): a crashed child is restarted and the reason logged; everything stops on
+Ctrl-C/SIGTERM, or when one child keeps crashing at start (supervisor's FATAL state, see
+:data:`FATAL_LISTENER`).
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import hashlib
 import os
 import random
 import secrets
+import shlex
 import shutil
 import signal
 import socket
@@ -31,7 +38,15 @@ from tools.http_client import request as http_request  # noqa: F401
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 MODELS = ROOT / "models"
-VAR = ROOT / "var"
+VAR_DIR_VARIABLE = "BOT_VAR_DIR"
+
+
+def var_dir() -> Path:
+    """Where run-time files go: ``$BOT_VAR_DIR``, default ``var/`` of the checkout (git-ignored)."""
+    return Path(os.environ.get(VAR_DIR_VARIABLE) or ROOT / "var").resolve()
+
+
+VAR = var_dir()
 
 # What a trained model depends on: a change in any of these means a new model.
 MODEL_INPUTS = ("config.yml", "domain.yml", "data", "bot/nlu", "bot/language")
@@ -216,6 +231,32 @@ class RedisSettings:
         }
 
 
+def redis_command(binary: str, port: int, data_dir: Path) -> list[str]:
+    """A redis-server in the foreground on 127.0.0.1:``port``, append-only persistence in ``data_dir``."""
+    return [
+        binary,
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--dir",
+        str(data_dir),
+        "--appendonly",
+        "yes",
+        "--save",
+        "",
+        "--protected-mode",
+        "yes",
+        "--daemonize",
+        "no",
+    ]
+
+
+def actions_command(port: int) -> list[str]:
+    """The Rasa SDK action server on ``port`` (all interfaces)."""
+    return [str(VENV_BIN / "rasa"), "run", "actions", "--actions", "actions", "--port", str(port)]
+
+
 @dataclass
 class Stack:
     """The running processes, stopped together."""
@@ -254,39 +295,13 @@ class Stack:
         if binary is None:
             raise RuntimeError("redis-server not found: run tools/setup.sh (or set REDIS_URL)")
         data_dir.mkdir(parents=True, exist_ok=True)
-        process = self.start(
-            "redis",
-            [
-                binary,
-                "--port",
-                str(port),
-                "--bind",
-                "127.0.0.1",
-                "--dir",
-                str(data_dir),
-                "--appendonly",
-                "yes",
-                "--save",
-                "",
-                "--protected-mode",
-                "yes",
-                "--daemonize",
-                "no",
-            ],
-            env=base_env(),
-            log=log,
-        )
+        process = self.start("redis", redis_command(binary, port, data_dir), env=base_env(), log=log)
         wait_until(lambda: redis_ping("127.0.0.1", port), 20, "redis-server", process)
         return RedisSettings(port=port)
 
     def start_actions(self, port: int, env: dict[str, str], log: Path | None = None) -> str:
         """Starts the Rasa SDK action server; returns its webhook URL."""
-        process = self.start(
-            "actions",
-            [str(VENV_BIN / "rasa"), "run", "actions", "--actions", "actions", "--port", str(port)],
-            env=env,
-            log=log,
-        )
+        process = self.start("actions", actions_command(port), env=env, log=log)
         wait_until(lambda: http_ok(f"http://127.0.0.1:{port}/health"), 120, "action server", process)
         return f"http://127.0.0.1:{port}/webhook"
 
@@ -322,40 +337,276 @@ def run_model() -> Path:
     return ensure_model()
 
 
-def run() -> int:
-    """``make run``: the whole service in the foreground until Ctrl-C or SIGTERM."""
-    model = run_model()
-    stack = Stack()
+# --- supervision (``run`` and ``cluster``) -------------------------------------------------------------
+#
+# Restart policy (supervisor's own): a child that dies after it counted as started (``startsecs``) is
+# logged ("exited: actions (terminated by SIGKILL; not expected)") and started again at once; a child
+# that dies again before ``startsecs`` is a failed start, retried after 1, 2, 3 s (supervisor's
+# backoff); after ``startretries`` failed starts in a row it is FATAL and the listener below shuts
+# supervisord down, which stops every other child. ``startsecs`` must therefore exceed the time a
+# healthy child takes to come up: Rasa loads the model for 30-60 s (two replicas loading at once on
+# 2 CPUs up to ~90 s), so a Rasa that dies while loading (a broken model, a port taken) ends as FATAL
+# instead of being restarted forever; the action server imports the actions in ~5 s; Redis and nginx
+# start in milliseconds.
+STARTSECS = {"redis": 3, "actions": 15, "rasa": 90, "nginx": 3}
+STARTRETRIES = 3
+
+
+@dataclass
+class Program:
+    """One supervised child: ``command`` run in the project folder with the supervisor's environment
+    plus ``env``; lower ``priority`` starts first and stops last."""
+
+    name: str
+    command: list[str]
+    priority: int
+    startsecs: int
+    env: dict[str, str] = field(default_factory=dict)
+    stopwaitsecs: int = 20
+
+
+def _ini(value: str) -> str:
+    """A value for supervisor's config parser, which expands ``%(...)s``: a literal % is doubled."""
+    return value.replace("%", "%%")
+
+
+def _quoted(value: str) -> str:
+    """A value of supervisor's ``environment=`` list (shlex-parsed): double-quoted."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+class Supervisor:
+    """supervisord (in the foreground) for ``programs``, its config and unix socket in ``var/supervisor``.
+
+    Args:
+        var: the var dir (:func:`var_dir`); created.
+        programs: the children.
+        logs: a folder for one log file per child (``<name>.log``); ``None`` passes their output
+            through to supervisord's stdout (the terminal of ``make run``).
+    """
+
+    def __init__(self, var: Path, programs: list[Program], logs: Path | None = None) -> None:
+        self.var = var
+        self.programs = programs
+        self.logs = logs
+        self.folder = var / "supervisor"
+        self.socket = self.folder / "supervisor.sock"
+        self.config = self.folder / "supervisord.conf"
+        self.fatal_file = self.folder / "fatal.txt"
+        self.process: subprocess.Popen | None = None
+        if len(str(self.socket)) > 100:  # sun_path holds 108 bytes
+            raise ValueError(f"var dir path too long for a unix socket: {self.socket}")
+
+    def write_config(self) -> Path:
+        """Writes ``supervisord.conf``; returns its path."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        if self.logs is not None:
+            self.logs.mkdir(parents=True, exist_ok=True)
+        lines = [
+            "[unix_http_server]",
+            f"file={_ini(str(self.socket))}",
+            "chmod=0700",
+            "",
+            "[supervisord]",
+            "nodaemon=true",
+            f"logfile={_ini(str(self.folder / 'supervisord.log'))}",
+            "logfile_maxbytes=5MB",
+            "logfile_backups=1",
+            f"pidfile={_ini(str(self.folder / 'supervisord.pid'))}",
+            f"childlogdir={_ini(str(self.folder))}",
+            f"directory={_ini(str(ROOT))}",
+            "",
+            "[rpcinterface:supervisor]",
+            "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface",
+            "",
+            "[supervisorctl]",
+            f"serverurl=unix://{_ini(str(self.socket))}",
+            "",
+            "[eventlistener:fatal-listener]",
+            f"command={_ini(shlex.join([sys.executable, '-m', 'tools.devstack', 'fatal-listener', str(self.fatal_file)]))}",
+            "events=PROCESS_STATE_FATAL",
+            "priority=1",
+            "autorestart=true",
+            "stderr_logfile=/dev/stderr",
+            "stderr_logfile_maxbytes=0",
+        ]
+        for program in self.programs:
+            if self.logs is None:
+                output = ["stdout_logfile=/dev/stdout", "stdout_logfile_maxbytes=0"]
+            else:
+                log = _ini(str(self.logs / f"{program.name}.log"))
+                output = [f"stdout_logfile={log}", "stdout_logfile_maxbytes=50MB", "stdout_logfile_backups=1"]
+            lines += [
+                "",
+                f"[program:{program.name}]",
+                f"command={_ini(shlex.join(program.command))}",
+                f"priority={program.priority}",
+                "autostart=true",
+                "autorestart=true",  # a server that exits is never expected to, whatever its code
+                f"startsecs={program.startsecs}",
+                f"startretries={STARTRETRIES}",
+                "stopsignal=TERM",
+                f"stopwaitsecs={program.stopwaitsecs}",
+                "stopasgroup=true",
+                "killasgroup=true",
+                "redirect_stderr=true",
+                *output,
+            ]
+            if program.env:
+                pairs = ",".join(f"{key}={_ini(_quoted(value))}" for key, value in program.env.items())
+                lines.append(f"environment={pairs}")
+        self.config.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        return self.config
+
+    def start(self, env: dict[str, str], output: Path | None = None) -> subprocess.Popen:
+        """Starts supervisord with ``env`` (every child inherits it), in its own session so that
+        Ctrl-C reaches it only through :meth:`stop`. ``output``: a file for its stdout/stderr."""
+        self.write_config()
+        self.fatal_file.unlink(missing_ok=True)
+        out = open(output, "ab") if output else None
+        self.process = subprocess.Popen(
+            [str(VENV_BIN / "supervisord"), "--configuration", str(self.config)],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT if out else None,
+            start_new_session=True,
+        )
+        return self.process
+
+    def rpc(self):  # type: ignore[no-untyped-def]
+        """supervisord's XML-RPC interface over the unix socket (``.supervisor.getAllProcessInfo()``, ...)."""
+        import xmlrpc.client
+
+        from supervisor.xmlrpc import SupervisorTransport
+
+        return xmlrpc.client.ServerProxy(
+            "http://127.0.0.1", transport=SupervisorTransport("", "", f"unix://{self.socket}")
+        ).supervisor
+
+    def info(self, name: str) -> dict:
+        """supervisor's process info for ``name``: ``statename``, ``pid``, ``spawnerr``, ``start``, ..."""
+        return dict(self.rpc().getProcessInfo(name))
+
+    def stop(self, timeout: float = 90) -> int | None:
+        """SIGTERM to supervisord (it stops the children, highest priority first) and waits; returns
+        its exit code (``None``: it had not been started)."""
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        return self.process.returncode
+
+    def fatal_reason(self) -> str | None:
+        """Why the fatal listener shut supervisord down, or ``None`` when it did not."""
+        try:
+            return self.fatal_file.read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            return None
+
+
+def fatal_listener(fatal_file: Path) -> int:
+    """supervisor event listener (``[eventlistener:fatal-listener]``): when a child turns FATAL
+    (``startretries`` failed starts in a row), writes why to ``fatal_file``, says so on stderr and
+    shuts supervisord down, which stops everything else."""
+    from supervisor import childutils
+
+    while True:
+        headers, payload = childutils.listener.wait(sys.stdin, sys.stdout)
+        childutils.listener.ok(sys.stdout)
+        if headers.get("eventname") != "PROCESS_STATE_FATAL":
+            continue
+        name = childutils.get_headers(payload).get("processname", "?")
+        reason = (
+            f"{name} failed to start {STARTRETRIES + 1} times in a row (crashed within its startsecs each time); "
+            "supervisord gave up on it (FATAL): stopping everything"
+        )
+        fatal_file.write_text(reason + "\n", encoding="utf-8")
+        print(f"==> {reason}", file=sys.stderr, flush=True)
+        childutils.getRPCInterface(os.environ).supervisor.shutdown()
+
+
+def redis_program(var: Path) -> tuple[Program | None, RedisSettings, str]:
+    """The embedded Redis (``None`` when ``REDIS_URL`` is set), its settings and a line for the banner."""
+    if os.environ.get("REDIS_URL"):
+        settings = RedisSettings.from_url(os.environ["REDIS_URL"])
+        wait_until(lambda: redis_ping(settings.host, settings.port, settings.password), 10, "Redis at REDIS_URL")
+        return None, settings, f"{settings.host}:{settings.port}/{settings.db} (REDIS_URL)"
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise RuntimeError("redis-server not found: run tools/setup.sh (or set REDIS_URL)")
+    port = int(os.environ.get("REDIS_PORT", "6379"))
+    data = var / "redis"
+    data.mkdir(parents=True, exist_ok=True)
+    where = f"127.0.0.1:{port} (embedded, data in {data}, append-only)"
+    return Program("redis", redis_command(binary, port, data), 10, STARTSECS["redis"]), RedisSettings(port=port), where
+
+
+def supervise(supervisor: Supervisor, env: dict[str, str], ready, banner) -> int:  # type: ignore[no-untyped-def]
+    """Runs ``supervisor`` in the foreground: ``ready(process)`` waits for the children (it raises when
+    supervisord exits), then ``banner()`` is printed; returns when supervisord exits: 0 after
+    Ctrl-C/SIGTERM, 1 when a child turned FATAL (the reason printed) or supervisord failed."""
     stopping = False
 
     def on_signal(signum, frame):  # type: ignore[no-untyped-def]
         nonlocal stopping
         stopping = True
+        if supervisor.process is not None and supervisor.process.poll() is None:
+            supervisor.process.send_signal(signal.SIGTERM)
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+    process = supervisor.start(env)
+    try:
+        ready(process)
+        print(banner(), flush=True)
+    except (RuntimeError, TimeoutError) as error:
+        if not stopping and process.poll() is None:
+            print(f"==> {error}; stopping", file=sys.stderr, flush=True)
+            supervisor.stop()
+    code = process.wait()
+    reason = supervisor.fatal_reason()
+    if reason:
+        print(f"==> stopped: {reason}", file=sys.stderr, flush=True)
+        return 1
+    if stopping:
+        print("==> stopped", flush=True)
+        return 0
+    print(f"==> supervisord exited with code {code}", file=sys.stderr, flush=True)
+    return 1
+
+
+def run() -> int:
+    """``make run``: the whole service under supervisord until Ctrl-C or SIGTERM."""
+    model = run_model()
+    var = var_dir()
     rasa_port = int(os.environ.get("RASA_PORT", "5005"))
     action_port = int(os.environ.get("ACTION_PORT", "5055"))
     token = os.environ.get("BOT_API_TOKEN") or secrets.token_urlsafe(24)
-    try:
-        if os.environ.get("REDIS_URL"):
-            redis_settings = RedisSettings.from_url(os.environ["REDIS_URL"])
-            wait_until(
-                lambda: redis_ping(redis_settings.host, redis_settings.port, redis_settings.password),
-                10,
-                "Redis at REDIS_URL",
-            )
-            redis_where = f"{redis_settings.host}:{redis_settings.port}/{redis_settings.db} (REDIS_URL)"
-        else:
-            port = int(os.environ.get("REDIS_PORT", "6379"))
-            redis_settings = stack.start_redis(port, VAR / "redis")
-            redis_where = f"127.0.0.1:{port} (embedded, data in var/redis, append-only)"
-        env = base_env(
-            **redis_settings.env(), ACTION_ENDPOINT_URL=f"http://127.0.0.1:{action_port}/webhook", BOT_API_TOKEN=token
-        )
-        stack.start_actions(action_port, env)
-        base = stack.start_rasa(rasa_port, model, token, env)
-        print(
+    redis, redis_settings, redis_where = redis_program(var)
+    env = base_env(
+        **redis_settings.env(), ACTION_ENDPOINT_URL=f"http://127.0.0.1:{action_port}/webhook", BOT_API_TOKEN=token
+    )
+    programs = [p for p in [redis] if p] + [
+        Program("actions", actions_command(action_port), 20, STARTSECS["actions"]),
+        Program("rasa", rasa_command(model, rasa_port, token, credentials_file(env, var)), 30, STARTSECS["rasa"]),
+    ]
+    supervisor = Supervisor(var, programs)
+    base = f"http://127.0.0.1:{rasa_port}"
+
+    def ready(process: subprocess.Popen) -> None:
+        if redis is not None:
+            wait_until(lambda: redis_ping("127.0.0.1", redis_settings.port), 20, "redis-server", process)
+        wait_until(lambda: http_ok(f"http://127.0.0.1:{action_port}/health"), 120, "action server", process)
+        wait_until(lambda: http_ok(f"{base}/status?token={token}"), 300, "Rasa server", process)
+
+    def banner() -> str:
+        return (
             "\n==> complaint bot is running\n"
             f"    web chat       {base}/webhooks/webchat/  (demo shop page with the widget)\n"
             f'    REST channel   POST {base}/webhooks/rest/webhook  {{"sender": "...", "message": "..."}}\n'
@@ -365,19 +616,11 @@ def run() -> int:
             f"    API token      {token}{'' if os.environ.get('BOT_API_TOKEN') else '  (generated; set BOT_API_TOKEN to choose one)'}\n"
             f"    action server  http://127.0.0.1:{action_port}/health\n"
             f"    Redis          {redis_where}\n"
-            "    Ctrl-C stops everything.\n",
-            flush=True,
+            f"    supervisor     {supervisor.socket} (.venv/bin/supervisorctl -c {supervisor.config} status)\n"
+            "    A crashed part is restarted; Ctrl-C stops everything.\n"
         )
-        while not stopping:
-            for name, process in stack.processes:
-                if process.poll() is not None:
-                    print(f"==> {name} exited with code {process.returncode}; stopping", file=sys.stderr, flush=True)
-                    return 1
-            time.sleep(0.5)
-        return 0
-    finally:
-        print("==> stopping", flush=True)
-        stack.stop()
+
+    return supervise(supervisor, env, ready, banner)
 
 
 def main(argv: list[str]) -> int:
@@ -391,6 +634,12 @@ def main(argv: list[str]) -> int:
         return 0
     if command == "run":
         return run()
+    if command == "cluster":
+        from tools.cluster import run_cluster
+
+        return run_cluster()
+    if command == "fatal-listener":
+        return fatal_listener(Path(argv[2]))
     print(__doc__, file=sys.stderr)
     return 2
 

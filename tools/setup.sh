@@ -44,6 +44,8 @@ fi
 # which the web widget's browser tests drive through Playwright (nothing is downloaded by it).
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+# nginx: the load balancer in front of the replicas of `make cluster` and its tests (deploy/nginx/)
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
 [ -d /usr/share/fonts/opentype/noto ] && ls /usr/share/fonts/opentype/noto/NotoSansCJK* >/dev/null 2>&1 || missing+=(fonts-noto-cjk)
 if [ "${1:-}" = "--browser" ]; then
   [ -x /usr/bin/chromium ] || missing+=(chromium)
