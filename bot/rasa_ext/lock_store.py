@@ -45,6 +45,7 @@ from rasa.core.lock import Ticket, TicketLock
 from rasa.core.lock_store import LOCK_LIFETIME, LockError, LockStore
 from rasa.utils.endpoints import EndpointConfig
 
+from bot.store.client import retry_once
 from bot.store.reply import async_reply, sync_reply
 
 logger = logging.getLogger(__name__)
@@ -179,14 +180,14 @@ class AtomicRedisLockStore(LockStore):
     def sync_client(self) -> redis.Redis:
         """Blocking client for the synchronous ``LockStore`` methods."""
         if self._sync is None:
-            self._sync = redis.Redis(decode_responses=True, **self.settings)
+            self._sync = redis.Redis(decode_responses=True, **retry_once(asyncio=False), **self.settings)
         return self._sync
 
     def async_client(self) -> redis.asyncio.Redis:
         """Client for ``lock()``, one per event loop (a pool is bound to the loop that made it)."""
         loop = asyncio.get_running_loop()
         if self._async is None or self._async_loop is not loop:
-            self._async = redis.asyncio.Redis(decode_responses=True, **self.settings)
+            self._async = redis.asyncio.Redis(decode_responses=True, **retry_once(), **self.settings)
             self._async_loop = loop
         return self._async
 

@@ -43,6 +43,7 @@ from rasa.shared.core.events import (
 from rasa.shared.core.trackers import DialogueStateTracker
 
 from bot.rasa_ext import patches as rasa_patches
+from bot.store.client import retry_once
 from bot.store.reply import sync_reply
 
 rasa_patches.apply()  # the Rasa server imports this module at start (endpoints.yml)
@@ -79,6 +80,7 @@ class WindowedRedisTrackerStore(TrackerStore):
             db=int(db or 0),
             password=password or None,
             decode_responses=True,
+            **retry_once(asyncio=False),
         )
         self.prefix = str(key_prefix or "tracker")
         self.window = max(int(window_events), 20)
