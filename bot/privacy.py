@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, List, Tuple, Union
 
 _ID_CARD = re.compile(
     r"(?<![0-9])([1-9][0-9]{5})(?:19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])[0-9]{3}[0-9Xx](?![0-9])"
@@ -72,3 +75,71 @@ def install_log_masking() -> None:
     for handler in root.handlers:
         if not any(isinstance(f, PiiMaskingFilter) for f in handler.filters):
             handler.addFilter(PiiMaskingFilter())
+
+
+_KINDS = (
+    ("id_number", _ID_CARD),
+    ("mobile", _MOBILE),
+    ("landline", _LANDLINE),
+    ("email", _EMAIL),
+    ("address", _ADDRESS),
+    ("token", _TOKEN),
+)
+LOG_SUFFIXES = (".log", ".txt", ".out", ".err")
+"""Files a folder given to :func:`scan_logs` is searched for (other files, e.g. uploads, are skipped)."""
+
+
+@dataclass(frozen=True)
+class LogFinding:
+    """Personal data (or a token) left unmasked in a log line.
+
+    Attributes:
+        path: the log file.
+        line: 1-based line number.
+        kinds: what was found (``id_number``, ``mobile``, ``landline``, ``email``, ``address``, ``token``).
+        excerpt: the line with everything masked (at most 200 characters), safe to print.
+    """
+
+    path: str
+    line: int
+    kinds: Tuple[str, ...]
+    excerpt: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {', '.join(self.kinds)}: {self.excerpt}"
+
+
+def scan_line(text: str) -> Tuple[str, ...]:
+    """What :func:`mask_pii` would mask in ``text`` (JSON ``\\uXXXX`` escapes read as written)."""
+    if "\\u" in text:
+        text = _ESCAPED.sub(lambda m: chr(int(m.group(1), 16)), text)
+    # a match with "*" in it is the masked form ("138****5678", "?token=***")
+    return tuple(kind for kind, pattern in _KINDS if any("*" not in m.group(0) for m in pattern.finditer(text)))
+
+
+def scan_logs(paths: Iterable[Union[str, Path]]) -> List[LogFinding]:
+    """Searches log files for personal data that :func:`mask_pii` would have masked.
+
+    Args:
+        paths: files, or folders searched recursively for ``*.log``/``.txt``/``.out``/``.err``.
+
+    Returns:
+        One :class:`LogFinding` per line with unmasked phone numbers, ID numbers, addresses,
+        e-mail addresses or API tokens, in file and line order; empty when the logs are clean.
+        Unreadable bytes are replaced, never raised.
+    """
+    files: List[Path] = []
+    for given in paths:
+        path = Path(given)
+        if path.is_dir():
+            files += sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in LOG_SUFFIXES)
+        elif path.is_file():
+            files.append(path)
+    findings: List[LogFinding] = []
+    for path in files:
+        with open(path, encoding="utf-8", errors="replace") as log:
+            for number, line in enumerate(log, start=1):
+                kinds = scan_line(line)
+                if kinds:
+                    findings.append(LogFinding(str(path), number, kinds, mask_pii(line.rstrip("\n"))[:200]))
+    return findings

@@ -31,7 +31,7 @@ from bot.policy.check import load_policy
 from bot.privacy import mask_pii
 from bot.quality.house_rules import exempt_texts_from_domain
 from bot.rasa_ext import data_validation, guard
-from bot.services import delivery, turns
+from bot.services import delivery, ratelimit, turns
 from bot.store import client as stores
 from bot.store.handoff import HandoffQueue
 from bot.store.promises import PromiseLedger
@@ -94,6 +94,10 @@ class AgentApi(InputChannel):
         turns.burst_settings()  # so does a BURST_* variable that is not a number in range
         api = create_blueprint(self)
         guard.install()
+
+        @api.listener("before_server_start")
+        async def limit_rates(app: Sanic, loop: asyncio.AbstractEventLoop) -> None:
+            ratelimit.install(app)  # every route of the server, not only /api (bot/services/ratelimit.py)
 
         @api.listener("after_server_start")
         async def start_timers(app: Sanic, loop: asyncio.AbstractEventLoop) -> None:

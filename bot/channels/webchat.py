@@ -61,7 +61,7 @@ from sanic.response import HTTPResponse
 from bot.channels.common import MAX_MESSAGE_CHARS, MAX_SENDER_CHARS, escape_user_text
 from bot.privacy import install_log_masking, mask_pii
 from bot.rasa_ext import guard
-from bot.services import delivery, turns
+from bot.services import delivery, ratelimit, turns
 
 if TYPE_CHECKING:
     from rasa.core.agent import Agent
@@ -408,6 +408,8 @@ class WebChatInput(SocketIOInput):
 
         @sio.on(self.user_message_evt, namespace=self.namespace)
         async def user_uttered(sid: Text, data: Any = None) -> None:
+            if await ratelimit.refuse_webchat_message(self, sid):  # over its limit: told to wait (issue 13)
+                return
             try:
                 await self._run_turn(sid, data, on_new_message)
             except Exception:  # noqa: BLE001 - a socket.io handler must not die silently
