@@ -358,11 +358,13 @@ class WebChatInput(SocketIOInput):
             input_channel=self.name(),
             metadata=message_metadata(session["session_id"], text),
         )
-        outcome = await turns.answer(agent, on_new_message, turn)
-        if outcome is None:  # read together with the customer's next line(s): that turn answers
-            return
-        for message in outcome.replies:
-            await output.send_response(sender_id, {k: v for k, v in message.items() if k != "recipient_id"})
+
+        async def deliver(replies: List[Dict[Text, Any]], channel: str) -> None:
+            for message in replies:
+                await output.send_response(sender_id, {k: v for k, v in message.items() if k != "recipient_id"})
+
+        # None: read together with the customer's next line(s), whose turn answers
+        await turns.answer(agent, on_new_message, turn, deliver)
 
     async def _replay(self, sid: Text, sender_id: Text, since: object) -> None:
         """Sends a reconnecting browser what it missed (only to that socket)."""

@@ -116,6 +116,10 @@ def burst_settings() -> BurstSettings:
 Process = Callable[[UserMessage], Awaitable[Any]]
 """Runs one message through Rasa (the ``on_new_message`` of a channel's blueprint)."""
 
+Deliver = Callable[[List[Dict[Text, Any]], str], Awaitable[Any]]
+"""Sends a turn's replies to the customer, given the input channel of the turn's last line (must not
+raise for a refused message)."""
+
 TURN_LOCK_PREFIX = "turn"
 """Key prefix of the customers' turn locks (Rasa's own conversation lock is ``lock``)."""
 
@@ -198,7 +202,6 @@ def merged_message(batch: Batch, output: CollectingOutputChannel) -> UserMessage
             metadata["images"] = images
     if len(batch.entries) > 1:
         metadata["burst"] = len(batch.entries)
-    if len(batch.entries) > 1:
         metadata["message_ids"] = [entry.message_id for entry in batch.entries if entry.message_id]
     metadata[TURN_ID_KEY] = batch.batch_id
     return UserMessage(
@@ -211,20 +214,23 @@ def merged_message(batch: Batch, output: CollectingOutputChannel) -> UserMessage
     )
 
 
-async def handle(
-    agent: Optional[Agent], process: Process, message: UserMessage, inbox: Optional[Inbox] = None
-) -> TurnOutcome:
-    """Queues ``message`` in its customer's inbox and, unless another turn takes it, runs the turn.
+@dataclass
+class Queued:
+    """A message in its customer's inbox (:func:`enqueue`), to be run by :func:`run_queued`.
 
-    Args:
-        agent: the server's Rasa agent (renders the paused notice and the error reply; may be None).
-        process: runs one (merged) message through Rasa: the ``on_new_message`` Rasa gives every
-            channel (``Agent.handle_message``: its own conversation lock, NLU, policies, actions).
-        message: the customer's message (text already escaped by the channel).
-        inbox: the inbox to use (default: :func:`inbox_for_loop`).
+    Attributes:
+        sender_id: the conversation.
+        position: entries waiting in the inbox right after this one was added (1: the first).
+        wait_ms: ms until the burst was due when it was added.
+    """
 
-    Returns:
-        The outcome; a crash of the turn is reported in it, not raised.
+    sender_id: str
+    position: int
+    wait_ms: int
+
+
+async def enqueue(message: UserMessage, inbox: Optional[Inbox] = None) -> Queued:
+    """Appends ``message`` to its customer's inbox (call it before acknowledging a platform).
 
     Raises:
         redis.exceptions.RedisError: the message could not be queued (nothing was recorded).
@@ -238,47 +244,108 @@ async def handle(
         message_id=message.message_id,
     )
     position, wait_ms = await inbox.push(message.sender_id, entry, settings.window_ms, settings.max_ms)
-    waiting = position
+    return Queued(message.sender_id, position, wait_ms)
+
+
+async def run_queued(
+    agent: Optional[Agent],
+    process: Process,
+    queued: Queued,
+    inbox: Optional[Inbox] = None,
+    deliver: Optional[Deliver] = None,
+) -> TurnOutcome:
+    """Waits for the burst of ``queued`` to be due and, unless another turn takes it, runs the turn.
+
+    Args:
+        deliver: sends the turn's replies to the customer; called while the customer's turn lock
+            is held, so one turn's replies all go out before the next turn's (channels that answer
+            outside the request). A crashed turn's replies then end with the error reply.
+
+    A crash of the turn is reported in the outcome, not raised; a Redis error while waiting is raised.
+    """
+    settings = burst_settings()
+    inbox = inbox or inbox_for_loop()
+    wait_ms, waiting = queued.wait_ms, queued.position
     while wait_ms > 0:
         await asyncio.sleep(wait_ms / 1000)
-        status = await inbox.due_in(message.sender_id, settings.window_ms, settings.max_ms)
+        status = await inbox.due_in(queued.sender_id, settings.window_ms, settings.max_ms)
         if status is None:
             return TurnOutcome(merged=True)
         wait_ms, waiting = status
-    if waiting > position:
+    if waiting > queued.position:
         # Not the burst's last line: the last line's request takes the turn (a REST client gets
         # the answer on its last request); this one steps in only if that one does not.
         await asyncio.sleep(LAST_LINE_HEAD_START_SECONDS)
-    return await _take_and_run(agent, process, message.sender_id, inbox)
+    return await _take_and_run(agent, process, queued.sender_id, inbox, deliver=deliver)
+
+
+async def handle(
+    agent: Optional[Agent], process: Process, message: UserMessage, inbox: Optional[Inbox] = None
+) -> TurnOutcome:
+    """:func:`enqueue` then :func:`run_queued`: queues ``message`` and, unless another turn takes it, runs the turn.
+
+    For REST, which answers in the HTTP response (a crashed turn is a 503 there).
+
+    Args:
+        agent: the server's Rasa agent (renders the paused notice; may be None).
+        process: runs one (merged) message through Rasa: the ``on_new_message`` Rasa gives every
+            channel (``Agent.handle_message``: its own conversation lock, NLU, policies, actions).
+        message: the customer's message (text already escaped by the channel).
+        inbox: the inbox to use (default: :func:`inbox_for_loop`).
+
+    Returns:
+        The outcome; a crash of the turn is reported in it, not raised.
+
+    Raises:
+        redis.exceptions.RedisError: the message could not be queued (nothing was recorded).
+    """
+    inbox = inbox or inbox_for_loop()
+    return await run_queued(agent, process, await enqueue(message, inbox), inbox)
 
 
 async def answer(
-    agent: Optional[Agent], process: Process, message: UserMessage, inbox: Optional[Inbox] = None
+    agent: Optional[Agent],
+    process: Process,
+    message: UserMessage,
+    deliver: Deliver,
+    *,
+    queued: Optional[Queued] = None,
+    inbox: Optional[Inbox] = None,
 ) -> Optional[TurnOutcome]:
-    """:func:`handle` for channels that answer outside the request (widget, WeChat, Taobao).
+    """A turn for channels that answer outside the request (widget, WeChat, Taobao).
+
+    Args:
+        deliver: sends the replies (under the customer's turn lock, see :func:`run_queued`).
+        queued: the message is already in the inbox (WeChat :func:`enqueue`-s it before it
+            acknowledges the delivery); else it is queued here.
 
     Returns:
-        None when the message went into another message's turn; else the outcome, whose replies
-        are what to send. A crashed turn, or a message that could not be queued (``crashed``),
-        gets the error reply and a case for a human (:func:`bot.services.delivery.system_error`).
+        None when the message went into another message's turn (that turn answers); else the
+        outcome. A crashed turn, or a message that could not be queued or waited for
+        (``crashed``), gets the error reply and a case for a human
+        (:func:`bot.services.delivery.system_error`).
     """
     channel = message.input_channel or ""
     try:
-        outcome = await handle(agent, process, message, inbox)
+        if queued is None:
+            queued = await enqueue(message, inbox)
+        outcome = await run_queued(agent, process, queued, inbox, deliver)
     except Exception:  # noqa: BLE001 - Redis down: the customer hears it, a human gets the case
-        logger.exception("message from %s could not be queued", mask_pii(message.sender_id))
-        outcome = TurnOutcome(crashed=True, channel=channel)
-    if outcome.merged:
-        return None
-    if outcome.crashed:
-        outcome.replies = outcome.replies + [await delivery.system_error(agent, message.sender_id, channel)]
-    return outcome
+        logger.exception("message from %s could not be queued or run", mask_pii(message.sender_id))
+        outcome = TurnOutcome([await delivery.system_error(agent, message.sender_id, channel)], True, channel=channel)
+        await deliver(outcome.replies, channel)
+    return None if outcome.merged else outcome
 
 
 async def _take_and_run(
-    agent: Optional[Agent], process: Process, sender_id: str, inbox: Inbox, batch: Optional[Batch] = None
+    agent: Optional[Agent],
+    process: Process,
+    sender_id: str,
+    inbox: Inbox,
+    batch: Optional[Batch] = None,
+    deliver: Optional[Deliver] = None,
 ) -> TurnOutcome:
-    """Under the customer's turn lock: takes the inbox (or runs ``batch``) and runs one turn."""
+    """Under the customer's turn lock: takes the inbox (or runs ``batch``), runs one turn, delivers."""
     collector = CollectingOutputChannel()
     problems: List[str] = []
     async with turn_locks().lock(sender_id):
@@ -288,6 +355,7 @@ async def _take_and_run(
                 return TurnOutcome(merged=True)
         message = merged_message(batch, collector)
         channel = message.input_channel or ""
+        texts = [e.text for e in batch.entries]
         try:
             with guard.watch_turn() as problems:
                 await process(message)
@@ -299,10 +367,16 @@ async def _take_and_run(
                 mask_pii((message.text or "")[:200]),
             )
             await _finish_quietly(inbox, batch)
-            return TurnOutcome(collector.messages, True, texts=[e.text for e in batch.entries], channel=channel)
+            outcome = TurnOutcome(collector.messages, True, texts=texts, channel=channel)
+            if deliver is not None:
+                outcome.replies = outcome.replies + [await delivery.system_error(agent, sender_id, channel)]
+                await deliver(outcome.replies, channel)
+            return outcome
         await _finish_quietly(inbox, batch)
-    replies = await delivery.complete_turn(agent, sender_id, channel, problems, collector.messages)
-    return TurnOutcome(replies, texts=[e.text for e in batch.entries], channel=channel)
+        replies = await delivery.complete_turn(agent, sender_id, channel, problems, collector.messages)
+        if deliver is not None:
+            await deliver(replies, channel)
+    return TurnOutcome(replies, texts=texts, channel=channel)
 
 
 async def _finish_quietly(inbox: Inbox, batch: Batch) -> None:
@@ -349,25 +423,22 @@ async def sweep(app: Sanic, inbox: Optional[Inbox] = None) -> int:
 async def _run_swept(
     app: Sanic, agent: Agent, process: Process, sender_id: str, inbox: Inbox, batch: Optional[Batch] = None
 ) -> int:
-    outcome = await _take_and_run(agent, process, sender_id, inbox, batch)
-    if outcome.merged:
-        return 0
-    channel = outcome.channel or await _latest_channel(agent, sender_id)
-    replies = outcome.replies
-    if outcome.crashed:
-        replies = replies + [await delivery.system_error(agent, sender_id, channel)]
-    output = delivery.output_channel_for(app, channel)
-    if output is None:
-        logger.error(
-            "swept turn of %s: channel %r cannot send; replies kept in the transcript", mask_pii(sender_id), channel
-        )
-        return 1
-    for reply in replies:
-        try:
-            await output.send_response(sender_id, {k: v for k, v in reply.items() if k != "recipient_id"})
-        except Exception as error:  # noqa: BLE001 - the transcript keeps the reply
-            logger.error("swept reply to %s not delivered: %s", mask_pii(sender_id), error)
-    return 1
+    async def deliver(replies: List[Dict[Text, Any]], channel: str) -> None:
+        channel = channel or await _latest_channel(agent, sender_id)
+        output = delivery.output_channel_for(app, channel)
+        if output is None:
+            logger.error(
+                "swept turn of %s: channel %r cannot send; replies in the transcript", mask_pii(sender_id), channel
+            )
+            return
+        for reply in replies:
+            try:
+                await output.send_response(sender_id, {k: v for k, v in reply.items() if k != "recipient_id"})
+            except Exception as error:  # noqa: BLE001 - the transcript keeps the reply
+                logger.error("swept reply to %s not delivered: %s", mask_pii(sender_id), error)
+
+    outcome = await _take_and_run(agent, process, sender_id, inbox, batch, deliver)
+    return 0 if outcome.merged else 1
 
 
 async def _latest_channel(agent: Agent, sender_id: str) -> str:

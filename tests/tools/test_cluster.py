@@ -10,6 +10,7 @@ import re
 import shutil
 import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 from typing import Iterator
@@ -109,6 +110,54 @@ def test_both_replicas_answer_customers_through_the_proxy(cluster: Cluster) -> N
     assert {u.rsplit(":", 1)[1] for u in used} == {str(p) for p in cluster.ports.rasa}, used
     # The action servers are reached through nginx too: every answer above ran actions.
     assert all(http_ok(f"{url}/health") for url in cluster.action_urls.values())
+
+
+def send_together(base: str, sender: str, texts: list[str], spacing: float) -> list[tuple[int, str, list]]:
+    """Sends ``texts`` from parallel threads released together, ``spacing`` seconds apart."""
+    results: list[tuple[int, str, list]] = [(0, "", [])] * len(texts)
+    start = threading.Barrier(len(texts))
+
+    def one(i: int) -> None:
+        start.wait()
+        time.sleep(i * spacing)
+        results[i] = say(base, sender, texts[i])
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(len(texts))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=180)
+    return results
+
+
+@pytest.mark.parametrize("spacing", [0.0, 0.25], ids=["at-once", "250ms-apart"])
+def test_one_customers_twenty_messages_on_two_replicas_are_recorded_once_in_order(
+    cluster: Cluster, spacing: float
+) -> None:
+    """Issue 13: the proxy spreads one customer's messages over both replicas; each is recorded once,
+    turns run one at a time, and messages sent apart keep their order (lines that arrive while a
+    turn runs are read together as the next turn, joined with "，")."""
+    sender = f"twenty-{int(spacing * 1000)}-{time.time_ns()}"
+    texts = [f"快递第{i + 1}次催了还没到" for i in range(20)]
+    before = len(upstreams(cluster))
+    results = send_together(cluster.base, sender, texts, spacing)
+    assert [status for status, _, _ in results] == [200] * 20, [text for _, text, _ in results]
+    used = {u.rsplit(":", 1)[1] for u in upstreams(cluster)[before:]}
+    assert used == {str(p) for p in cluster.ports.rasa}, "both replicas took this customer's messages"
+
+    status, _, tracker = json_request("GET", f"{cluster.base}/conversations/{sender}/tracker?token={cluster.token}")
+    assert status == 200
+    events = tracker["events"]
+    turns = [e["text"] for e in events if e["event"] == "user"]
+    lines = [line for turn in turns for line in turn.split("，")]
+    assert sorted(lines) == sorted(texts), "every message recorded, once"
+    if spacing:
+        assert lines == texts, "in the order they were sent"
+    assert len([r for _, _, r in results if r]) == len(turns), "one answer per turn"
+    starts = [i for i, e in enumerate(events) if e["event"] == "user"] + [len(events)]
+    for begin, end in zip(starts, starts[1:]):
+        actions = [e.get("name") for e in events[begin + 1 : end] if e["event"] == "action"]
+        assert actions[-1:] == ["action_listen"], "each turn finished before the next began"
 
 
 def test_customers_keep_getting_answers_while_a_rasa_replica_is_down(cluster: Cluster) -> None:

@@ -7,8 +7,11 @@ buyer message per request (checked by :mod:`.inbound`). Then:
 * a ``message_id`` seen in the last 48 hours -> 200 ``{"success": true, "duplicate": true}``,
   not processed again (atomic ``SET NX EX``);
 * otherwise -> 200 ``{"success": true, "message_id": ..., "duplicate": false}`` at once; the
-  message runs in a background task, one buyer's messages in arrival order
-  (:class:`bot.channels.common.OrderedTasks`), and the answers are posted by :mod:`.replies`.
+  message runs in a background task of its own; the buyer's inbox (:mod:`bot.services.turns`)
+  keeps their lines in arrival order and reads a quick burst as one turn, and the answers are
+  posted by :mod:`.replies`. (Unlike WeChat, the message enters the inbox in that task, right
+  after the acknowledgement, since an earlier image-only message is attached to it there: a
+  process killed in between loses it.)
 
 Processing: text (empty -> ``/empty_message``, a leading "/" neutralised) goes to the bot as
 ``taobao:<nick>`` with metadata ``customer_id``, ``channel``, ``message_id``, ``order_id``,
@@ -188,9 +191,14 @@ class TaobaoInput(InputChannel):
         return bool(await self.redis().set(f"{DEDUP_PREFIX}:{message_id}", str(time.time()), nx=True, ex=DEDUP_TTL))
 
     def spawn(self, app: Sanic, on_new_message: OnNewMessage, message: TaobaoMessage) -> "asyncio.Task[None]":
-        """Processes ``message`` in a tracked task, after the buyer's previous message."""
+        """Processes ``message`` in a tracked task.
+
+        Each message has a task of its own: the buyer's lines are put in order, and a quick burst
+        read as one turn, by the inbox (:mod:`bot.services.turns`), which needs them to wait for
+        the quiet window together rather than one after the other.
+        """
         return self.tasks.spawn(
-            sender_id_for(message.buyer_nick),
+            message.message_id,
             lambda: self._process(app, on_new_message, message),
             name=message.message_id,
         )
@@ -233,12 +241,16 @@ class TaobaoInput(InputChannel):
             message_id=message.message_id,
             metadata=metadata,
         )
-        outcome = await turns.answer(agent, on_new_message, turn)
-        if outcome is None:  # read together with the buyer's next line(s): that turn answers
-            return
-        if outcome.crashed:  # the buyer is told and the case queued; the message is kept for replay
+
+        async def deliver(replies: List[Dict[str, Any]], channel: str) -> None:
+            try:
+                await self.deliver(sender_id, replies, message.message_id)
+            except Exception:  # noqa: BLE001 - the transcript keeps the replies
+                logger.exception("taobao: answers to %s not posted", message.message_id)
+
+        outcome = await turns.answer(agent, on_new_message, turn, deliver)
+        if outcome is not None and outcome.crashed:  # the buyer was told, the case queued; kept for replay
             await self._keep_failed(message)
-        await self.deliver(sender_id, outcome.replies, message.message_id)
 
     async def deliver(self, sender_id: str, replies: List[Dict[str, Any]], in_reply_to: str) -> None:
         """Posts the answers to one buyer message, in order; reply ids ``<message_id>:<n>``."""

@@ -9,9 +9,12 @@ happens to a delivery, in this order:
 3. safe-mode envelope and XML safety (:mod:`.security`), then parsing (:mod:`.inbound`): 400 / 403;
 4. duplicates: WeChat waits 5 s and retries three times; a delivery is claimed with an atomic
    ``SET NX EX`` on its id, a repeat is answered ``success`` and dropped; Redis down -> 503;
-5. ``success`` at once; the message runs in a background task, one customer's messages in
-   arrival order (:class:`bot.channels.common.OrderedTasks`), and the replies go out through
-   the customer-service API (:mod:`.api`).
+5. a message for the bot goes into the customer's inbox (:func:`bot.services.turns.enqueue`;
+   Redis down -> 503 and the claim is given back, so WeChat's retry is taken);
+6. ``success`` at once; the turn runs in a background task (one customer's lines in arrival
+   order and a quick burst read as one turn, by the inbox, on any worker or replica; the
+   channel's own replies in arrival order per customer, :class:`bot.channels.common.OrderedTasks`),
+   and the replies go out through the customer-service API (:mod:`.api`).
 
 Replies the channel gives itself come from ``domain.yml``: ``utter_greet`` on ``subscribe``,
 ``utter_wechat_voice_not_recognised`` for voice without a transcript,
@@ -242,18 +245,49 @@ class WeChatInput(InputChannel):
         if not first:
             logger.info("duplicate WeChat delivery %s dropped", inbound.dedup_key)
             return response.text("success")
+        queued: Optional[turns.Queued] = None
+        if inbound.kind == "bot":
+            # into the customer's inbox before "success": a worker that dies after answering WeChat
+            # loses nothing (another server's sweep answers it, bot/services/turns.py)
+            try:
+                queued = await turns.enqueue(self._user_message(inbound))
+            except Exception as error:  # noqa: BLE001 - WeChat retries; the claim is given back
+                logger.error("WeChat delivery not queued, Redis unavailable: %s", type(error).__name__)
+                await self._release_claim(inbound)
+                return response.text("temporarily unavailable", status=503)
         app = request.app
-        self.tasks.spawn(inbound.openid, lambda: self._process(app, inbound, on_new_message), name=inbound.dedup_key)
+        # Bot turns are ordered by the inbox (across workers and replicas), not by the task queue:
+        # each runs in its own task so a burst's lines wait for the window together.
+        key = inbound.dedup_key if queued is not None else inbound.openid
+        self.tasks.spawn(key, lambda: self._process(app, inbound, on_new_message, queued), name=inbound.dedup_key)
         return response.text("success")
 
+    async def _release_claim(self, inbound: Inbound) -> None:
+        try:
+            await self.api.redis.delete(dedup_key(self.config.app_id, inbound))
+        except Exception:  # noqa: BLE001 - the claim expires; WeChat's retry is then dropped
+            logger.warning("claim of WeChat delivery %s not released", inbound.dedup_key)
+
+    def _user_message(self, inbound: Inbound) -> UserMessage:
+        return UserMessage(
+            inbound.text,
+            None,
+            inbound.sender_id,
+            input_channel=self.name(),
+            metadata=inbound.metadata,
+            message_id=inbound.message_id,
+        )
+
     # background work --------------------------------------------------------------------
-    async def _process(self, app: Sanic, inbound: Inbound, on_new_message: OnNewMessage) -> None:
+    async def _process(
+        self, app: Sanic, inbound: Inbound, on_new_message: OnNewMessage, queued: Optional[turns.Queued] = None
+    ) -> None:
         """Handles one accepted delivery; every failure is logged, none escapes."""
         try:
             if inbound.event != "unsubscribe":
                 await self.api.reopen_window(inbound.openid)
             if inbound.kind == "bot":
-                await self._run_turn(app, inbound, on_new_message)
+                await self._run_turn(app, inbound, on_new_message, queued)
             elif inbound.kind == "welcome":
                 await self._reply(app, inbound.sender_id, WELCOME_RESPONSE)
             elif inbound.kind == "voice_not_recognised":
@@ -264,24 +298,23 @@ class WeChatInput(InputChannel):
         except Exception:  # noqa: BLE001 - a background task must not die silently
             logger.exception("WeChat delivery %s from %s failed", inbound.dedup_key, mask_pii(inbound.openid))
 
-    async def _run_turn(self, app: Sanic, inbound: Inbound, on_new_message: OnNewMessage) -> None:
-        message = UserMessage(
-            inbound.text,
-            None,
-            inbound.sender_id,
-            input_channel=self.name(),
-            metadata=inbound.metadata,
-            message_id=inbound.message_id,
-        )
-        outcome = await turns.answer(app.ctx.agent, on_new_message, message)
-        if outcome is None:  # read together with the customer's next line(s): that turn answers
-            return
+    async def _run_turn(
+        self, app: Sanic, inbound: Inbound, on_new_message: OnNewMessage, queued: Optional[turns.Queued] = None
+    ) -> None:
+        message = self._user_message(inbound)
         output = WeChatOutput(self.api)
-        for reply in outcome.replies:
-            try:
-                await output.send_response(inbound.sender_id, {k: v for k, v in reply.items() if k != "recipient_id"})
-            except Exception as error:  # noqa: BLE001 - logged; the transcript keeps the reply
-                logger.error("reply to %s not delivered on WeChat: %s", mask_pii(inbound.sender_id), error)
+
+        async def deliver(replies: List[Dict[str, Any]], channel: str) -> None:
+            for reply in replies:
+                try:
+                    await output.send_response(
+                        inbound.sender_id, {k: v for k, v in reply.items() if k != "recipient_id"}
+                    )
+                except Exception as error:  # noqa: BLE001 - logged; the transcript keeps the reply
+                    logger.error("reply to %s not delivered on WeChat: %s", mask_pii(inbound.sender_id), error)
+
+        # None: read together with the customer's next line(s), whose turn answers
+        await turns.answer(app.ctx.agent, on_new_message, message, deliver, queued=queued)
 
     async def _reply(self, app: Sanic, sender_id: str, response_name: str) -> None:
         """A reply of the channel's own, from ``domain.yml`` (:func:`bot.services.delivery.fixed_reply`).
