@@ -6,7 +6,7 @@ export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: setup setup-test train run cluster test test-fast validate check-policy unit stories eval bench bench-train bench-console bench-console-http transcripts lint clean
+.PHONY: setup setup-test train run cluster test test-fast validate check-policy unit stories eval bench bench-train bench-console bench-console-http transcripts soak lint clean
 
 setup:
 	@bash tools/setup.sh
@@ -20,6 +20,13 @@ run: setup
 # Two Rasa servers and two action servers behind nginx, under supervisord (README "make cluster").
 cluster: setup
 	@$(PY) -m tools.devstack cluster
+
+# Load with faults: 500 conversations on REST, the widget and WeChat against `make cluster`'s topology,
+# kill -9 of action servers and a Rasa replica midway; writes reports/soak.md and .json (~12 minutes).
+# SOAK_CONVERSATIONS=, SOAK_RAMP= (seconds), SOAK_KILL= (e.g. off, or rasa-1,actions-1@+10), SOAK_OUT= change it.
+soak: train
+	@$(PY) -m tools.soak $(if $(SOAK_CONVERSATIONS),--conversations $(SOAK_CONVERSATIONS)) $(if $(SOAK_RAMP),--ramp $(SOAK_RAMP)) \
+		$(if $(SOAK_KILL),--kill $(SOAK_KILL)) $(if $(SOAK_OUT),--out $(SOAK_OUT))
 
 validate: setup
 	@$(RASA) data validate --quiet
