@@ -47,7 +47,7 @@ from tools.devstack import (
 
 TEMPLATE = ROOT / "deploy" / "nginx" / "bot.conf.template"
 # nginx marks a replica down for 5 s after one failed connection, then tries it again.
-UPSTREAM_OPTIONS = "max_fails=1 fail_timeout=5s"
+UPSTREAM_OPTIONS = "max_fails=3 fail_timeout=10s"
 
 
 @dataclass

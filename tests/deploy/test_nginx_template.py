@@ -68,6 +68,6 @@ def test_the_rendered_template_passes_nginx_t(tmp_path: Path) -> None:
 
 def test_nginx_t_refuses_a_broken_upstream_list(tmp_path: Path) -> None:
     variables = nginx_env()
-    variables["RASA_UPSTREAM_SERVERS"] = "server rasa1:5005 max_fails=1 fail_timeout=5s"  # no ";"
+    variables["RASA_UPSTREAM_SERVERS"] = "server rasa1:5005 max_fails=3 fail_timeout=10s"  # no ";"
     result = nginx_test(render(NGINX_TEMPLATE, variables), tmp_path)
     assert result.returncode != 0

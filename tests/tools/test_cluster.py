@@ -24,9 +24,9 @@ from tools.http_client import json_request
 COMPLAINT = "收到的电饭煲煮饭夹生"
 CONTRACT = {
     "PROXY_PORT": "8080",
-    "RASA_UPSTREAM_SERVERS": "server rasa-1:5005 max_fails=1 fail_timeout=5s;",
+    "RASA_UPSTREAM_SERVERS": "server rasa-1:5005 max_fails=3 fail_timeout=10s;",
     "ACTION_PROXY_PORT": "5054",
-    "ACTION_UPSTREAM_SERVERS": "server actions-1:5055 max_fails=1 fail_timeout=5s;",
+    "ACTION_UPSTREAM_SERVERS": "server actions-1:5055 max_fails=3 fail_timeout=10s;",
 }
 
 
@@ -174,7 +174,7 @@ def test_customers_keep_getting_answers_while_a_rasa_replica_is_down(cluster: Cl
     wait_until(lambda: cluster.pid("rasa-1") not in (0, killed), 30, "a new rasa-1")
     cluster.wait_healthy(timeout=300)
     assert "exited: rasa-1 (terminated by SIGKILL; not expected)" in (cluster.var / "supervisord.out").read_text()
-    time.sleep(6)  # nginx gives a failed replica another try after fail_timeout (5 s)
+    time.sleep(11)  # nginx gives a failed replica another try after fail_timeout (10 s)
     for number in range(4):
         status, text, _ = say(cluster.base, f"after-restart-{number}")
         assert status == 200, text
