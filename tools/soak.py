@@ -62,6 +62,17 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from tools.devstack import ROOT
 
+
+def _notice_texts(names: Sequence[str]) -> frozenset[str]:
+    import yaml
+
+    responses = (yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8")) or {}).get("responses") or {}
+    return frozenset(str(v.get("text")) for name in names for v in responses.get(name) or [] if v.get("text"))
+
+
+UNRECORDED_NOTICES = _notice_texts(("utter_paused_notice", "utter_system_error"))
+"""Replies a channel sends without recording a bot event (bot/services/delivery.complete_turn)."""
+
 WECHAT_TOKEN = "soakWeChatToken2026"
 WECHAT_APP_ID = "wx50a0c0ffee0000aa"
 WECHAT_SECRET = "soak-app-secret"
@@ -714,7 +725,11 @@ def account(soak: Soak, collected: Dict[str, Dict[str, Any]]) -> Dict[str, Any]:
                     received[text] -= 1
                     hit = True
             answered += hit
-        extra = sum(n for n in received.values() if n > 0)
+        # the channels' own notices are sent without a bot event ("passed on" while a human has the
+        # conversation, the error reply of a failed turn): received, never recorded, not a second answer
+        notices = sum(n for text, n in received.items() if n > 0 and text in UNRECORDED_NOTICES)
+        extra = sum(n for text, n in received.items() if n > 0 and text not in UNRECORDED_NOTICES)
+        c["notices"] = c.get("notices", 0) + notices
         c["answered_turns"] += answered
         c["turns_without_bot_message"] += silent
         c["unanswered_turns"] += len(turns_bot) - answered - silent
@@ -959,6 +974,8 @@ def markdown(data: Dict[str, Any]) -> str:
         f"| lines lost (accepted, never recorded) | {total.get('lost', 0)} | 0 | {target(total.get('lost', 0), 0)} |",
         f"| answered twice (recorded twice + extra answers) | {total.get('answered_twice', 0)} | 0 | "
         f"{target(total.get('answered_twice', 0), 0)} |",
+        f'| notices sent without a bot event ("passed on", error reply; not second answers) | '
+        f"{total.get('notices', 0)} | | |",
         f"| duplicate tickets | {total.get('duplicate_tickets', 0)} | 0 | {target(total.get('duplicate_tickets', 0), 0)} |",
         f"| WeChat acknowledgement p99 | {ack['p99']} s | < 1 s | {'met' if ack_ok else '**missed**'} |",
         "",
