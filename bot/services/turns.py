@@ -356,6 +356,7 @@ async def _take_and_run(
         message = merged_message(batch, collector)
         channel = message.input_channel or ""
         texts = [e.text for e in batch.entries]
+        keeper = asyncio.ensure_future(_keep_lease(inbox, batch))
         try:
             with guard.watch_turn() as problems:
                 await process(message)
@@ -366,17 +367,34 @@ async def _take_and_run(
                 mask_pii(sender_id),
                 mask_pii((message.text or "")[:200]),
             )
-            await _finish_quietly(inbox, batch)
+            crashed = True
+        else:
+            crashed = False
+        finally:
+            keeper.cancel()  # also when the turn is cancelled: the lease then runs out and the sweep runs it
+        await _finish_quietly(inbox, batch)
+        if crashed:
             outcome = TurnOutcome(collector.messages, True, texts=texts, channel=channel)
             if deliver is not None:
                 outcome.replies = outcome.replies + [await delivery.system_error(agent, sender_id, channel)]
                 await deliver(outcome.replies, channel)
             return outcome
-        await _finish_quietly(inbox, batch)
         replies = await delivery.complete_turn(agent, sender_id, channel, problems, collector.messages)
         if deliver is not None:
             await deliver(replies, channel)
     return TurnOutcome(replies, texts=texts, channel=channel)
+
+
+async def _keep_lease(inbox: Inbox, batch: Batch) -> None:
+    """Renews the batch's lease every third of it while its turn runs (a slow turn, on an
+    overloaded server, is not a dead one: the sweep must not run it a second time)."""
+    while True:
+        await asyncio.sleep(LEASE_SECONDS / 3)
+        try:
+            if not await inbox.renew(batch.batch_id, int(LEASE_SECONDS * 1000)):
+                return
+        except Exception:  # noqa: BLE001 - Redis down: the turn fails too, or the next renewal works
+            logger.warning("lease of batch %s not renewed", batch.batch_id)
 
 
 async def _finish_quietly(inbox: Inbox, batch: Batch) -> None:

@@ -108,6 +108,16 @@ return out
 """
 )
 
+# KEYS: leases. ARGV: batch id, lease ms. Extends a batch's lease (1) unless it is finished (0).
+_RENEW = (
+    _NOW
+    + """
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+return 1
+"""
+)
+
 # KEYS: due. ARGV: grace ms, how many. Conversations whose burst was due more than grace ms ago.
 _OVERDUE = (
     _NOW
@@ -183,6 +193,7 @@ class Inbox:
         self._take = client.register_script(_TAKE)
         self._claim = client.register_script(_CLAIM_EXPIRED)
         self._overdue = client.register_script(_OVERDUE)
+        self._renew = client.register_script(_RENEW)
 
     def _keys(self, sender_id: str) -> Tuple[str, str]:
         base = f"{self.prefix}:{{{sender_id}}}"
@@ -232,6 +243,12 @@ class Inbox:
         pipe.hdel(taken, batch_id)  # type: ignore[arg-type]  # redis-py 4.6 annotates *keys as a list
         pipe.zrem(leases, batch_id)
         await pipe.execute()
+
+    async def renew(self, batch_id: str, lease_ms: int) -> bool:
+        """Extends the lease of a batch whose turn is still running; False when it is finished."""
+        _, _, leases, _ = self._shared
+        reply: Any = await self._renew(keys=[leases], args=[batch_id, int(lease_ms)])
+        return bool(reply)
 
     async def claim_expired(self, lease_ms: int, limit: int = 20) -> List[Batch]:
         """Batches whose lease ran out (their process died mid-turn), leased anew to the caller."""

@@ -279,3 +279,21 @@ async def test_entries_keep_platform_metadata_and_images(inbox: Inbox, monkeypat
     assert turn.metadata["image"] == {"media_id": "b"}
     assert turn.metadata["images"] == [{"media_id": "a"}, {"media_id": "b"}]
     assert turn.metadata["message_ids"] == ["1", "2", "3"] and turn.metadata["burst"] == 3
+
+
+async def test_a_slow_turn_keeps_its_lease_and_is_not_run_twice(inbox: Inbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An overloaded server's turn can outlast the lease: it is renewed while the turn runs."""
+    settings(monkeypatch, window_seconds=0)
+    monkeypatch.setattr(turns, "LEASE_SECONDS", 0.6)
+    recorder, output = Recorder(InMemoryTrackerStore(Domain.empty()), delay=1.5), OutputRecorder()
+    app = app_with(recorder, output)
+    sender = "c-" + uuid.uuid4().hex[:8]
+    turn = asyncio.ensure_future(turns.handle(None, recorder, message(sender, "杯子碎了"), inbox))
+    swept = 0
+    for _ in range(5):
+        await asyncio.sleep(0.3)
+        swept += await turns.sweep(app, inbox)
+    outcome = await turn
+    assert swept == 0 and not outcome.merged
+    assert [m.text for m in recorder.messages] == ["杯子碎了"] and output.sent == []
+    assert await inbox.client.zcard(inbox._shared[2]) == 0  # finished, nothing left to sweep
