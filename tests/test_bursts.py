@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -21,6 +20,7 @@ import pytest
 
 from bot.store.inbox import Inbox, InboxEntry
 from tests.support.bot import BotClient, start_bot
+from tests.support.concurrency import spaced_calls
 from tools.devstack import RedisSettings, Stack
 
 APOLOGY = re.compile(r"抱歉|对不起|不好意思")
@@ -42,18 +42,8 @@ def patient_bot(
 
 
 def send_lines(bot: BotClient, sender: str, lines: list[str], spacing: float) -> list[tuple[int, Any]]:
-    results: list[tuple[int, Any]] = [(0, None)] * len(lines)
-
-    def one(i: int) -> None:
-        time.sleep(i * spacing)
-        results[i] = bot.send(sender, lines[i])
-
-    threads = [threading.Thread(target=one, args=(i,)) for i in range(len(lines))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return results
+    calls = [lambda line=line: bot.send(sender, line) for line in lines]
+    return spaced_calls(calls, spacing, failed=lambda error: (-1, repr(error)), timeout=60)
 
 
 def user_turns(bot: BotClient, sender: str) -> list[dict[str, Any]]:

@@ -10,8 +10,6 @@ never recorded); ``bot/rasa_ext/lock_store.py`` is the fix. The stack here is th
 from __future__ import annotations
 
 import os
-import threading
-import time
 import uuid
 from pathlib import Path
 from typing import Any, Iterator
@@ -19,6 +17,7 @@ from typing import Any, Iterator
 import pytest
 
 from tests.support.bot import BotClient, start_bot
+from tests.support.concurrency import spaced_calls
 from tools.devstack import RedisSettings, Stack
 
 MESSAGES = 20
@@ -52,23 +51,8 @@ def send_all(bot: BotClient, sender: str, texts: list[str], spacing: float) -> l
 
     A request that raised (no answer within 60 s) is ``(-1, repr(exception))``.
     """
-    results: list[tuple[int, Any]] = [(0, None)] * len(texts)
-    start = threading.Barrier(len(texts))
-
-    def one(i: int) -> None:
-        start.wait()
-        time.sleep(i * spacing)
-        try:
-            results[i] = bot.send(sender, texts[i])
-        except Exception as error:  # noqa: BLE001 - a timeout is a lost message too
-            results[i] = (-1, repr(error))
-
-    threads = [threading.Thread(target=one, args=(i,)) for i in range(len(texts))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    return results
+    calls = [lambda text=text: bot.send(sender, text) for text in texts]
+    return spaced_calls(calls, spacing, failed=lambda error: (-1, repr(error)), timeout=120)
 
 
 @pytest.mark.parametrize("round_", range(ROUNDS))

@@ -10,13 +10,13 @@ import re
 import shutil
 import socket
 import subprocess
-import threading
 import time
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
+from tests.support.concurrency import spaced_calls
 from tools.cluster import TEMPLATE, Cluster, ClusterPorts, nginx_command, nginx_config, render_template, start_cluster
 from tools.devstack import ROOT, http_ok, wait_until
 from tools.http_client import json_request
@@ -114,20 +114,8 @@ def test_both_replicas_answer_customers_through_the_proxy(cluster: Cluster) -> N
 
 def send_together(base: str, sender: str, texts: list[str], spacing: float) -> list[tuple[int, str, list]]:
     """Sends ``texts`` from parallel threads released together, ``spacing`` seconds apart."""
-    results: list[tuple[int, str, list]] = [(0, "", [])] * len(texts)
-    start = threading.Barrier(len(texts))
-
-    def one(i: int) -> None:
-        start.wait()
-        time.sleep(i * spacing)
-        results[i] = say(base, sender, texts[i])
-
-    threads = [threading.Thread(target=one, args=(i,)) for i in range(len(texts))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=180)
-    return results
+    calls = [lambda text=text: say(base, sender, text) for text in texts]
+    return spaced_calls(calls, spacing, failed=lambda error: (-1, repr(error), []))
 
 
 @pytest.mark.parametrize("spacing", [0.0, 0.25], ids=["at-once", "250ms-apart"])
