@@ -30,11 +30,27 @@ def next_steps(option: Option, now: float) -> Text:
     return f"{option.description.rstrip('。')}（{done_by}完成）。"
 
 
+def confirmation_key(tracker: Tracker) -> Text:
+    """Idempotency key of the ticket: the conversation and the event that set ``chosen_option``.
+
+    Found in the soak (issue 13): the action server was killed after it wrote the ticket, the turn's
+    events were lost, and the customer's second "确认" (a new message, so a new
+    :func:`~actions.handoff.trigger_key`) opened a second ticket. Falls back to the message's key
+    when the choice is outside the tracker's window.
+    """
+    for event in reversed(tracker.events):
+        if event.get("event") == "slot" and event.get("name") == "chosen_option" and event.get("value"):
+            return f"{tracker.sender_id}:ticket:chosen:{event.get('timestamp')}"
+    return trigger_key(tracker, "ticket")
+
+
 class ActionOpenTicket(Action):
     """Opens the ticket after the customer confirmed, then gives its number and next steps.
 
-    The idempotency key is the conversation plus the confirming message, so a retried call
-    returns the same ticket. If the store does not accept it, no number is announced: the
+    The idempotency key is the conversation plus the moment the option was chosen
+    (:func:`confirmation_key`), so a retried call, a swept turn run again, or the customer saying
+    "确认" again after a turn that was cut off (the action server killed after the ticket was written)
+    returns the same ticket; choosing another option makes a new key. If the store does not accept it, no number is announced: the
     customer hears so and the case goes to a human (``handoff_reason: failure``).
     """
 
@@ -57,7 +73,7 @@ class ActionOpenTicket(Action):
                 "approval_level": chosen.approval,
             }
         try:
-            ticket, _ = await services.tickets().create(trigger_key(tracker, "ticket"), **fields)
+            ticket, _ = await services.tickets().create(confirmation_key(tracker), **fields)
         except TicketStoreUnavailable as error:
             logger.error("TICKET NOT CREATED for %s: %s", mask_pii(tracker.sender_id), error)
             dispatcher.utter_message(response="utter_ticket_failed")

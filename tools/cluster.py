@@ -116,6 +116,7 @@ def nginx_config(folder: Path, ports: ClusterPorts) -> Path:
                 "RASA_UPSTREAM_SERVERS": upstream_servers(ports.rasa),
                 "ACTION_PROXY_PORT": str(ports.action_proxy),
                 "ACTION_UPSTREAM_SERVERS": upstream_servers(ports.actions),
+                "ACCESS_LOG": str(folder / "access.log"),
             }
         ),
         encoding="utf-8",
@@ -131,9 +132,7 @@ def nginx_config(folder: Path, ports: ClusterPorts) -> Path:
         f"error_log {folder / 'error.log'} warn;\n"
         "events { worker_connections 1024; }\n"
         "http {\n"
-        '    log_format upstreams \'$remote_addr [$time_local] "$request" $status upstream=$upstream_addr '
-        "upstream_status=$upstream_status rt=$request_time';\n"
-        f"    access_log {folder / 'access.log'} upstreams;\n"
+        "    access_log off;  # the template's servers log to ACCESS_LOG, without query strings\n"
         f"    client_body_temp_path {folder / 'tmp/body'};\n"
         f"    proxy_temp_path {folder / 'tmp/proxy'};\n"
         f"    fastcgi_temp_path {folder / 'tmp/fastcgi'};\n"

@@ -35,7 +35,6 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable, Dict, List, Optional
 
 from pydantic import BaseSettings, confloat
 from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
-from rasa.core.lock_store import LOCK_LIFETIME
 from rasa.shared.core.events import UserUttered
 
 from bot.language.normalize import join_burst
@@ -56,8 +55,9 @@ logger = logging.getLogger(__name__)
 TURN_ID_KEY = "turn_id"
 """Metadata key of a turn's batch id (how :func:`sweep` knows a conversation recorded a turn)."""
 
-LEASE_SECONDS = LOCK_LIFETIME + 30
-"""How long a taken batch is its process's: longer than the lock lets one turn hold a conversation."""
+LEASE_SECONDS = 30.0
+"""How long a taken batch is its process's without a renewal; a running turn renews it every third
+(:func:`_keep_lease`), so a turn whose process died is run again by the sweep within about 35 s."""
 
 SWEEP_INTERVAL_SECONDS = 5.0
 """Seconds between two sweeps of one server."""

@@ -104,6 +104,22 @@ def test_a_retried_call_gets_the_same_idempotency_key_and_the_next_message_a_new
     assert trigger_key(first, "ticket").startswith("rest-7:ticket:")
 
 
+def test_confirming_the_same_choice_again_gets_the_same_ticket_key(tracker_factory) -> None:
+    """The soak's duplicate ticket: a turn cut off after the ticket was written, then "确认" again."""
+    from actions.tickets import confirmation_key
+
+    chosen = {"event": "slot", "name": "chosen_option", "value": {"id": "callback"}, "timestamp": 1700000000.5}
+    other = {"event": "slot", "name": "chosen_option", "value": {"id": "coupon"}, "timestamp": 1700000100.5}
+    first = tracker_factory(text="确认", intent="affirm", sender_id="rest-8", events=[chosen])
+    again = tracker_factory(text="确认", intent="affirm", sender_id="rest-8", events=[chosen, misunderstood("确认")])
+    changed = tracker_factory(text="确认", intent="affirm", sender_id="rest-8", events=[chosen, other])
+    assert trigger_key(first, "ticket") != trigger_key(again, "ticket")  # two messages ...
+    assert confirmation_key(first) == confirmation_key(again)  # ... one choice, one ticket
+    assert confirmation_key(changed) != confirmation_key(first)  # another choice: another ticket
+    no_choice = tracker_factory(text="确认", intent="affirm", sender_id="rest-8")
+    assert confirmation_key(no_choice) == trigger_key(no_choice, "ticket")
+
+
 def test_approval_goes_to_the_approvers_queue_and_anything_else_to_the_tiers() -> None:
     tier = load_sla().priority_for(None)
     assert queue_for("approval", tier) != tier.queue

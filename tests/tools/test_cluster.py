@@ -27,6 +27,7 @@ CONTRACT = {
     "RASA_UPSTREAM_SERVERS": "server rasa-1:5005 max_fails=3 fail_timeout=10s;",
     "ACTION_PROXY_PORT": "5054",
     "ACTION_UPSTREAM_SERVERS": "server actions-1:5055 max_fails=3 fail_timeout=10s;",
+    "ACCESS_LOG": "/var/log/nginx/access.log",
 }
 
 
