@@ -77,9 +77,15 @@ def install_log_masking() -> None:
             handler.addFilter(PiiMaskingFilter())
 
 
+# The scan's mobile pattern does not start right after two hex characters: digits inside a hex digest
+# (a WeChat signature in a proxy's log line) are not a phone number (the soaks' only "findings").
+_MOBILE_IN_LOGS = re.compile(
+    r"(?<![0-9A-Fa-f][0-9A-Fa-f])(?<![0-9])(?:\+?86[ -]?)?1[3-9][0-9][ -]?[0-9]{4}[ -]?[0-9]{4}(?![0-9])"
+)
+
 _KINDS = (
     ("id_number", _ID_CARD),
-    ("mobile", _MOBILE),
+    ("mobile", _MOBILE_IN_LOGS),
     ("landline", _LANDLINE),
     ("email", _EMAIL),
     ("address", _ADDRESS),

@@ -41,3 +41,15 @@ def test_clean_logs_and_missing_paths_give_nothing(tmp_path: Path) -> None:
         errors="surrogateescape",
     )
     assert scan_logs([log, tmp_path / "missing.log"]) == []
+
+
+def test_digits_inside_a_hex_signature_are_not_a_phone_number(tmp_path: Path) -> None:
+    """The soak's only "findings": 11-digit runs inside WeChat signatures in nginx's error log."""
+    log = tmp_path / "error.log"
+    log.write_text(
+        'request: "POST /webhooks/wechat/webhook?signature=6c795cd3d3e8c63e944bcafa2a13916961696e9f HTTP/1.1"\n'
+        "buyer tb13812345678 wrote\n",
+        encoding="utf-8",
+    )
+    findings = scan_logs([log])
+    assert [(f.line, f.kinds) for f in findings] == [(2, ("mobile",))]
