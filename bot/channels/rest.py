@@ -15,6 +15,8 @@ instead of a 500, and no message is dropped silently:
 * lines sent in quick succession are read as one turn (``bot/services/turns.py``): the request
   of the burst's last line gets the answer, the others ``[]``; one customer's messages run one at a time
   in arrival order on any worker or replica
+* a message that is queued but whose turn cannot run now (Redis failed while it waited) -> 200
+  ``[]``: a retry would queue it twice; the inbox sweep answers it into the outbox
 * while a human has the conversation the customer hears that the message was passed on
 * if a custom action failed, the customer gets an error reply and the case goes to a human
 * ``GET /webhooks/rest/outbox?sender=<id>`` returns messages sent outside a request (agents,
@@ -175,12 +177,18 @@ class ValidatingRestInput(RestInput):
                 return response.json({"error": str(error)}, status=error.status)
             message = UserMessage(text, None, sender_id, input_channel=self.name(), metadata=metadata)
             try:
-                outcome = await turns.handle(request.app.ctx.agent, on_new_message, message)
+                queued = await turns.enqueue(message)
             except Exception:
                 logger.exception(
                     "REST message from %s could not be queued: %s", mask_pii(sender_id), mask_pii(text[:200])
                 )
                 return response.json({"error": "the message could not be processed, please retry"}, status=503)
+            try:
+                outcome = await turns.run_queued(request.app.ctx.agent, on_new_message, queued)
+            except Exception:
+                # queued: a retry would send it twice; the inbox sweep answers it into the outbox
+                logger.exception("REST message from %s queued but not run now; the sweep will", mask_pii(sender_id))
+                return response.json([])
             if outcome.crashed:
                 return response.json({"error": "the message could not be processed, please retry"}, status=503)
             # merged: the message was read with the customer's next line(s), whose request answers

@@ -126,6 +126,19 @@ return 0
 )
 
 
+# KEYS: expires. ARGV: ticket, lifetime ms. Extends a live ticket (the one being served, by its
+# holder): 1, or 0 when the ticket is gone or already expired (someone else may hold the lock now).
+RENEW = (
+    _NOW
+    + """
+local mine = redis.call('HGET', KEYS[1], ARGV[1])
+if (not mine) or tonumber(mine) < now then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], now + tonumber(ARGV[2]))
+return 1
+"""
+)
+
+
 class AtomicRedisLockStore(LockStore):
     """Rasa's ticket lock on Redis, with every ticket change one atomic script."""
 
@@ -236,6 +249,20 @@ class AtomicRedisLockStore(LockStore):
             except redis.RedisError:
                 # The ticket then expires after lock_lifetime and is dropped by the next poll.
                 logger.exception("could not release lock ticket %s of a conversation", ticket)
+
+    async def renew(self, conversation_id: Text, ticket: int, lock_lifetime: float = LOCK_LIFETIME) -> bool:
+        """Extends the ticket this process holds by ``lock_lifetime`` seconds from now.
+
+        For a holder that may need longer than one lifetime (a turn on an overloaded server): it
+        renews while it works, so the next message does not go ahead while it still runs.
+        Returns False when the ticket had already expired (the lock may be someone else's).
+
+        Raises:
+            redis.RedisError: Redis failed.
+        """
+        keys = self.keys(conversation_id)
+        lifetime_ms = max(1, int(lock_lifetime * 1000))
+        return bool(await _eval_async(self.async_client(), RENEW, [keys["expires"]], [ticket, lifetime_ms]))
 
     async def _wait_for_turn(
         self, client: redis.asyncio.Redis, conversation_id: Text, ticket: int, lifetime_ms: int, wait_time: float

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable, Dict, List, Optional
 
 from pydantic import BaseSettings, confloat
 from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
+from rasa.core.lock_store import LOCK_LIFETIME
 from rasa.shared.core.events import UserUttered
 
 from bot.language.normalize import join_burst
@@ -54,6 +55,10 @@ logger = logging.getLogger(__name__)
 
 TURN_ID_KEY = "turn_id"
 """Metadata key of a turn's batch id (how :func:`sweep` knows a conversation recorded a turn)."""
+
+TURN_LOCK_LIFETIME = float(LOCK_LIFETIME)
+"""Seconds a turn-lock ticket lives without renewal (Rasa's ``TICKET_LOCK_LIFETIME``, 60 s): how long a
+dead holder blocks the customer; a live holder renews it (:func:`_keep_lease`)."""
 
 LEASE_SECONDS = 30.0
 """How long a taken batch is its process's without a renewal; a running turn renews it every third
@@ -320,20 +325,28 @@ async def answer(
             acknowledges the delivery); else it is queued here.
 
     Returns:
-        None when the message went into another message's turn (that turn answers); else the
-        outcome. A crashed turn, or a message that could not be queued or waited for
-        (``crashed``), gets the error reply and a case for a human
+        None when the message went into another message's turn (that turn answers), or when it
+        is queued but its turn could not run now (Redis failed while waiting: the sweep answers
+        it later, no error reply); else the outcome. A crashed turn, or a message that could not
+        be queued (``crashed``), gets the error reply and a case for a human
         (:func:`bot.services.delivery.system_error`).
     """
     channel = message.input_channel or ""
-    try:
-        if queued is None:
+    if queued is None:
+        try:
             queued = await enqueue(message, inbox)
+        except Exception:  # noqa: BLE001 - Redis down: the customer hears it, a human gets the case
+            logger.exception("message from %s could not be queued", mask_pii(message.sender_id))
+            outcome = TurnOutcome(
+                [await delivery.system_error(agent, message.sender_id, channel)], True, channel=channel
+            )
+            await deliver(outcome.replies, channel)
+            return outcome
+    try:
         outcome = await run_queued(agent, process, queued, inbox, deliver)
-    except Exception:  # noqa: BLE001 - Redis down: the customer hears it, a human gets the case
-        logger.exception("message from %s could not be queued or run", mask_pii(message.sender_id))
-        outcome = TurnOutcome([await delivery.system_error(agent, message.sender_id, channel)], True, channel=channel)
-        await deliver(outcome.replies, channel)
+    except Exception:  # noqa: BLE001 - it is in the inbox: the sweep answers it once Redis answers
+        logger.exception("queued message of %s not run now; the inbox sweep will", mask_pii(message.sender_id))
+        return None
     return None if outcome.merged else outcome
 
 
@@ -348,15 +361,18 @@ async def _take_and_run(
     """Under the customer's turn lock: takes the inbox (or runs ``batch``), runs one turn, delivers."""
     collector = CollectingOutputChannel()
     problems: List[str] = []
-    async with turn_locks().lock(sender_id):
+    locks = turn_locks()
+    async with locks.lock(sender_id, lock_lifetime=TURN_LOCK_LIFETIME) as held:
         if batch is None:
             batch = await inbox.take(sender_id, int(LEASE_SECONDS * 1000))
             if batch is None:
                 return TurnOutcome(merged=True)
+        elif agent is not None and not await _still_to_run(agent, inbox, batch):
+            return TurnOutcome(merged=True)  # its own process finished it while the sweep waited
         message = merged_message(batch, collector)
         channel = message.input_channel or ""
         texts = [e.text for e in batch.entries]
-        keeper = asyncio.ensure_future(_keep_lease(inbox, batch))
+        keeper = asyncio.ensure_future(_keep_lease(inbox, batch, locks, sender_id, held.last_issued))
         try:
             with guard.watch_turn() as problems:
                 await process(message)
@@ -385,16 +401,26 @@ async def _take_and_run(
     return TurnOutcome(replies, texts=texts, channel=channel)
 
 
-async def _keep_lease(inbox: Inbox, batch: Batch) -> None:
-    """Renews the batch's lease every third of it while its turn runs (a slow turn, on an
-    overloaded server, is not a dead one: the sweep must not run it a second time)."""
+async def _keep_lease(inbox: Inbox, batch: Batch, locks: AtomicRedisLockStore, sender_id: str, ticket: int) -> None:
+    """Renews the batch's lease and the held turn-lock ticket every third of the lease while the
+    turn runs: a slow turn on an overloaded server is not a dead one, so the sweep must not run it
+    a second time and the customer's next turn must not start beside it (the lock's own lifetime,
+    60 s, would otherwise let it)."""
     while True:
-        await asyncio.sleep(LEASE_SECONDS / 3)
+        await asyncio.sleep(min(LEASE_SECONDS, TURN_LOCK_LIFETIME) / 3)
         try:
+            await locks.renew(sender_id, ticket, TURN_LOCK_LIFETIME)
             if not await inbox.renew(batch.batch_id, int(LEASE_SECONDS * 1000)):
                 return
         except Exception:  # noqa: BLE001 - Redis down: the turn fails too, or the next renewal works
             logger.warning("lease of batch %s not renewed", batch.batch_id)
+
+
+async def _still_to_run(agent: Agent, inbox: Inbox, batch: Batch) -> bool:
+    """Under the turn lock, for a swept batch: still taken and not recorded by the conversation."""
+    if not await inbox.is_taken(batch.batch_id):
+        return False
+    return not await recorded(agent, batch.sender_id, batch.batch_id)
 
 
 async def _finish_quietly(inbox: Inbox, batch: Batch) -> None:

@@ -31,6 +31,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
+from bot.store.reply import async_reply
+
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
@@ -249,6 +251,11 @@ class Inbox:
         _, _, leases, _ = self._shared
         reply: Any = await self._renew(keys=[leases], args=[batch_id, int(lease_ms)])
         return bool(reply)
+
+    async def is_taken(self, batch_id: str) -> bool:
+        """Whether the batch is still taken and not finished."""
+        _, taken, _, _ = self._shared
+        return bool(await async_reply(self.client.hexists(taken, batch_id)))
 
     async def claim_expired(self, lease_ms: int, limit: int = 20) -> List[Batch]:
         """Batches whose lease ran out (their process died mid-turn), leased anew to the caller."""

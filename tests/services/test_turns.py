@@ -297,3 +297,47 @@ async def test_a_slow_turn_keeps_its_lease_and_is_not_run_twice(inbox: Inbox, mo
     assert swept == 0 and not outcome.merged
     assert [m.text for m in recorder.messages] == ["杯子碎了"] and output.sent == []
     assert await inbox.client.zcard(inbox._shared[2]) == 0  # finished, nothing left to sweep
+
+
+async def test_a_turn_longer_than_the_lock_lifetime_keeps_the_customer_waiting(
+    inbox: Inbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The turn lock's ticket would expire after its lifetime and let the next turn run beside it."""
+    settings(monkeypatch, window_seconds=0)
+    monkeypatch.setattr(turns, "TURN_LOCK_LIFETIME", 1.5)  # a waiting ticket is renewed at each 1 s poll
+    monkeypatch.setattr(turns, "LEASE_SECONDS", 0.6)
+    recorder = Recorder(InMemoryTrackerStore(Domain.empty()), delay=3.5)
+    sender = "c-" + uuid.uuid4().hex[:8]
+
+    async def later(text: str) -> turns.TurnOutcome:
+        await asyncio.sleep(0.3)
+        return await turns.handle(None, recorder, message(sender, text), inbox)
+
+    await asyncio.gather(
+        turns.handle(None, recorder, message(sender, "杯子碎了"), inbox), later("订单号3920184756210384")
+    )
+    assert recorder.most_at_once == 1
+    assert [m.text for m in recorder.messages] == ["杯子碎了", "订单号3920184756210384"]
+
+
+async def test_the_sweep_checks_again_under_the_lock(inbox: Inbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch claimed by the sweep but finished by its own (slow, live) process while the sweep
+    waited for the turn lock is not run a second time."""
+    settings(monkeypatch, window_seconds=0)
+    monkeypatch.setattr(turns, "LEASE_SECONDS", 0.3)
+    recorder, output = Recorder(InMemoryTrackerStore(Domain.empty())), OutputRecorder()
+    app = app_with(recorder, output)
+    sender = "c-" + uuid.uuid4().hex[:8]
+    await inbox.push(sender, InboxEntry("杯子碎了", "rest"), 0, 0)
+    batch = await inbox.take(sender, 300)
+    assert batch is not None
+    async with turns.turn_locks().lock(sender):  # its own process holds the turn, renewals lapsed
+        await asyncio.sleep(0.5)
+        sweeping = asyncio.ensure_future(turns.sweep(app, inbox))
+        await asyncio.sleep(0.5)  # the sweep has claimed the batch and waits for the lock
+        tracker = await recorder.tracker_store.get_or_create_tracker(sender)
+        tracker.update(UserUttered("杯子碎了", metadata={"turn_id": batch.batch_id}))
+        await recorder.tracker_store.save(tracker)
+        await inbox.finish(batch.batch_id)
+    assert await sweeping == 0
+    assert recorder.messages == [] and output.sent == []
