@@ -39,6 +39,19 @@ if [ "${1:-}" = "--browser" ]; then
   fi
 fi
 
+# With --browser (the tests): schemathesis's `st` CLI (tests/security/test_openapi_fuzz.py) in its own
+# venv from requirements/schemathesis.txt (its pytest 9 and rich are not in the Rasa venv's lock).
+if [ "${1:-}" = "--browser" ]; then
+  ST=.venv-schemathesis
+  st_want=$(sha256sum requirements/schemathesis.txt | cut -d' ' -f1)
+  if [ ! -x "$ST/bin/st" ] || [ "$(cat "$ST/.requirements.sha256" 2>/dev/null)" != "$st_want" ]; then
+    echo "==> installing schemathesis into $ST"
+    [ -x "$ST/bin/python" ] || "$PYTHON" -m venv "$ST"
+    "$ST/bin/pip" install -q --disable-pip-version-check --no-deps -r requirements/schemathesis.txt
+    echo "$st_want" > "$ST/.requirements.sha256"
+  fi
+fi
+
 # Debian packages: a real Redis server and CJK fonts (the dashboard's charts measure their Chinese
 # labels with Noto Sans CJK, bot/analytics/charts.py); with --browser (the tests) also Chromium,
 # which the web widget's browser tests drive through Playwright (nothing is downloaded by it).
