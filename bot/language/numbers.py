@@ -33,12 +33,18 @@ _DEMAND_TRIGGER = (
 _PRICE_BEFORE = (
     r"(?:花了|付了|买的|买了|价格|价钱|原价|售价|单价|才|总共|一共|订单金额|实付|付款)(?:是|为)?\s*(?:¥|￥)?\s*"
 )
-_MULTIPLE = re.compile(r"[退假][一1]赔[0-9一二三四五六七八九十]+|(?:[0-9]+|[一二两三四五六七八九十]+)倍")
+# A number starts where a run of digits starts, never inside one: without this every pattern retried at
+# each position of a long digit run (a 20,000-digit message held the server's event loop for minutes,
+# found by schemathesis, issue 13); the matches are the same, since a number ends at its run's end.
+_START = rf"(?<![0-9{CN_DIGITS}{_CN_MAGNITUDES}])"
+_MULTIPLE = re.compile(rf"[退假][一1]赔[0-9一二三四五六七八九十]+|{_START}(?:[0-9]+|[一二两三四五六七八九十]+)倍")
 
-_WITH_UNIT = re.compile(rf"(?:¥|￥)\s*({NUMBER}){_NOT_AFTER}|({NUMBER}){_NOT_AFTER}\s*{_UNIT}钱?")
+_WITH_UNIT = re.compile(rf"(?:¥|￥)\s*({NUMBER}){_NOT_AFTER}|{_START}({NUMBER}){_NOT_AFTER}\s*{_UNIT}钱?")
 _JIAO = re.compile(r"^块([一二三四五六七八九1-9])(?![0-9一二三四五六七八九十百千万])")
 _AFTER_TRIGGER = re.compile(rf"{_DEMAND_TRIGGER}({NUMBER}){_NOT_AFTER}\s*(?:{_UNIT}钱?)?{_COUNT_AFTER}")
-_BEFORE_WORD = re.compile(rf"(?:¥|￥)?({NUMBER}){_NOT_AFTER}\s*(?:{_UNIT}钱?)?的?(?:赔偿|补偿|红包|损失费|精神损失)")
+_BEFORE_WORD = re.compile(
+    rf"(?:¥|￥)?{_START}({NUMBER}){_NOT_AFTER}\s*(?:{_UNIT}钱?)?的?(?:赔偿|补偿|红包|损失费|精神损失)"
+)
 _PRICE = re.compile(rf"{_PRICE_BEFORE}({NUMBER}){_NOT_AFTER}")
 _ALONE = re.compile(rf"^(?:¥|￥)?({NUMBER}){_NOT_AFTER}\s*(?:{_UNIT}钱?)?(?:吧|就行|就可以|就好|可以吗|行吗)?$")
 _PUNCT = re.compile(r"[\s,，。!！?？~、:：;；…\"'“”‘’()（）\[\]【】]+|\.(?![0-9])")

@@ -67,3 +67,10 @@ def test_demanded_amount() -> None:
 )
 def test_numbers_read_aloud(text: str, expected: str) -> None:
     assert spoken_digits_to_arabic(text) == expected
+
+
+def test_a_number_starts_where_its_run_of_digits_starts() -> None:
+    """Issue 13 (schemathesis): every pattern retried at each position of a long digit run."""
+    assert find_amounts("0" * 20_000) == []
+    assert find_amounts("三" * 20_000) == []
+    assert [a.value for a in find_amounts("订单号3920184756210384 赔我500元")] == [500.0]
