@@ -143,8 +143,22 @@ def _patterns() -> list[tuple[Cause, re.Pattern[str]]]:
             cause = known.get(cause_id)
             if cause is None or cause.type != complaint_type:
                 raise ValueError(f"cause_patterns.yml: {complaint_type}.{cause_id} is not a cause of causes.yml")
-            compiled.extend((cause, re.compile(p)) for p in patterns)
+            compiled.extend((cause, re.compile(anchor_runs(p))) for p in patterns)
     return compiled
+
+
+_RUN = re.compile(r"(\[[^\]\[]+\])\+")
+
+
+def anchor_runs(pattern: str) -> str:
+    """``[0-9]+`` -> ``(?<![0-9])[0-9]+`` for every one-character-class run in ``pattern``.
+
+    A run then starts only where the text's run starts. Whether a pattern matches, and where
+    ``search`` finds it first, do not change (the leftmost match starts at the run's start anyway),
+    but the engine no longer retries at every position of a long run: a 20,000-digit message took
+    22 s in the cause patterns (found by schemathesis, issue 13); now milliseconds.
+    """
+    return _RUN.sub(lambda m: f"(?<!{m.group(1)}){m.group(1)}+", pattern)
 
 
 @functools.lru_cache(maxsize=1)
